@@ -1,0 +1,58 @@
+"""Checkpoints: safetensors weights plus a JSON model card beside them
+(`x.safetensors` + `x.json`). Never pickle."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+@dataclass
+class ModelCard:
+    plugin: str
+    level: str
+    version: str
+    config: dict[str, Any]
+    token_space: dict[str, Any]
+    trained: bool = False
+    data: str = ""
+    steps: int = 0
+    wall_time_s: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def card_path(weights: Path) -> Path:
+    return Path(weights).with_suffix(".json")
+
+
+def save_checkpoint(module: torch.nn.Module, card: ModelCard, path: Path) -> str:
+    """Writes weights and card; returns the sha256 of the weights file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(path))
+    card_path(path).write_text(json.dumps(asdict(card), indent=2) + "\n")
+    return file_digest(path)
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], ModelCard, str]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if not card_path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {path} has no model card {card_path(path)}")
+    card = ModelCard(**json.loads(card_path(path).read_text()))
+    return load_file(str(path)), card, file_digest(path)
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

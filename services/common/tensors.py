@@ -1,0 +1,79 @@
+"""Tensor <-> protobuf, with the validation every service runs before a model
+sees its input: a bad tensor becomes a `TensorError` naming the field."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from protos.hiermusic.v1 import tensor_pb2
+
+_NUMPY = {
+    tensor_pb2.DTYPE_FLOAT32: np.dtype("<f4"),
+    tensor_pb2.DTYPE_INT64: np.dtype("<i8"),
+    tensor_pb2.DTYPE_INT32: np.dtype("<i4"),
+    tensor_pb2.DTYPE_FLOAT16: np.dtype("<f2"),
+}
+_PROTO = {v.newbyteorder("="): k for k, v in _NUMPY.items()}
+
+
+class TensorError(ValueError):
+    """An input tensor that a service refuses; the message names the field."""
+
+
+def encode(value: np.ndarray | torch.Tensor) -> tensor_pb2.Tensor:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    array = np.ascontiguousarray(value)
+    dtype = _PROTO.get(array.dtype.newbyteorder("="))
+    if dtype is None:
+        raise TypeError(f"cannot encode dtype {array.dtype}")
+    return tensor_pb2.Tensor(
+        dtype=dtype, shape=list(array.shape), data=array.astype(_NUMPY[dtype], copy=False).tobytes()
+    )
+
+
+def decode(
+    message: tensor_pb2.Tensor,
+    field: str,
+    dtype: int,
+    shape: Sequence[int | None],
+    *,
+    max_value: int | None = None,
+) -> np.ndarray:
+    """Checks dtype, shape (None is any size > 0), byte size, finiteness and,
+    for token tensors, the id range; returns a native-endian array."""
+    if message.dtype != dtype:
+        raise TensorError(
+            f"{field}: dtype {_name(message.dtype)}, expected {_name(dtype)}"
+        )
+    got = tuple(message.shape)
+    if len(got) != len(shape) or any(w is not None and g != w for g, w in zip(got, shape)):
+        want = "[" + ", ".join("*" if w is None else str(w) for w in shape) + "]"
+        raise TensorError(f"{field}: shape {list(got)}, expected {want}")
+    if any(g <= 0 for g in got):
+        raise TensorError(f"{field}: empty tensor (shape {list(got)})")
+    np_dtype = _NUMPY[dtype]
+    expected = int(np.prod(got)) * np_dtype.itemsize
+    if len(message.data) != expected:
+        raise TensorError(
+            f"{field}: {len(message.data)} bytes of data, shape {list(got)} needs {expected}"
+        )
+    array = np.frombuffer(message.data, dtype=np_dtype).reshape(got).astype(np_dtype.newbyteorder("="))
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise TensorError(f"{field}: contains NaN or infinite values")
+    if max_value is not None and (array.min() < 0 or array.max() >= max_value):
+        raise TensorError(
+            f"{field}: token ids must lie in [0, {max_value}), got [{array.min()}, {array.max()}]"
+        )
+    return array
+
+
+def is_set(message: tensor_pb2.Tensor) -> bool:
+    """An unset optional tensor field (e.g. no summary on chunk 0)."""
+    return message.dtype == tensor_pb2.DTYPE_UNSPECIFIED and not message.shape and not message.data
+
+
+def _name(dtype: int) -> str:
+    return tensor_pb2.DType.Name(dtype) if dtype in tensor_pb2.DType.values() else f"dtype {dtype}"

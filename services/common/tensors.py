@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from protos.hiermusic.v1 import tensor_pb2
 
@@ -22,8 +21,10 @@ class TensorError(ValueError):
     """An input tensor that a service refuses; the message names the field."""
 
 
-def encode(value: np.ndarray | torch.Tensor) -> tensor_pb2.Tensor:
-    if isinstance(value, torch.Tensor):
+def encode(value: np.ndarray) -> tensor_pb2.Tensor:
+    """Encodes an array (or a torch tensor, moved to the CPU). torch is not
+    imported here so the scheduler's processes stay light."""
+    if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     array = np.ascontiguousarray(value)
     dtype = _PROTO.get(array.dtype.newbyteorder("="))

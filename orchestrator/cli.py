@@ -1,0 +1,324 @@
+"""`hiermusic`: generate a piece, run the mesh, serve one level, describe one."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+LEVELS = ("semantic", "acoustic", "temporal")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every command stops what it started.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hiermusic", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    gen = sub.add_parser("generate", help="compose a piece and write WAV, plan JSON and picture")
+    gen.add_argument("prompt")
+    gen.add_argument("--duration", type=float, default=30.0, help="seconds (default 30)")
+    gen.add_argument("--out", type=Path, default=Path("song.wav"))
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--mesh", help="HOST:PORT of a running Composer (hiermusic up); default: start one here")
+    _add_mesh_flags(gen)
+    gen.set_defaults(run=_generate)
+
+    up = sub.add_parser("up", help="run the three levels, Ray scheduler and Composer until interrupted")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=50050, help="Composer port")
+    up.add_argument("--metrics-port", type=int, default=9450, help="Composer metrics port")
+    up.add_argument("--ready-file", type=Path)
+    for level in LEVELS:
+        up.add_argument(f"--{level}", metavar="HOST:PORT", help=f"use a running {level} service instead of starting one")
+    _add_mesh_flags(up)
+    up.set_defaults(run=_up)
+
+    serve = sub.add_parser("serve", help="serve one level")
+    serve.add_argument("level", choices=LEVELS)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=0, help="0: any free port (see --ready-file)")
+    serve.add_argument("--metrics-port", type=int, default=0)
+    serve.add_argument("--plugin", default="", help="model plugin name (default: the level's default)")
+    serve.add_argument("--checkpoint", type=Path, help="safetensors weights with a JSON card beside them")
+    serve.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    serve.add_argument("--codec-plugin", default="seanet_small", help="temporal level: codec plugin")
+    serve.add_argument("--codec-checkpoint", type=Path, help="temporal level: codec weights")
+    serve.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    serve.add_argument("--max-concurrent-rpcs", type=int, default=8)
+    serve.add_argument("--max-message-mb", type=int, default=64)
+    serve.add_argument("--drain-s", type=float, default=10.0)
+    serve.add_argument("--ready-file", type=Path, help="write port, metrics port and pid here once serving")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(run=_serve)
+
+    describe = sub.add_parser("describe", help="print a level service's ModelInfo")
+    describe.add_argument("address", metavar="HOST:PORT")
+    describe.add_argument("--timeout", type=float, default=10.0)
+    describe.set_defaults(run=_describe)
+    return parser
+
+
+def _add_mesh_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="device of the levels started here: auto, cpu or cuda")
+    p.add_argument("--ray-address", help="join this Ray cluster instead of starting a local one")
+    p.add_argument("--scheduler-config", type=Path, help="JSON: chunking, deadlines, actor resources")
+    p.add_argument("--log-dir", type=Path, help="service logs and mesh.json (default: a temporary dir)")
+    p.add_argument("--timeout", type=float, default=0, help="per level call deadline in seconds (0: config)")
+    for level in LEVELS:
+        p.add_argument(f"--{level}-plugin", default="", help=argparse.SUPPRESS)
+        p.add_argument(f"--{level}-checkpoint", default="", help=argparse.SUPPRESS)
+
+
+def _scheduler_config(args: argparse.Namespace):
+    from orchestrator.config import SchedulerConfig
+
+    config = SchedulerConfig.from_file(args.scheduler_config) if args.scheduler_config else SchedulerConfig()
+    if args.timeout:
+        config.rpc_deadline_s = args.timeout
+    return config
+
+
+def _launches(args: argparse.Namespace, levels: list[str]):
+    from orchestrator.mesh import LevelLaunch
+
+    return [
+        LevelLaunch(
+            level,
+            plugin=getattr(args, f"{level}_plugin"),
+            checkpoint=getattr(args, f"{level}_checkpoint"),
+            device=args.device,
+        )
+        for level in levels
+    ]
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from orchestrator.song_writer import SongWriter
+    from protos.hiermusic.v1 import composer_pb2
+
+    if not args.prompt.strip():
+        return _fail("the prompt is empty; describe the music to make", 2)
+    if not 0 < args.duration <= 600:
+        return _fail(f"--duration {args.duration}: expected more than 0 and at most 600 seconds", 2)
+    if args.out.suffix.lower() != ".wav":
+        return _fail(f"--out {args.out}: expected a .wav path", 2)
+    request = composer_pb2.ComposeRequest(prompt=args.prompt, duration_s=args.duration, seed=args.seed)
+    writer = SongWriter(args.out, args.prompt, args.seed, args.duration)
+    if args.mesh:
+        ok = _generate_remote(args, request, writer)
+    else:
+        ok = _generate_embedded(args, request, writer)
+    if not ok:
+        return 1
+    record = writer.finish()
+    _write_picture(args.out, record)
+    _report(args.out, writer, record)
+    return 0
+
+
+def _generate_embedded(args, request, writer) -> bool:
+    import ray
+
+    from orchestrator.mesh import LocalMesh, MeshError
+    from orchestrator.ray_runtime import ray_session, start_scheduler
+    from orchestrator.scheduler import unwrap
+    from protos.hiermusic.v1 import contract_pb2
+
+    run_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hiermusic-"))
+    mesh = LocalMesh(run_dir, _launches(args, list(LEVELS)))
+    ok = False
+    print(f"starting the semantic, acoustic and temporal services (logs in {run_dir})", file=sys.stderr)
+    try:
+        mesh.start()
+        with ray_session(args.ray_address):
+            addresses = mesh.wait_ready()
+            scheduler = start_scheduler(addresses, _scheduler_config(args))
+            infos = {k: contract_pb2.ModelInfo.FromString(v) for k, v in ray.get(scheduler.describe.remote()).items()}
+            _print_models(infos.values())
+            stream = scheduler.compose.options(num_returns="streaming").remote(request.SerializeToString())
+            for ref in stream:
+                writer.handle(_event(ray.get(ref)))
+            ok = True
+    except (MeshError, ray.exceptions.RayError) as err:
+        _fail(str(unwrap(err)) if isinstance(err, ray.exceptions.RayTaskError) else str(err))
+    finally:
+        mesh.stop()
+        if ok and args.log_dir is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        elif not ok:
+            print(f"service logs kept in {run_dir}", file=sys.stderr)
+    return ok
+
+
+def _generate_remote(args, request, writer) -> bool:
+    import grpc
+
+    from protos.hiermusic.v1 import composer_pb2_grpc
+
+    from orchestrator.level_client import MAX_MESSAGE_BYTES
+
+    options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+    with grpc.insecure_channel(args.mesh, options=options) as channel:
+        try:
+            for event in composer_pb2_grpc.ComposerStub(channel).Compose(request):
+                writer.handle(event)
+        except grpc.RpcError as err:
+            _fail(f"composer at {args.mesh}: {err.code().name}: {err.details()}")
+            return False
+    return True
+
+
+def _event(data: bytes):
+    from protos.hiermusic.v1 import composer_pb2
+
+    return composer_pb2.ComposeEvent.FromString(data)
+
+
+def _print_models(infos) -> None:
+    for info in infos:
+        state = "trained" if info.trained else "UNTRAINED (random weights: expect noise)"
+        print(f"  {info.level:9s} {info.plugin} {info.model_version} on {info.device}: {state}", file=sys.stderr)
+
+
+def _write_picture(out: Path, record: dict) -> None:
+    import soundfile as sf
+
+    from orchestrator.song_picture import draw
+
+    audio, sr = sf.read(out, dtype="float32")
+    draw(audio, sr, record["sections"], record["prompt"][:90], out.with_suffix(".png"))
+
+
+def _report(out: Path, writer, record: dict) -> None:
+    t = record["timings"]
+    print(
+        f"wrote {out} ({record['duration_s']:.2f} s, {record['sample_rate']} Hz mono), "
+        f"{writer.plan_path.name} and {out.with_suffix('.png').name}; "
+        f"{t['wall_s']:.1f} s wall, first audio after {t['first_audio_s']:.1f} s, "
+        f"real-time factor {t['real_time_factor']:.2f}",
+        file=sys.stderr,
+    )
+    if record["untrained_levels"]:
+        print(
+            f"NOTE: untrained weights in {', '.join(record['untrained_levels'])}: this audio is not music yet",
+            file=sys.stderr,
+        )
+
+
+def _up(args: argparse.Namespace) -> int:
+    from orchestrator import composer_service
+    from orchestrator.mesh import LocalMesh, MeshError, parse_address
+    from orchestrator.ray_runtime import ray_session, start_scheduler
+    from orchestrator.scheduler import unwrap
+    from services.common.log import configure_logging
+    from services.common.server import ServerConfig, serve
+
+    import ray
+
+    configure_logging("composer")
+    given = {level: parse_address(getattr(args, level)) for level in LEVELS if getattr(args, level)}
+    run_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hiermusic-up-"))
+    mesh = LocalMesh(run_dir, _launches(args, [level for level in LEVELS if level not in given]))
+    try:
+        mesh.start()
+        with ray_session(args.ray_address):
+            addresses = {**mesh.wait_ready(), **given}
+            scheduler = start_scheduler(addresses, _scheduler_config(args))
+            ray.get(scheduler.describe.remote())  # refuse to start on a mismatched mesh
+            metrics_port = ray.get(scheduler.metrics_port.remote())
+            print(json.dumps({"levels": addresses, "scheduler_metrics_port": metrics_port}), file=sys.stderr)
+            serve(
+                "composer",
+                composer_service.SERVICE_NAME,
+                lambda server: composer_service.add_to_server(scheduler, server),
+                composer_service.composer_info(),
+                ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port, ready_file=args.ready_file),
+            )
+    except (MeshError, ray.exceptions.RayError) as err:
+        return _fail(str(unwrap(err)) if isinstance(err, ray.exceptions.RayTaskError) else str(err))
+    finally:
+        mesh.stop()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from services.common.bootstrap import LevelConfig, run_level
+    from services.common.plugins import UnknownPluginError
+    from services.common.server import ServerConfig
+
+    config = LevelConfig(
+        level=args.level,
+        plugin=args.plugin,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        codec_plugin=args.codec_plugin,
+        codec_checkpoint=args.codec_checkpoint,
+        threads=args.threads,
+        log_level=args.log_level,
+        server=ServerConfig(
+            host=args.host,
+            port=args.port,
+            metrics_port=args.metrics_port,
+            max_message_mb=args.max_message_mb,
+            max_concurrent_rpcs=args.max_concurrent_rpcs,
+            drain_s=args.drain_s,
+            ready_file=args.ready_file,
+        ),
+    )
+    try:
+        run_level(config)
+    except (UnknownPluginError, FileNotFoundError, ValueError, RuntimeError) as err:
+        return _fail(f"cannot start the {args.level} service: {err}")
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> int:
+    import grpc
+    from google.protobuf.json_format import MessageToDict
+
+    from orchestrator.level_client import SERVICES
+    from protos.hiermusic.v1 import contract_pb2
+
+    with grpc.insecure_channel(args.address) as channel:
+        for service in SERVICES.values():
+            rpc = channel.unary_unary(
+                f"/{service}/Describe",
+                request_serializer=contract_pb2.DescribeRequest.SerializeToString,
+                response_deserializer=contract_pb2.ModelInfo.FromString,
+            )
+            try:
+                info = rpc(contract_pb2.DescribeRequest(), timeout=args.timeout)
+            except grpc.RpcError as err:
+                if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    continue
+                return _fail(f"{args.address}: {err.code().name}: {err.details()}")
+            print(json.dumps(MessageToDict(info, preserving_proto_field_name=True), indent=2))
+            return 0
+    return _fail(f"{args.address} serves no hiermusic level")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The Composer front door: Compose streams a song made by the Ray scheduler."""
+from __future__ import annotations
+
+import grpc
+import ray
+
+from protos.hiermusic.v1 import composer_pb2, composer_pb2_grpc, contract_pb2
+from orchestrator.scheduler import SongError, unwrap, validate_request
+
+SERVICE_NAME = composer_pb2.DESCRIPTOR.services_by_name["Composer"].full_name
+
+
+def composer_info() -> contract_pb2.ModelInfo:
+    from importlib.metadata import version
+
+    return contract_pb2.ModelInfo(level="composer", plugin="ray-scheduler", model_version=version("hiermusic"), trained=True)
+
+
+class ComposerServicer(composer_pb2_grpc.ComposerServicer):
+    def __init__(self, scheduler) -> None:  # scheduler: a Ray actor handle
+        self.scheduler = scheduler
+
+    def Compose(self, request: composer_pb2.ComposeRequest, context: grpc.ServicerContext):
+        try:
+            validate_request(request)
+        except ValueError as err:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        stream = self.scheduler.compose.options(num_returns="streaming").remote(request.SerializeToString())
+        try:
+            for ref in stream:
+                if not context.is_active():
+                    ray.cancel(stream)
+                    return
+                yield composer_pb2.ComposeEvent.FromString(ray.get(ref))
+        except ray.exceptions.RayTaskError as err:
+            cause = unwrap(err)
+            code = grpc.StatusCode.UNAVAILABLE if isinstance(cause, SongError) else grpc.StatusCode.INTERNAL
+            context.abort(code, str(cause))
+
+
+def add_to_server(scheduler, server: grpc.Server) -> None:
+    composer_pb2_grpc.add_ComposerServicer_to_server(ComposerServicer(scheduler), server)

@@ -1,0 +1,69 @@
+"""A Ray actor per level that owns the gRPC channel to that level's service.
+Requests and responses cross it as serialized protobuf, never pickled."""
+from __future__ import annotations
+
+import time
+
+import grpc
+import ray
+
+from protos.hiermusic.v1 import contract_pb2
+from services.common.log import call_metadata
+
+SERVICES = {
+    "semantic": "hiermusic.v1.SemanticLevel",
+    "acoustic": "hiermusic.v1.AcousticLevel",
+    "temporal": "hiermusic.v1.TemporalLevel",
+}
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class LevelError(RuntimeError):
+    """A level call that failed; the message names the level and its address."""
+
+
+class LevelClient:
+    def __init__(self, level: str, address: str, deadline_s: float, retries: int) -> None:
+        if level not in SERVICES:
+            raise ValueError(f"unknown level {level!r}")
+        self.level, self.address = level, address
+        self.deadline_s, self.retries = deadline_s, retries
+        self.channel = grpc.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+
+    def call(
+        self, method: str, request: bytes, request_id: str, chunk_index: int | None = None
+    ) -> tuple[bytes, float]:
+        """One RPC with the level's deadline, returning the response and the
+        seconds it took; UNAVAILABLE is retried with backoff (a level being
+        restarted), anything else fails at once."""
+        rpc = self.channel.unary_unary(f"/{SERVICES[self.level]}/{method}")
+        start = time.monotonic()
+        deadline = start + self.deadline_s
+        for attempt in range(self.retries + 1):
+            remaining = deadline - time.monotonic()
+            try:
+                response = rpc(request, timeout=max(remaining, 0.001), metadata=call_metadata(request_id, chunk_index))
+                return response, time.monotonic() - start
+            except grpc.RpcError as err:
+                code = err.code()
+                retry = code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries
+                if retry and deadline - time.monotonic() > 0.5 * 2**attempt:
+                    time.sleep(0.5 * 2**attempt)
+                    continue
+                where = f"chunk {chunk_index}" if chunk_index is not None else method
+                raise LevelError(
+                    f"{self.level} level at {self.address} failed on {where}: {code.name}: {err.details()}"
+                ) from None
+        raise AssertionError("unreachable")
+
+    def describe(self, request_id: str = "describe") -> bytes:
+        return self.call("Describe", contract_pb2.DescribeRequest().SerializeToString(), request_id)[0]
+
+
+RemoteLevelClient = ray.remote(max_concurrency=16)(LevelClient)

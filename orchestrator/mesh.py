@@ -1,0 +1,146 @@
+"""Starting level services as local processes on free loopback ports, and
+stopping every one of them whatever happens."""
+from __future__ import annotations
+
+import ctypes
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LEVELS = ("semantic", "acoustic", "temporal")
+_PR_SET_PDEATHSIG = 1
+
+
+class MeshError(RuntimeError):
+    pass
+
+
+@dataclass
+class LevelLaunch:
+    """How to start one level: the `hiermusic serve` flags beyond the ports."""
+
+    level: str
+    plugin: str = ""
+    checkpoint: str = ""
+    device: str = "auto"
+    codec_plugin: str = ""
+    codec_checkpoint: str = ""
+    threads: int = 0
+    extra: list[str] = field(default_factory=list)
+
+    def argv(self) -> list[str]:
+        args = ["serve", self.level, "--device", self.device]
+        for flag, value in (
+            ("--plugin", self.plugin),
+            ("--checkpoint", self.checkpoint),
+            ("--codec-plugin", self.codec_plugin),
+            ("--codec-checkpoint", self.codec_checkpoint),
+        ):
+            if value:
+                args += [flag, value]
+        if self.threads:
+            args += ["--threads", str(self.threads)]
+        return args + self.extra
+
+
+def _die_with_parent() -> None:
+    # A service must not outlive the command that started it, even on SIGKILL.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class LevelProcess:
+    launch: LevelLaunch
+    process: subprocess.Popen
+    log_path: Path
+    ready_path: Path
+    ready: dict = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return f"{self.ready['host']}:{self.ready['port']}"
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class LocalMesh:
+    """Level services as child processes; logs and ready files in `run_dir`."""
+
+    def __init__(self, run_dir: Path, launches: list[LevelLaunch]) -> None:
+        self.run_dir = Path(run_dir)
+        self.launches = launches
+        self.processes: dict[str, LevelProcess] = {}
+
+    def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for launch in self.launches:
+            log_path = self.run_dir / f"{launch.level}.log"
+            ready_path = self.run_dir / f"{launch.level}.ready.json"
+            ready_path.unlink(missing_ok=True)
+            argv = [sys.executable, "-m", "orchestrator.cli", *launch.argv(), "--port", "0", "--metrics-port", "0"]
+            argv += ["--ready-file", str(ready_path)]
+            with open(log_path, "ab") as log:
+                process = subprocess.Popen(
+                    argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+                )
+            self.processes[launch.level] = LevelProcess(launch, process, log_path, ready_path)
+
+    def wait_ready(self, timeout_s: float = 300.0) -> dict[str, str]:
+        """Addresses of every level once each has written its ready file."""
+        deadline = time.monotonic() + timeout_s
+        waiting = dict(self.processes)
+        while waiting:
+            for level, proc in list(waiting.items()):
+                if proc.ready_path.exists():
+                    proc.ready = json.loads(proc.ready_path.read_text())
+                    del waiting[level]
+                elif proc.process.poll() is not None:
+                    raise MeshError(
+                        f"{level} service exited during startup (code {proc.process.returncode}); "
+                        f"its log {proc.log_path} ends:\n{proc.log_tail()}"
+                    )
+            if waiting and time.monotonic() > deadline:
+                raise MeshError(f"{', '.join(waiting)} not ready after {timeout_s:.0f} s; logs in {self.run_dir}")
+            time.sleep(0.1)
+        (self.run_dir / "mesh.json").write_text(
+            json.dumps({level: p.ready for level, p in self.processes.items()}, indent=2)
+        )
+        return self.addresses()
+
+    def addresses(self) -> dict[str, str]:
+        return {level: p.address for level, p in self.processes.items()}
+
+    def stop(self, grace_s: float = 15.0) -> None:
+        """SIGTERM (the services drain), then SIGKILL whatever is left."""
+        for proc in self.processes.values():
+            if proc.process.poll() is None:
+                proc.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for proc in self.processes.values():
+            try:
+                proc.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.process.kill()
+                proc.process.wait()
+
+    def __enter__(self) -> "LocalMesh":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def parse_address(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    return text

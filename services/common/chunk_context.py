@@ -1,0 +1,78 @@
+"""Decoding and validating what the acoustic and temporal levels receive per
+chunk: the plan context, the summary tokens and the overlap prefix."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import structlog
+
+from protos.hiermusic.v1 import levels_pb2, tensor_pb2
+from services.common.contract import TokenSpaceConfig
+from services.common.level import ChunkInputs
+from services.common.tensors import TensorError, decode, is_set
+
+F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64
+MAX_CHUNK_FRAMES = 4096
+
+
+def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig) -> ChunkInputs:
+    if not 0 < message.num_frames <= MAX_CHUNK_FRAMES:
+        raise TensorError(f"context.num_frames: {message.num_frames}, expected 1..{MAX_CHUNK_FRAMES}")
+    if message.start_frame < 0 or message.semantic_start < 0 or message.chunk_index < 0:
+        raise TensorError("context: start_frame, semantic_start and chunk_index must be >= 0")
+    tokens = decode(message.semantic_tokens, "context.semantic_tokens", I64, [None], max_value=space.semantic_vocab_size)
+    sections = decode(message.section_embeddings, "context.section_embeddings", F32, [None, space.embedding_dim])
+    frame_sections = decode(
+        message.frame_sections, "context.frame_sections", I64, [tokens.shape[0]], max_value=sections.shape[0]
+    )
+    text = decode(message.text_embedding, "context.text_embedding", F32, [space.embedding_dim])
+    energy = np.asarray(message.section_energy, dtype=np.float32)
+    if energy.shape != (sections.shape[0],):
+        raise TensorError(
+            f"context.section_energy: {energy.shape[0]} values for {sections.shape[0]} sections"
+        )
+    if not np.isfinite(energy).all():
+        raise TensorError("context.section_energy: contains NaN or infinite values")
+    return ChunkInputs(
+        chunk_index=message.chunk_index,
+        start_frame=message.start_frame,
+        num_frames=message.num_frames,
+        semantic_start=message.semantic_start,
+        semantic_tokens=tokens,
+        frame_sections=frame_sections,
+        section_embeddings=sections,
+        text_embedding=text,
+        section_energy=energy,
+    )
+
+
+def decode_summary(message: tensor_pb2.Tensor, field: str, space: TokenSpaceConfig) -> np.ndarray | None:
+    """None on the first chunk of a song, where no summary exists yet."""
+    if is_set(message):
+        return None
+    return decode(message, field, F32, [space.summary_tokens, space.summary_dim])
+
+
+def decode_prefix(
+    message: tensor_pb2.Tensor, field: str, codebooks: int, space: TokenSpaceConfig, num_frames: int
+) -> np.ndarray | None:
+    if is_set(message):
+        return None
+    prefix = decode(message, field, I64, [codebooks, None], max_value=space.codebook_size)
+    if prefix.shape[1] >= num_frames:
+        raise TensorError(f"{field}: {prefix.shape[1]} prefix frames leave nothing to generate in {num_frames}")
+    return prefix
+
+
+def digest(message: tensor_pb2.Tensor) -> str:
+    """sha256 of a tensor as it travelled, so sender and receiver can compare."""
+    return hashlib.sha256(message.data).hexdigest() if not is_set(message) else ""
+
+
+def trace_summaries(received: tensor_pb2.Tensor, returned: tensor_pb2.Tensor) -> tuple[str, str]:
+    """Digests of the summary a level received and of the one it returns, also
+    logged, so the chain across chunks can be checked from the logs alone."""
+    digest_in, digest_out = digest(received), digest(returned)
+    structlog.get_logger().info("summary", summary_in_sha256=digest_in, summary_out_sha256=digest_out)
+    return digest_in, digest_out

@@ -1,0 +1,84 @@
+"""Prometheus metrics of a level service, recorded by a server interceptor so
+every RPC is measured the same way whatever the level."""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+from protos.hiermusic.v1 import contract_pb2
+from services.common.log import CHUNK_INDEX_KEY, REQUEST_ID_KEY
+
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
+
+LEVEL_LATENCY = Histogram(
+    "hiermusic_level_request_seconds",
+    "Wall time of a level RPC.",
+    ["level", "method", "model", "version"],
+    buckets=_BUCKETS,
+)
+LEVEL_REQUESTS = Counter(
+    "hiermusic_level_requests_total", "Level RPCs by gRPC status code.", ["level", "method", "code"]
+)
+LEVEL_QUEUE = Histogram(
+    "hiermusic_level_queue_seconds",
+    "Time an RPC waited for the model before running.",
+    ["level", "method"],
+    buckets=_BUCKETS,
+)
+LEVEL_IN_FLIGHT = Gauge("hiermusic_level_in_flight", "RPCs being served.", ["level"])
+LEVEL_CHUNKS = Counter("hiermusic_level_chunks_total", "Chunks produced.", ["level"])
+
+_SERVICE_PREFIX = "/hiermusic.v1."
+
+
+class ObservabilityInterceptor(grpc.ServerInterceptor):
+    """Wraps each hiermusic RPC handler (not health or reflection): binds the
+    caller's request id and chunk index to the log context, times the call and
+    counts it by status code."""
+
+    def __init__(self, level: str, info: contract_pb2.ModelInfo) -> None:
+        self.level = level
+        self.model = info.plugin
+        self.version = info.model_version
+        self.log = structlog.get_logger()
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None or not details.method.startswith(_SERVICE_PREFIX) or handler.unary_unary is None:
+            return handler
+        method = details.method.rsplit("/", 1)[-1]
+        meta = dict(details.invocation_metadata or ())
+        behaviour = handler.unary_unary
+
+        def observed(request: Any, context: grpc.ServicerContext) -> Any:
+            request_id = meta.get(REQUEST_ID_KEY) or uuid.uuid4().hex[:12]
+            chunk = meta.get(CHUNK_INDEX_KEY)
+            with structlog.contextvars.bound_contextvars(
+                request_id=request_id, chunk_index=int(chunk) if chunk is not None else None, method=method
+            ):
+                start = time.perf_counter()
+                code = grpc.StatusCode.OK
+                LEVEL_IN_FLIGHT.labels(self.level).inc()
+                try:
+                    return behaviour(request, context)
+                except Exception:
+                    code = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                finally:
+                    seconds = time.perf_counter() - start
+                    LEVEL_IN_FLIGHT.labels(self.level).dec()
+                    LEVEL_LATENCY.labels(self.level, method, self.model, self.version).observe(seconds)
+                    LEVEL_REQUESTS.labels(self.level, method, code.name).inc()
+                    self.log.info("rpc", code=code.name, seconds=round(seconds, 4))
+
+        return grpc.unary_unary_rpc_method_handler(
+            observed,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,128 @@
+"""The recipe every level service follows: metrics port, gRPC server with
+limits, health and reflection, then serve until SIGTERM and drain."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from protos.hiermusic.v1 import contract_pb2
+from services.common.metrics import LEVEL_QUEUE, ObservabilityInterceptor
+from services.common.tensors import TensorError
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port, reported in the ready file and the log
+    metrics_port: int = 0
+    max_message_mb: int = 64
+    max_concurrent_rpcs: int = 8  # past this, RESOURCE_EXHAUSTED
+    workers: int = 8
+    drain_s: float = 10.0  # grace for in-flight RPCs on SIGTERM
+    ready_file: Path | None = None
+
+
+def serve(
+    level: str,
+    service_name: str,
+    register: Callable[[grpc.Server], None],
+    info: contract_pb2.ModelInfo,
+    config: ServerConfig,
+) -> None:
+    log = structlog.get_logger()
+    metrics_server, _ = start_http_server(config.metrics_port, addr=config.host)
+    metrics_port = metrics_server.server_port
+
+    limit = config.max_message_mb * 1024 * 1024
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix=level),
+        interceptors=[ObservabilityInterceptor(level, info)],
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            ("grpc.so_reuseport", 0),  # a second server must not share our port
+        ],
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+    )
+    register(server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    server.start()
+    for name in ("", service_name):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    ready = {
+        "level": level,
+        "host": config.host,
+        "port": port,
+        "metrics_port": metrics_port,
+        "pid": os.getpid(),
+        "plugin": info.plugin,
+        "model_version": info.model_version,
+        "trained": info.trained,
+    }
+    if config.ready_file:
+        tmp = Path(str(config.ready_file) + ".tmp")
+        tmp.write_text(json.dumps(ready))
+        tmp.replace(config.ready_file)  # atomic: a reader never sees half a file
+    log.info("serving", **{k: v for k, v in ready.items() if k != "level"})
+    if not info.trained:
+        log.warning("untrained weights: this level's output is noise", plugin=info.plugin)
+
+    stop.wait()
+    log.info("draining", grace_s=config.drain_s)
+    health_servicer.enter_graceful_shutdown()
+    server.stop(config.drain_s).wait()
+    metrics_server.shutdown()
+    log.info("stopped")
+
+
+class ModelGate:
+    """One model call at a time per process (the model saturates the CPU cores
+    anyway); the wait is reported as queue time and a caller whose deadline
+    passed while waiting is told so instead of served late."""
+
+    def __init__(self, level: str) -> None:
+        self.level = level
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def hold(self, context: grpc.ServicerContext, method: str) -> Iterator[None]:
+        with LEVEL_QUEUE.labels(self.level, method).time():
+            self._lock.acquire()
+        try:
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= 0:
+                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed while queued")
+            yield
+        finally:
+            self._lock.release()
+
+
+@contextmanager
+def invalid_argument(context: grpc.ServicerContext) -> Iterator[None]:
+    """Turns a rejected input into INVALID_ARGUMENT with the validator's message."""
+    try:
+        yield
+    except (TensorError, ValueError) as err:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))

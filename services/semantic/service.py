@@ -1,0 +1,67 @@
+"""The semantic level's gRPC service: prompt -> plan of the whole piece."""
+from __future__ import annotations
+
+import grpc
+
+from protos.hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc
+from services.common.metrics import LEVEL_CHUNKS
+from services.common.server import ModelGate, invalid_argument
+from services.common.tensors import encode
+
+SERVICE_NAME = levels_pb2.DESCRIPTOR.services_by_name["SemanticLevel"].full_name
+MAX_DURATION_S = 600.0
+MAX_PROMPT_CHARS = 2000
+
+
+class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
+    def __init__(self, plugin) -> None:  # plugin: a registered hiermusic.semantic class
+        self.plugin = plugin
+        self.gate = ModelGate("semantic")
+
+    def Describe(self, request: contract_pb2.DescribeRequest, context: grpc.ServicerContext) -> contract_pb2.ModelInfo:
+        return self.plugin.info()
+
+    def Plan(self, request: levels_pb2.PlanRequest, context: grpc.ServicerContext) -> levels_pb2.PiecePlan:
+        with invalid_argument(context):
+            _validate(request)
+        with self.gate.hold(context, "Plan"), invalid_argument(context):
+            plan = self.plugin.plan(
+                request.prompt,
+                request.duration_s,
+                request.sampling.seed,
+                request.sampling.temperature,
+                request.sampling.top_k,
+            )
+        LEVEL_CHUNKS.labels("semantic").inc()
+        return levels_pb2.PiecePlan(
+            sections=[
+                levels_pb2.Section(
+                    type=s.type, start_s=s.start_s, end_s=s.end_s, bars=s.bars, energy=s.energy, repeat_of=s.repeat_of
+                )
+                for s in plan.sections
+            ],
+            tempo_bpm=plan.tempo_bpm,
+            key=plan.key,
+            mode=plan.mode,
+            text_embedding=encode(plan.text_embedding),
+            section_embeddings=encode(plan.section_embeddings),
+            semantic_tokens=encode(plan.semantic_tokens),
+            frame_sections=encode(plan.frame_sections),
+            duration_s=request.duration_s,
+            model=self.plugin.info(),
+        )
+
+
+def _validate(request: levels_pb2.PlanRequest) -> None:
+    if not request.prompt.strip():
+        raise ValueError("prompt: empty; describe the music to make")
+    if len(request.prompt) > MAX_PROMPT_CHARS:
+        raise ValueError(f"prompt: {len(request.prompt)} characters, at most {MAX_PROMPT_CHARS}")
+    if not 0 < request.duration_s <= MAX_DURATION_S:
+        raise ValueError(f"duration_s: {request.duration_s}, expected 0 < duration <= {MAX_DURATION_S}")
+    if request.sampling.temperature < 0 or request.sampling.top_k < 0:
+        raise ValueError("sampling: temperature and top_k must be >= 0")
+
+
+def add_to_server(plugin, server: grpc.Server) -> None:
+    levels_pb2_grpc.add_SemanticLevelServicer_to_server(SemanticServicer(plugin), server)

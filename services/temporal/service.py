@@ -1,0 +1,63 @@
+"""The temporal level's gRPC service: fine tokens and audio for one chunk."""
+from __future__ import annotations
+
+import grpc
+
+from protos.hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc, tensor_pb2
+from services.common.chunk_context import decode_context, decode_prefix, decode_summary, trace_summaries
+from services.common.metrics import LEVEL_CHUNKS
+from services.common.server import ModelGate, invalid_argument
+from services.common.tensors import decode, encode
+
+SERVICE_NAME = levels_pb2.DESCRIPTOR.services_by_name["TemporalLevel"].full_name
+
+
+class TemporalServicer(levels_pb2_grpc.TemporalLevelServicer):
+    def __init__(self, plugin) -> None:  # plugin: a registered hiermusic.temporal class
+        self.plugin = plugin
+        self.space = plugin.token_space
+        self.gate = ModelGate("temporal")
+
+    def Describe(self, request: contract_pb2.DescribeRequest, context: grpc.ServicerContext) -> contract_pb2.ModelInfo:
+        return self.plugin.info()
+
+    def Render(self, request: levels_pb2.RenderRequest, context: grpc.ServicerContext) -> levels_pb2.RenderResponse:
+        space = self.space
+        with invalid_argument(context):
+            ctx = decode_context(request.context, space)
+            coarse = decode(
+                request.coarse_tokens,
+                "coarse_tokens",
+                tensor_pb2.DTYPE_INT64,
+                [space.coarse_codebooks, ctx.num_frames],
+                max_value=space.codebook_size,
+            )
+            summary = decode_summary(request.summary, "summary", space)
+            prefix = decode_prefix(
+                request.prefix_tokens, "prefix_tokens", space.codebooks - space.coarse_codebooks, space, ctx.num_frames
+            )
+        with self.gate.hold(context, "Render"):
+            fine, audio, summary_out = self.plugin.render(
+                ctx,
+                coarse,
+                summary,
+                prefix,
+                request.sampling.seed,
+                request.sampling.temperature,
+                request.sampling.top_k,
+            )
+        LEVEL_CHUNKS.labels("temporal").inc()
+        out = encode(summary_out)
+        digest_in, digest_out = trace_summaries(request.summary, out)
+        return levels_pb2.RenderResponse(
+            fine_tokens=encode(fine),
+            audio=encode(audio),
+            summary=out,
+            summary_in_sha256=digest_in,
+            summary_out_sha256=digest_out,
+            model=self.plugin.info(),
+        )
+
+
+def add_to_server(plugin, server: grpc.Server) -> None:
+    levels_pb2_grpc.add_TemporalLevelServicer_to_server(TemporalServicer(plugin), server)

@@ -241,6 +241,7 @@ def _up(args: argparse.Namespace) -> int:
     configure_logging("composer")
     given = {level: parse_address(getattr(args, level)) for level in LEVELS if getattr(args, level)}
     run_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hiermusic-up-"))
+    run_dir.mkdir(parents=True, exist_ok=True)
     mesh = LocalMesh(run_dir, _launches(args, [level for level in LEVELS if level not in given]))
     try:
         mesh.start()
@@ -248,8 +249,9 @@ def _up(args: argparse.Namespace) -> int:
             addresses = {**mesh.wait_ready(), **given}
             scheduler = start_scheduler(addresses, _scheduler_config(args))
             ray.get(scheduler.describe.remote())  # refuse to start on a mismatched mesh
-            metrics_port = ray.get(scheduler.metrics_port.remote())
-            print(json.dumps({"levels": addresses, "scheduler_metrics_port": metrics_port}), file=sys.stderr)
+            mesh_info = {"levels": addresses, "scheduler_metrics_port": ray.get(scheduler.metrics_port.remote())}
+            (run_dir / "scheduler.json").write_text(json.dumps(mesh_info))
+            print(json.dumps(mesh_info), file=sys.stderr)
             serve(
                 "composer",
                 composer_service.SERVICE_NAME,

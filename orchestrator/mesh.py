@@ -24,6 +24,7 @@ class LevelLaunch:
     """How to start one level: the `hiermusic serve` flags beyond the ports."""
 
     level: str
+    port: int = 0  # 0: any free port
     plugin: str = ""
     checkpoint: str = ""
     device: str = "auto"
@@ -85,7 +86,8 @@ class LocalMesh:
             log_path = self.run_dir / f"{launch.level}.log"
             ready_path = self.run_dir / f"{launch.level}.ready.json"
             ready_path.unlink(missing_ok=True)
-            argv = [sys.executable, "-m", "orchestrator.cli", *launch.argv(), "--port", "0", "--metrics-port", "0"]
+            argv = [sys.executable, "-m", "orchestrator.cli", *launch.argv(), "--port", str(launch.port)]
+            argv += ["--metrics-port", "0"]
             argv += ["--ready-file", str(ready_path)]
             with open(log_path, "ab") as log:
                 process = subprocess.Popen(

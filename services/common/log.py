@@ -13,9 +13,19 @@ CHUNK_INDEX_KEY = "x-chunk-index"
 
 
 def configure_logging(service: str, level: str = "info") -> None:
+    pid = os.getpid()
+
+    # Static fields are added per line, not bound as context: gRPC handler
+    # threads start with an empty context.
+    def add_service(_logger: object, _name: str, event: dict) -> dict:
+        event.setdefault("service", service)
+        event.setdefault("pid", pid)
+        return event
+
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_service,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.dict_tracebacks,
@@ -25,8 +35,6 @@ def configure_logging(service: str, level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(service=service, pid=os.getpid())
 
 
 def call_metadata(request_id: str, chunk_index: int | None = None) -> tuple[tuple[str, str], ...]:

@@ -1,0 +1,112 @@
+"""Starting real hiermusic processes from tests and reading what they left:
+ready files, JSON log lines, Prometheus text."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from orchestrator.mesh import LevelLaunch, LocalMesh
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "orchestrator.cli"]
+
+
+def run_cli(args: list, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=REPO, stdin=subprocess.DEVNULL
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_levels(run_dir: Path, launches: list[LevelLaunch]) -> LocalMesh:
+    mesh = LocalMesh(run_dir, launches)
+    mesh.start()
+    try:
+        mesh.wait_ready()
+    except Exception:
+        mesh.stop()
+        raise
+    return mesh
+
+
+class Composer:
+    """`hiermusic up` in front of already running level services."""
+
+    def __init__(self, run_dir: Path, addresses: dict[str, str]) -> None:
+        self.run_dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ready = run_dir / "composer.ready.json"
+        args = ["up", "--port", "0", "--metrics-port", "0", "--ready-file", ready, "--log-dir", run_dir]
+        for level, address in addresses.items():
+            args += [f"--{level}", address]
+        self.log = open(run_dir / "composer.log", "wb")
+        self.process = subprocess.Popen(
+            [*CLI, *map(str, args)], stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO, stdin=subprocess.DEVNULL
+        )
+        wait_for(lambda: ready.exists() or self.process.poll() is not None, 180, "composer ready")
+        if not ready.exists():
+            raise RuntimeError(f"composer exited: {(run_dir / 'composer.log').read_text()[-3000:]}")
+        self.ready = json.loads(ready.read_text())
+        self.address = f"127.0.0.1:{self.ready['port']}"
+        self.scheduler_metrics_port = json.loads((run_dir / "scheduler.json").read_text())["scheduler_metrics_port"]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def log_lines(path: Path) -> list[dict]:
+    """The JSON lines of a service log (other lines, e.g. warnings, skipped)."""
+    lines = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return lines
+
+
+def scrape(port: int) -> dict[str, list]:
+    """Prometheus samples by metric family name."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is gone for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,84 @@
+"""Swapping the acoustic level's model while semantic and temporal keep running."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from orchestrator.mesh import LevelLaunch
+from services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
+from services.common.checkpoint import save_checkpoint
+from services.common.contract import TokenSpaceConfig
+from services.common.level import card_for
+from services.common.nn import TransformerConfig
+from tests.integration.mesh_helpers import Composer, alive, free_port, run_cli, start_levels
+
+
+def _acoustic_checkpoint(path, version: str, space: TokenSpaceConfig):
+    config = CoarseConfig(token_space=space, transformer=TransformerConfig(dim=128, layers=2, heads=4, max_len=512))
+    torch.manual_seed(7)
+    save_checkpoint(CoarseTransformer(config), card_for("coarse_transformer", "acoustic", config, space, version), path)
+    return path
+
+
+def _song(composer, out) -> tuple:
+    result = run_cli(["generate", "a rock anthem", "--duration", 6, "--out", out, "--mesh", composer.address],
+                     timeout=600)
+    plan = json.loads(out.with_suffix(".plan.json").read_text()) if result.returncode == 0 else None
+    return result, plan
+
+
+@pytest.fixture()
+def swap_mesh(tmp_path):
+    port = free_port()
+    others = start_levels(tmp_path / "others", [LevelLaunch("semantic", device="cpu"), LevelLaunch("temporal", device="cpu")])
+    acoustic = start_levels(tmp_path / "acoustic0", [LevelLaunch("acoustic", port=port, device="cpu")])
+    composer = None
+    try:
+        composer = Composer(tmp_path / "composer", {**others.addresses(), **acoustic.addresses()})
+        yield others, acoustic, composer, port
+    finally:
+        if composer is not None:
+            composer.stop()
+        others.stop()
+
+
+def test_swap_acoustic_between_songs(swap_mesh, tmp_path):
+    others, acoustic, composer, port = swap_mesh
+    pids = {level: p.ready["pid"] for level, p in others.processes.items()}
+
+    result, first = _song(composer, tmp_path / "one.wav")
+    assert result.returncode == 0, result.stderr[-4000:]
+    old_version = first["models"]["acoustic"]["version"]
+
+    checkpoint = _acoustic_checkpoint(tmp_path / "swap.safetensors", "coarse-swap-test-v2", TokenSpaceConfig())
+    acoustic.stop()
+    swapped = start_levels(tmp_path / "acoustic1", [LevelLaunch("acoustic", port=port, device="cpu",
+                                                                 checkpoint=str(checkpoint))])
+    try:
+        result, second = _song(composer, tmp_path / "two.wav")
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert second["models"]["acoustic"]["version"] == "coarse-swap-test-v2" != old_version
+        assert {t["model_version"] for t in second["trace"] if t["level"] == "acoustic"} == {"coarse-swap-test-v2"}
+        assert second["models"]["semantic"] == first["models"]["semantic"]
+        assert second["models"]["temporal"] == first["models"]["temporal"]
+        assert all(alive(pid) for pid in pids.values())
+        assert {level: p.ready["pid"] for level, p in others.processes.items()} == pids
+    finally:
+        swapped.stop()
+
+    # A model whose token space does not match its neighbours is refused.
+    wrong = _acoustic_checkpoint(tmp_path / "wrong.safetensors", "coarse-512", TokenSpaceConfig(codebook_size=512))
+    mismatched = start_levels(tmp_path / "acoustic2", [LevelLaunch("acoustic", port=port, device="cpu",
+                                                                    checkpoint=str(wrong))])
+    try:
+        result, _ = _song(composer, tmp_path / "three.wav")
+        assert result.returncode != 0
+        assert "codebook_size" in result.stderr
+        assert "acoustic (coarse_transformer coarse-512)" in result.stderr
+        assert "temporal (fine_transformer" in result.stderr
+    finally:
+        mismatched.stop()
+    assert all(alive(pid) for pid in pids.values())

@@ -30,7 +30,11 @@ class KVCache:
 
     @property
     def length(self) -> int:
-        return next(iter(self.keys.values())).shape[2] if self.keys else 0
+        """Tokens cached before the current forward pass (layer 0 is extended first)."""
+        return self.past(0)
+
+    def past(self, layer: int) -> int:
+        return self.keys[layer].shape[2] if layer in self.keys else 0
 
     def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if layer in self.keys:
@@ -67,7 +71,7 @@ class Attention(nn.Module):
         b, t, d = x.shape
         q = self._split(self.q(x))
         k, v = (self._split(z) for z in self.kv(source).chunk(2, dim=-1))
-        past = cache.length if cache is not None else 0
+        past = cache.past(layer) if cache is not None else 0
         if cache is not None:
             k, v = cache.extend(layer, k, v)
         mask = None

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from orchestrator.chunking import Crossfader, PlanArrays, chunk_context, layout
+from services.common.contract import TokenSpaceConfig
+from services.common.tensors import decode
+
+
+def test_layout_covers_the_piece_with_overlaps():
+    chunks = layout(2000, 250, 50)  # 40 s at 50 frames/s
+    assert len(chunks) == 10 and chunks[0].start == 0 and chunks[-1].end == 2000
+    assert all(b.start == a.end - 50 and b.overlap == 50 for a, b in zip(chunks, chunks[1:]))
+    assert layout(100, 250, 50) == [layout(100, 250, 50)[0]] and layout(100, 250, 50)[0].end == 100
+    with pytest.raises(ValueError):
+        layout(100, 50, 50)
+
+
+def test_crossfade_emits_every_sample_once_and_joins_smoothly():
+    hop, chunks = 10, layout(60, 25, 5)
+    fader = Crossfader(hop)
+    pieces = []
+    for i, chunk in enumerate(chunks):
+        audio = np.full(chunk.frames * hop, float(i), dtype=np.float32)
+        pieces.append(fader.add(chunk, audio, chunks[i + 1] if i + 1 < len(chunks) else None))
+    out = np.concatenate(pieces)
+    assert len(out) == 60 * hop
+    join = chunks[1].start * hop
+    ramp = out[join : join + 5 * hop]
+    assert np.all(np.diff(ramp) > 0) and 0 < ramp[0] < 0.1 and 0.9 < ramp[-1] < 1.0
+
+
+def test_chunk_context_slices_the_plan():
+    space = TokenSpaceConfig()
+    plan = PlanArrays(
+        semantic_tokens=np.arange(150, dtype=np.int64),
+        frame_sections=np.repeat([0, 1, 2], 50),
+        section_embeddings=np.eye(3, 256, dtype=np.float32),
+        section_energy=np.array([0.1, 0.5, 0.9], dtype=np.float32),
+        text_embedding=np.ones(256, dtype=np.float32),
+    )
+    chunk = layout(600, 250, 50)[1]  # frames 200..450 -> semantic 50..112
+    ctx = chunk_context(plan, chunk, space, margin_s=0.0)
+    tokens = decode(ctx.semantic_tokens, "t", 2, [None])
+    assert ctx.semantic_start == 50 and tokens[0] == 50 and tokens[-1] == 112
+    assert list(ctx.section_energy) == pytest.approx([0.5, 0.9])  # only the sections it touches
+    local = decode(ctx.frame_sections, "f", 2, [len(tokens)])
+    assert set(local.tolist()) == {0, 1}
+    wide = chunk_context(plan, chunk, space, margin_s=1.0)  # 12 semantic frames each side
+    assert wide.semantic_start == 38 and len(wide.section_energy) == 3

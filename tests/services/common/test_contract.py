@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from protos.hiermusic.v1 import contract_pb2
+from services.common.contract import ContractMismatch, TokenSpaceConfig, check_agreement
+
+
+def _info(level: str, **space) -> contract_pb2.ModelInfo:
+    return contract_pb2.ModelInfo(level=level, plugin=f"{level}_p", model_version="v1",
+                                  token_space=TokenSpaceConfig(**space).to_proto())
+
+
+def test_agreeing_levels_pass():
+    check_agreement({level: _info(level) for level in ("semantic", "acoustic", "temporal")})
+
+
+def test_mismatch_names_both_sides():
+    infos = {"semantic": _info("semantic"), "acoustic": _info("acoustic", codebook_size=512),
+             "temporal": _info("temporal")}
+    with pytest.raises(ContractMismatch) as info:
+        check_agreement(infos)
+    message = str(info.value)
+    assert "codebook_size" in message
+    assert "acoustic (acoustic_p v1) has 512" in message and "temporal (temporal_p v1) has 1024" in message
+
+
+def test_plan_fields_checked_against_both_lower_levels():
+    infos = {"semantic": _info("semantic", embedding_dim=128), "acoustic": _info("acoustic"),
+             "temporal": _info("temporal")}
+    with pytest.raises(ContractMismatch, match="embedding_dim.*acoustic.*embedding_dim.*temporal"):
+        check_agreement(infos)
+
+
+def test_hop_and_semantic_alignment():
+    space = TokenSpaceConfig()
+    assert space.hop_length == 480 and space.frames_per_semantic == 4

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from protos.hiermusic.v1 import tensor_pb2
+from services.common.tensors import TensorError, decode, encode, is_set
+
+F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64
+
+
+def test_round_trip_is_exact_and_little_endian():
+    a = np.arange(6, dtype=np.int64).reshape(2, 3)
+    msg = encode(a)
+    assert msg.dtype == I64 and list(msg.shape) == [2, 3]
+    assert msg.data[:8] == (0).to_bytes(8, "little") and msg.data[8:16] == (1).to_bytes(8, "little")
+    assert (decode(msg, "x", I64, [2, None]) == a).all()
+    b = np.random.default_rng(0).standard_normal((4,)).astype(">f4")  # big-endian input still travels LE
+    assert np.array_equal(decode(encode(b), "y", F32, [4]), b.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "message, words",
+    [
+        (encode(np.zeros(3, dtype=np.float32)), ["tok", "dtype DTYPE_FLOAT32", "expected DTYPE_INT64"]),
+        (encode(np.zeros((3, 2), dtype=np.int64)), ["tok", "shape [3, 2]", "expected [*]"]),
+        (encode(np.zeros(0, dtype=np.int64)), ["tok", "empty"]),
+        (tensor_pb2.Tensor(dtype=I64, shape=[4], data=b"\0" * 8), ["tok", "8 bytes", "needs 32"]),
+        (encode(np.array([3, 9], dtype=np.int64)), ["tok", "[0, 8)"]),
+    ],
+)
+def test_bad_token_tensors_name_the_field(message, words):
+    with pytest.raises(TensorError) as info:
+        decode(message, "tok", I64, [None], max_value=8)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_non_finite_floats_are_refused():
+    with pytest.raises(TensorError, match="emb: contains NaN"):
+        decode(encode(np.array([1.0, np.inf], dtype=np.float32)), "emb", F32, [2])
+
+
+def test_unset_optional_tensor():
+    assert is_set(tensor_pb2.Tensor())
+    assert not is_set(encode(np.zeros(1, dtype=np.float32)))

@@ -18,7 +18,7 @@ from orchestrator.config import SchedulerConfig
 from orchestrator.level_client import LevelError, RemoteLevelClient
 from orchestrator.metrics import FIRST_AUDIO, LEVEL_CALL_SECONDS, REAL_TIME_FACTOR, SONG_SECONDS, SONGS, SONGS_IN_FLIGHT
 from protos.hiermusic.v1 import composer_pb2, contract_pb2, levels_pb2, tensor_pb2
-from services.common.contract import ContractMismatch, TokenSpaceConfig, check_agreement
+from services.common.contract import ContractMismatch, TokenSpaceConfig, check_agreement, describe_model
 from services.common.tensors import TensorError, decode, encode
 
 LEVELS = ("semantic", "acoustic", "temporal")
@@ -108,6 +108,17 @@ class Scheduler:
         infos = {k: contract_pb2.ModelInfo.FromString(v) for k, v in self.describe(request_id).items()}
         space = space_of(infos["acoustic"])
         timings: dict[str, list[float]] = defaultdict(list)
+        fr = space.frame_rate
+        chunk_frames = int(round((request.chunk_s or self.config.chunk_s) * fr))
+        overlap_frames = int(round((request.overlap_s or self.config.overlap_s) * fr))
+        if not 0 <= overlap_frames < chunk_frames:
+            raise SongError(f"overlap of {overlap_frames} frames must be shorter than the chunk ({chunk_frames})")
+        for level in ("acoustic", "temporal"):
+            if chunk_frames > infos[level].max_chunk_frames:
+                raise SongError(
+                    f"chunks of {chunk_frames} frames are longer than {describe_model(infos[level])} "
+                    f"takes ({infos[level].max_chunk_frames}); use a shorter chunk length"
+                )
 
         plan_request = levels_pb2.PlanRequest(
             prompt=request.prompt,
@@ -119,9 +130,6 @@ class Scheduler:
         log.info("planned", sections=len(plan.sections), tempo_bpm=plan.tempo_bpm)
         yield composer_pb2.ComposeEvent(plan=plan)
 
-        fr = space.frame_rate
-        chunk_frames = int(round((request.chunk_s or self.config.chunk_s) * fr))
-        overlap_frames = int(round((request.overlap_s or self.config.overlap_s) * fr))
         chunks = layout(int(round(request.duration_s * fr)), chunk_frames, overlap_frames)
         crossfader = Crossfader(space.hop_length)
         trace: list[composer_pb2.ChunkTrace] = []

@@ -54,8 +54,15 @@ class CoarseTransformerPlugin:
     def token_space(self) -> TokenSpaceConfig:
         return self.loaded.config.token_space
 
+    @property
+    def max_frames(self) -> int:
+        """Longest chunk: the positions left after the summary tokens."""
+        return self.model.config.transformer.max_len - self.token_space.summary_tokens
+
     def info(self) -> contract_pb2.ModelInfo:
-        return model_info(self.level, self.name, self.loaded, self.token_space, self.device)
+        return model_info(
+            self.level, self.name, self.loaded, self.token_space, self.device, max_chunk_frames=self.max_frames
+        )
 
     def generate(
         self,

@@ -25,7 +25,7 @@ class AcousticServicer(levels_pb2_grpc.AcousticLevelServicer):
         self, request: levels_pb2.CoarseRequest, context: grpc.ServicerContext
     ) -> levels_pb2.CoarseResponse:
         with invalid_argument(context):
-            ctx = decode_context(request.context, self.space)
+            ctx = decode_context(request.context, self.space, self.plugin.max_frames)
             summary = decode_summary(request.summary, "summary", self.space)
             prefix = decode_prefix(
                 request.prefix_tokens, "prefix_tokens", self.space.coarse_codebooks, self.space, ctx.num_frames

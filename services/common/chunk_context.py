@@ -13,12 +13,11 @@ from services.common.level import ChunkInputs
 from services.common.tensors import TensorError, decode, is_set
 
 F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64
-MAX_CHUNK_FRAMES = 4096
 
 
-def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig) -> ChunkInputs:
-    if not 0 < message.num_frames <= MAX_CHUNK_FRAMES:
-        raise TensorError(f"context.num_frames: {message.num_frames}, expected 1..{MAX_CHUNK_FRAMES}")
+def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig, max_frames: int) -> ChunkInputs:
+    if not 0 < message.num_frames <= max_frames:
+        raise TensorError(f"context.num_frames: {message.num_frames}, this model takes 1..{max_frames}")
     if message.start_frame < 0 or message.semantic_start < 0 or message.chunk_index < 0:
         raise TensorError("context: start_frame, semantic_start and chunk_index must be >= 0")
     tokens = decode(message.semantic_tokens, "context.semantic_tokens", I64, [None], max_value=space.semantic_vocab_size)

@@ -97,6 +97,7 @@ def model_info(
     token_space: TokenSpaceConfig,
     device: torch.device,
     codec_plugin: str = "",
+    max_chunk_frames: int = 0,
 ) -> contract_pb2.ModelInfo:
     return contract_pb2.ModelInfo(
         level=level,
@@ -107,6 +108,7 @@ def model_info(
         token_space=token_space.to_proto(),
         device=str(device),
         codec_plugin=codec_plugin,
+        max_chunk_frames=max_chunk_frames,
     )
 
 

@@ -97,14 +97,21 @@ def _scheduler_config(args: argparse.Namespace):
 
 
 def _launches(args: argparse.Namespace, levels: list[str]):
+    import os
+
     from orchestrator.mesh import LevelLaunch
 
+    # acoustic(n+1) and temporal(n) run at once: each gets half the cores, as
+    # two processes that each spread over all cores slow each other many-fold.
+    cores = os.cpu_count() or 1
+    threads = {"semantic": cores, "acoustic": max(1, cores // 2), "temporal": max(1, cores // 2)}
     return [
         LevelLaunch(
             level,
             plugin=getattr(args, f"{level}_plugin"),
             checkpoint=getattr(args, f"{level}_checkpoint"),
             device=args.device,
+            threads=threads[level],
         )
         for level in levels
     ]

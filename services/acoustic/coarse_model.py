@@ -104,7 +104,7 @@ class CoarseTransformer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes [1, K, num_frames] (starting with the given prefix) and summary [1, n, S]."""
         memory = self.memory(plan)
-        cache = KVCache()
+        cache = KVCache(capacity=self.no_summary.shape[0] + num_frames)  # summary + frames
         device = memory.device
         given = prefix_codes.shape[-1] if prefix_codes is not None else 0
         codes = torch.zeros(1, self.codebooks, num_frames, dtype=torch.long, device=device)

@@ -22,11 +22,15 @@ class TransformerConfig:
 
 
 class KVCache:
-    """Keys and values of the tokens decoded so far, one entry per layer."""
+    """Keys and values of the tokens decoded so far, one entry per layer. With
+    a capacity it writes into buffers sized once: growing by torch.cat re-copies
+    the whole past at every step, which dominates long decodes on a CPU."""
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int | None = None) -> None:
+        self.capacity = capacity
         self.keys: dict[int, torch.Tensor] = {}
         self.values: dict[int, torch.Tensor] = {}
+        self.filled: dict[int, int] = {}
 
     @property
     def length(self) -> int:
@@ -34,14 +38,25 @@ class KVCache:
         return self.past(0)
 
     def past(self, layer: int) -> int:
-        return self.keys[layer].shape[2] if layer in self.keys else 0
+        return self.filled.get(layer, 0)
 
     def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if layer in self.keys:
-            k = torch.cat([self.keys[layer], k], dim=2)
-            v = torch.cat([self.values[layer], v], dim=2)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
+        start, end = self.past(layer), self.past(layer) + k.shape[2]
+        self.filled[layer] = end
+        if self.capacity is None:
+            if layer in self.keys:
+                k = torch.cat([self.keys[layer], k], dim=2)
+                v = torch.cat([self.values[layer], v], dim=2)
+            self.keys[layer], self.values[layer] = k, v
+            return k, v
+        if end > self.capacity:
+            raise ValueError(f"cache of {self.capacity} positions cannot take {end}")
+        if layer not in self.keys:
+            shape = (*k.shape[:2], self.capacity, k.shape[3])  # [B, H, capacity, D/H]
+            self.keys[layer], self.values[layer] = k.new_empty(shape), v.new_empty(shape)
+        self.keys[layer][:, :, start:end] = k
+        self.values[layer][:, :, start:end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
 
 
 class Attention(nn.Module):

@@ -24,7 +24,7 @@ class TemporalServicer(levels_pb2_grpc.TemporalLevelServicer):
     def Render(self, request: levels_pb2.RenderRequest, context: grpc.ServicerContext) -> levels_pb2.RenderResponse:
         space = self.space
         with invalid_argument(context):
-            ctx = decode_context(request.context, space)
+            ctx = decode_context(request.context, space, self.plugin.max_frames)
             coarse = decode(
                 request.coarse_tokens,
                 "coarse_tokens",

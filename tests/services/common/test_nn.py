@@ -1,18 +1,24 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from services.common.nn import KVCache, Transformer, TransformerConfig, sample
 
 
-def test_cached_decoding_matches_full_causal_pass():
+@pytest.mark.parametrize("capacity", [None, 10])
+def test_cached_decoding_matches_full_causal_pass(capacity):
     torch.manual_seed(0)
-    model = Transformer(TransformerConfig(dim=32, layers=2, heads=4, max_len=64)).eval()
+    model = Transformer(TransformerConfig(dim=32, layers=3, heads=4, max_len=64)).eval()
     x, memory = torch.randn(1, 10, 32), torch.randn(1, 5, 32)
     full = model(x, memory)
-    cache = KVCache()
+    cache = KVCache(capacity)
     steps = [model(x[:, :4], memory, cache=cache)] + [model(x[:, t : t + 1], memory, cache=cache) for t in range(4, 10)]
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+    assert cache.length == 10
+    if capacity is not None:
+        with pytest.raises(ValueError, match="cannot take 11"):
+            model(x[:, :1], memory, cache=cache)
 
 
 def test_sampling_respects_top_k_and_seed():

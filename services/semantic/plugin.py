@@ -1,0 +1,139 @@
+"""`minilm_planner`: the bundled semantic-level plugin. Prompt -> frozen MiniLM
+-> joint text embedding -> planner (tempo, key, mode, sections) -> semantic
+transformer (section embeddings and the whole piece's semantic tokens)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from protos.hiermusic.v1 import contract_pb2
+from services.common.contract import TokenSpaceConfig
+from services.common.level import load_or_init, model_info
+from services.semantic.planner import FormPlan, Planner, PlannerConfig, SectionPlan, bar_seconds
+from services.semantic.prompt import MODES, SECTION_TYPES, key_index, parse_prompt
+from services.semantic.semantic_model import (
+    PieceConditioning,
+    SemanticConfig,
+    SemanticTransformer,
+    frame_layout,
+    semantic_frames,
+)
+from services.semantic.text_tower import TextTower, TextTowerConfig, load_text_encoder
+
+__all__ = ["MiniLMPlanner", "MiniLMPlannerConfig", "MiniLMPlannerModel", "PlanResult", "SectionPlan"]
+
+MAX_DURATION_S = 600.0
+
+
+@dataclass
+class MiniLMPlannerConfig:
+    text: TextTowerConfig = field(default_factory=TextTowerConfig)
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
+
+    @property
+    def token_space(self) -> TokenSpaceConfig:
+        return self.semantic.token_space
+
+
+class MiniLMPlannerModel(nn.Module):
+    """Every learned part of the level in one module, so one checkpoint; the
+    frozen MiniLM encoder lives outside it (see text_tower)."""
+
+    def __init__(self, config: MiniLMPlannerConfig) -> None:
+        super().__init__()
+        e = config.token_space.embedding_dim
+        self.text = TextTower(config.text, e)
+        self.planner = Planner(config.planner, e)
+        self.semantic = SemanticTransformer(config.semantic)
+
+
+@dataclass
+class PlanResult:
+    sections: list[SectionPlan]
+    tempo_bpm: float
+    key: str
+    mode: str
+    text_embedding: np.ndarray  # float32 [E]
+    section_embeddings: np.ndarray  # float32 [S, E]
+    semantic_tokens: np.ndarray  # int64 [T], T = ceil(duration_s * semantic_rate)
+    frame_sections: np.ndarray  # int64 [T], section of each frame (frame t at t / semantic_rate)
+
+
+class MiniLMPlanner:
+    name: ClassVar[str] = "minilm_planner"
+    level: ClassVar[str] = "semantic"
+    DEFAULT_TEMPERATURE: ClassVar[float] = 1.0
+    DEFAULT_TOP_K: ClassVar[int] = 50
+
+    def __init__(self, checkpoint: Path | None, device: torch.device) -> None:
+        self.device = device
+        self.loaded = load_or_init(self.name, self.level, MiniLMPlannerConfig, MiniLMPlannerModel, checkpoint, device)
+        load_text_encoder(str(device))  # now, so the first request does not pay for it
+        self.model: MiniLMPlannerModel = self.loaded.module  # type: ignore[assignment]
+        self.config: MiniLMPlannerConfig = self.loaded.config
+
+    @property
+    def token_space(self) -> TokenSpaceConfig:
+        return self.config.token_space
+
+    def info(self) -> contract_pb2.ModelInfo:
+        return model_info(self.level, self.name, self.loaded, self.token_space, self.device)
+
+    @torch.inference_mode()
+    def plan(self, prompt: str, duration_s: float, seed: int, temperature: float, top_k: int) -> PlanResult:
+        """The plan of one piece; the same arguments give the same plan.
+        temperature/top_k of 0 mean the defaults."""
+        if not prompt.strip():
+            raise ValueError("prompt is empty")
+        if not (math.isfinite(duration_s) and 0 < duration_s <= MAX_DURATION_S):
+            raise ValueError(f"duration_s must be in (0, {MAX_DURATION_S:g}] seconds, got {duration_s}")
+        if temperature < 0 or top_k < 0:
+            raise ValueError(f"temperature and top_k must be >= 0, got {temperature} and {top_k}")
+        temperature = temperature or self.DEFAULT_TEMPERATURE
+        top_k = top_k or self.DEFAULT_TOP_K
+        explicit = parse_prompt(prompt)
+        generator = torch.Generator().manual_seed(seed)
+
+        text = self.model.text.embed([prompt])  # [1, E]
+        form = self.model.planner.plan(text[0], duration_s, explicit, generator, temperature, top_k)
+        cond = self._conditioning(text, form, duration_s)
+        tokens = self.model.semantic.generate(cond, generator, temperature, top_k)
+        return PlanResult(
+            sections=form.sections,
+            tempo_bpm=form.tempo_bpm,
+            key=form.key,
+            mode=form.mode,
+            text_embedding=text[0].float().cpu().numpy(),
+            section_embeddings=self.model.semantic.section_embeddings(cond)[0].float().cpu().numpy(),
+            semantic_tokens=tokens.cpu().numpy().astype(np.int64),
+            frame_sections=cond.frame_sections[0].cpu().numpy().astype(np.int64),
+        )
+
+    def _conditioning(self, text: torch.Tensor, form: FormPlan, duration_s: float) -> PieceConditioning:
+        rate = self.token_space.semantic_rate
+        layout = frame_layout(
+            [s.start_s for s in form.sections],
+            [s.end_s for s in form.sections],
+            bar_seconds(form.tempo_bpm),
+            semantic_frames(duration_s, rate),
+            rate,
+        )
+        device = text.device
+        return PieceConditioning(
+            text=text,
+            key=torch.tensor([key_index(form.key)], device=device),
+            mode=torch.tensor([MODES.index(form.mode)], device=device),
+            tempo_bpm=torch.tensor([form.tempo_bpm], dtype=torch.float32, device=device),
+            section_types=torch.tensor([[SECTION_TYPES.index(s.type) for s in form.sections]], device=device),
+            section_energy=torch.tensor([[s.energy for s in form.sections]], dtype=torch.float32, device=device),
+            frame_sections=layout.frame_sections[None].to(device),
+            section_position=layout.section_position[None].to(device),
+            bar_position=layout.bar_position[None].to(device),
+        )

@@ -1,0 +1,91 @@
+"""Attributes a prompt states explicitly (tempo, key, mode) and the planner's
+vocabularies. What the prompt says is honoured exactly; the planner only
+predicts what it leaves open."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SECTION_TYPES = ("intro", "verse", "pre-chorus", "chorus", "bridge", "solo", "outro")
+# Canonical spellings the planner predicts; prompts may spell any enharmonic.
+KEYS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+MODES = ("major", "minor", "dorian", "mixolydian")
+
+# An explicit tempo must be playable: it sets every bar's length.
+TEMPO_RANGE = (30.0, 300.0)
+
+_PITCH = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_MODE_WORDS = {"major": "major", "maj": "major", "minor": "minor", "min": "minor",
+               "dorian": "dorian", "mixolydian": "mixolydian"}
+
+_NOTE = r"(?P<note>[A-Ga-g])(?P<acc>#|♯|b|♭|[ -]?sharp|[ -]?flat)?"
+_MODE = r"(?P<mode>major|minor|maj|min|dorian|mixolydian)"
+_KEY_MODE = re.compile(rf"\b{_NOTE}\s*{_MODE}\b", re.IGNORECASE)
+_KEY_OF = re.compile(rf"\bkey(?:\s+of|:)?\s+{_NOTE}(?![\w#♯♭])", re.IGNORECASE)
+_MODE_ONLY = re.compile(rf"\b{_MODE}\s+(?:key|scale|tonality|mode)\b", re.IGNORECASE)
+_NUMBER = r"(?P<bpm>\d+(?:\.\d+)?)"
+_TEMPO = (
+    re.compile(rf"\b{_NUMBER}\s*(?:bpm|beats per minute)\b", re.IGNORECASE),
+    re.compile(rf"\btempo(?:\s+of|:)?\s*{_NUMBER}\b", re.IGNORECASE),
+)
+
+
+@dataclass(frozen=True)
+class PromptAttributes:
+    tempo_bpm: float | None = None
+    key: str | None = None  # as the prompt spells it, e.g. "Bb", "F#"
+    mode: str | None = None  # one of MODES
+
+
+def key_index(name: str) -> int:
+    """Pitch class 0..11 of a key name in any enharmonic spelling ("Db" == "C#")."""
+    match = re.fullmatch(_NOTE, name.strip())
+    if match is None:
+        raise ValueError(f"unknown key {name!r}; use a note name such as {', '.join(KEYS)}")
+    return _pitch_class(match)
+
+
+def parse_prompt(text: str) -> PromptAttributes:
+    """Tempo, key and mode stated in `text`; the first mention of each wins.
+    A lowercase lone "a" is read as the article ("in a minor key" sets only
+    the mode), so A is recognised when written in capitals."""
+    key, mode = _parse_key_mode(text)
+    return PromptAttributes(tempo_bpm=_parse_tempo(text), key=key, mode=mode)
+
+
+def _parse_tempo(text: str) -> float | None:
+    hits = [m for pattern in _TEMPO for m in pattern.finditer(text)]
+    if not hits:
+        return None
+    bpm = float(min(hits, key=lambda m: m.start()).group("bpm"))
+    low, high = TEMPO_RANGE
+    if not low <= bpm <= high:
+        raise ValueError(f"tempo {bpm:g} bpm in the prompt is outside {low:g}..{high:g} bpm")
+    return bpm
+
+
+def _parse_key_mode(text: str) -> tuple[str | None, str | None]:
+    for match in _KEY_MODE.finditer(text):
+        if _is_article(match):
+            continue
+        return _spell(match), _MODE_WORDS[match.group("mode").lower()]
+    key = next((_spell(m) for m in _KEY_OF.finditer(text) if not _is_article(m)), None)
+    mode_match = _MODE_ONLY.search(text)
+    mode = _MODE_WORDS[mode_match.group("mode").lower()] if mode_match else None
+    return key, mode
+
+
+def _is_article(match: re.Match[str]) -> bool:
+    return match.group("note") == "a" and not match.group("acc")
+
+
+def _spell(match: re.Match[str]) -> str:
+    acc = (match.group("acc") or "").lower()
+    sign = "#" if acc in ("#", "♯") or acc.endswith("sharp") else "b" if acc else ""
+    return match.group("note").upper() + sign
+
+
+def _pitch_class(match: re.Match[str]) -> int:
+    spelled = _spell(match)
+    shift = {"#": 1, "b": -1}.get(spelled[1:], 0)
+    return (_PITCH[spelled[0].lower()] + shift) % 12

@@ -1,0 +1,207 @@
+"""The fine transformer: fills in RVQ levels coarse_codebooks..codebooks-1 of
+a chunk given its coarse levels and the plan.
+
+Non-autoregressive over time, autoregressive over RVQ level (VALL-E's NAR
+stage, SoundStorm without the iterative masking): level k is one bidirectional
+pass over the chunk whose frame inputs carry the sum of levels 0..k-1, so a
+5 s chunk costs one pass per fine level instead of one step per frame.
+
+Sequence: [summary vectors from the previous chunk (or learned "no summary"
+vectors on chunk 0)] + [frames]. Cross-attention memory: the text embedding,
+the sections (+ energy) and the semantic tokens (+ their position) of the
+chunk's window. The previous chunk's overlap is a prefix: its fine tokens are
+given to the model as input and copied to the output, never resampled."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pad_sequence
+
+from services.common.contract import TokenSpaceConfig
+from services.common.level import ChunkInputs
+from services.common.nn import SummaryPooler, Transformer, TransformerConfig, sample
+
+
+@dataclass
+class FineConfig:
+    token_space: TokenSpaceConfig = field(default_factory=TokenSpaceConfig)
+    transformer: TransformerConfig = field(
+        default_factory=lambda: TransformerConfig(dim=256, layers=4, heads=4, max_len=512)
+    )
+    # Semantic positions are counted from the chunk's first semantic token, so
+    # they mean the same whatever window the scheduler sends; learned for
+    # offsets -margin .. positions-margin-1, clipped beyond.
+    semantic_positions: int = 256
+    semantic_margin: int = 64
+
+
+@dataclass
+class PlanContext:
+    """A batch of chunk contexts as padded tensors (True in a mask = real entry)."""
+
+    text: torch.Tensor  # float [B, E]
+    sections: torch.Tensor  # float [B, S, E]
+    section_energy: torch.Tensor  # float [B, S]
+    section_mask: torch.Tensor  # bool [B, S]
+    semantic: torch.Tensor  # long [B, L]
+    semantic_offset: torch.Tensor  # long [B, L]: position relative to the chunk's first semantic token
+    semantic_mask: torch.Tensor  # bool [B, L]
+    frame_semantic: torch.Tensor  # long [B, T]: the semantic position each frame falls in
+    frame_section: torch.Tensor  # long [B, T]: the section each frame belongs to
+
+    @classmethod
+    def from_chunks(
+        cls, chunks: Sequence[ChunkInputs], num_frames: int, frames_per_semantic: int, device: torch.device
+    ) -> PlanContext:
+        def pad(arrays: list[np.ndarray]) -> torch.Tensor:
+            # torch.tensor copies: arrays decoded from a request may be read-only buffers.
+            return pad_sequence([torch.tensor(a) for a in arrays], batch_first=True).to(device)
+
+        def lengths_mask(lengths: list[int]) -> torch.Tensor:
+            return torch.arange(max(lengths), device=device)[None] < torch.tensor(lengths, device=device)[:, None]
+
+        frame_semantic, frame_section, offsets = [], [], []
+        for c in chunks:
+            if len(c.semantic_tokens) == 0 or len(c.section_embeddings) == 0:
+                raise ValueError(f"chunk {c.chunk_index} has no semantic tokens or no sections")
+            offsets.append(c.semantic_start - c.start_frame // frames_per_semantic + np.arange(len(c.semantic_tokens)))
+            frames = np.arange(c.start_frame, c.start_frame + num_frames)
+            sem = np.clip(frames // frames_per_semantic - c.semantic_start, 0, len(c.semantic_tokens) - 1)
+            frame_semantic.append(sem)
+            frame_section.append(np.asarray(c.frame_sections)[sem])
+        return cls(
+            text=torch.from_numpy(np.stack([c.text_embedding for c in chunks])).float().to(device),
+            sections=pad([c.section_embeddings for c in chunks]).float(),
+            section_energy=pad([c.section_energy for c in chunks]).float(),
+            section_mask=lengths_mask([len(c.section_embeddings) for c in chunks]),
+            semantic=pad([c.semantic_tokens for c in chunks]).long(),
+            semantic_offset=pad(offsets).long(),
+            semantic_mask=lengths_mask([len(c.semantic_tokens) for c in chunks]),
+            frame_semantic=torch.from_numpy(np.stack(frame_semantic)).long().to(device),
+            frame_section=torch.from_numpy(np.stack(frame_section)).long().to(device),
+        )
+
+
+class FineTransformer(nn.Module):
+    def __init__(self, config: FineConfig) -> None:
+        super().__init__()
+        self.config = config
+        ts, d = config.token_space, config.transformer.dim
+        self.coarse = ts.coarse_codebooks
+        self.codebooks = ts.codebooks
+        fine = ts.codebooks - ts.coarse_codebooks
+        # One table for all levels: level j's token t is row j * codebook_size + t.
+        self.code_emb = nn.Embedding(ts.codebooks * ts.codebook_size, d)
+        self.level_emb = nn.Embedding(fine, d)
+        self.semantic_emb = nn.Embedding(ts.semantic_vocab_size, d)
+        self.semantic_pos = nn.Embedding(config.semantic_positions, d)
+        self.text_proj = nn.Linear(ts.embedding_dim, d)
+        self.section_proj = nn.Linear(ts.embedding_dim, d)
+        self.energy_proj = nn.Linear(1, d)
+        self.summary_in = nn.Linear(ts.summary_dim, d)
+        self.no_summary = nn.Parameter(torch.randn(ts.summary_tokens, d) * 0.02)
+        self.transformer = Transformer(config.transformer)
+        self.heads = nn.ModuleList(nn.Linear(d, ts.codebook_size) for _ in range(fine))
+        self.pooler = SummaryPooler(ts.summary_tokens, d, ts.summary_dim, config.transformer.heads)
+        self.register_buffer("offsets", torch.arange(ts.codebooks) * ts.codebook_size, persistent=False)
+
+    def forward(
+        self,
+        codes: torch.Tensor,
+        level: int,
+        plan: PlanContext,
+        summary: torch.Tensor | None = None,
+        prefix_len: int = 0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced pass for one fine level. codes [B, >level, T] holds the
+        true levels 0..level (level's own tokens are read only in the prefix).
+        Returns logits [B, T, vocab] for `level` (train on frames >= prefix_len)
+        and hidden [B, summary_tokens + T, D]; `summarize` the last level's, as
+        `generate` does."""
+        if not self.coarse <= level < self.codebooks:
+            raise ValueError(f"level must be in [{self.coarse}, {self.codebooks}), got {level}")
+        frames = self._embed_codes(codes[:, :level], 0) + self._frame_context(plan)  # [B, T, D]
+        given = codes[:, level, :prefix_len]  # [B, P]
+        hidden = self._pass(frames, given, level, self._memory(plan), summary)
+        n = self.config.token_space.summary_tokens
+        return self.heads[level - self.coarse](hidden[:, n:]), hidden
+
+    def summarize(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden [B, n + T, D] -> the next chunk's summary [B, n, summary_dim]."""
+        return self.pooler(hidden)
+
+    def generate(
+        self,
+        coarse: torch.Tensor,
+        plan: PlanContext,
+        summary: torch.Tensor | None,
+        prefix: torch.Tensor | None,
+        temperature: float,
+        top_k: int,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """coarse [B, coarse, T], prefix [B, fine, P] with P < T ->
+        fine tokens [B, fine, T] (prefix copied) and summary [B, n, summary_dim]."""
+        # The plan is the same for every level: encode it once.
+        memory, context = self._memory(plan), self._frame_context(plan)
+        known = self._embed_codes(coarse, 0)  # [B, T, D]
+        p = prefix.shape[-1] if prefix is not None else 0
+        n = self.config.token_space.summary_tokens
+        levels = []
+        for level in range(self.coarse, self.codebooks):
+            j = level - self.coarse
+            given = prefix[:, j] if prefix is not None else coarse.new_zeros(coarse.shape[0], 0)
+            hidden = self._pass(known + context, given, level, memory, summary)
+            tokens = sample(self.heads[j](hidden[:, n + p :]), temperature, top_k, generator)  # [B, T - P]
+            tokens = torch.cat([given, tokens], dim=1)  # [B, T]
+            known = known + self._embed_codes(tokens[:, None], level)
+            levels.append(tokens)
+        return torch.stack(levels, dim=1), self.summarize(hidden)
+
+    def _embed_codes(self, codes: torch.Tensor, first_level: int) -> torch.Tensor:
+        """codes [B, k, T] of levels first_level.. -> summed embeddings [B, T, D]."""
+        offsets = self.offsets[first_level : first_level + codes.shape[1], None]
+        return self.code_emb(codes + offsets).sum(dim=1)
+
+    def _memory(self, plan: PlanContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-attention memory [B, 1 + S + L, D] and its mask [B, 1 + S + L]."""
+        cfg = self.config
+        text = self.text_proj(plan.text)[:, None]  # [B, 1, D]
+        sections = self.section_proj(plan.sections) + self.energy_proj(plan.section_energy[..., None])  # [B, S, D]
+        positions = (plan.semantic_offset + cfg.semantic_margin).clamp(0, cfg.semantic_positions - 1)  # [B, L]
+        semantic = self.semantic_emb(plan.semantic) + self.semantic_pos(positions)  # [B, L, D]
+        text_mask = plan.section_mask.new_ones(text.shape[0], 1)
+        mask = torch.cat([text_mask, plan.section_mask, plan.semantic_mask], dim=1)
+        return torch.cat([text, sections, semantic], dim=1), mask
+
+    def _frame_context(self, plan: PlanContext) -> torch.Tensor:
+        """What each frame hears of the plan at its own time [B, T, D]: the
+        semantic token it falls under and the section it belongs to."""
+        sections = self.section_proj(plan.sections)  # [B, S, D]
+        index = plan.frame_section[..., None].expand(-1, -1, sections.shape[-1])  # [B, T, D]
+        return self.semantic_emb(plan.semantic.gather(1, plan.frame_semantic)) + sections.gather(1, index)
+
+    def _pass(
+        self,
+        frames: torch.Tensor,
+        given: torch.Tensor,
+        level: int,
+        memory: tuple[torch.Tensor, torch.Tensor],
+        summary: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """One bidirectional pass predicting `level`: frames [B, T, D] carry the
+        levels below and the frame context, given [B, P] the prefix's tokens at
+        `level`, which the model sees so it continues the previous chunk."""
+        b, t, _ = frames.shape
+        x = frames + self.level_emb.weight[level - self.coarse]
+        x = x + F.pad(self._embed_codes(given[:, None], level), (0, 0, 0, t - given.shape[1]))
+        if summary is None:
+            head = self.no_summary[None].expand(b, -1, -1)
+        else:
+            head = self.summary_in(summary)  # [B, n, D]
+        return self.transformer(torch.cat([head, x], dim=1), *memory, causal=False)  # [B, n + T, D]

@@ -1,0 +1,135 @@
+"""The temporal level's bundled plugin: the fine transformer fills in a chunk's
+fine RVQ levels, then the codec turns all levels into audio."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from protos.hiermusic.v1 import contract_pb2
+from services.common.contract import TokenSpaceConfig
+from services.common.level import ChunkInputs, load_or_init, model_info
+from services.common.plugins import load_plugin
+from services.temporal.codec import Codec
+from services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
+
+# What the fine model's token space must share with the codec it renders through.
+CODEC_FIELDS = ("codec_id", "sample_rate", "frame_rate", "codebooks", "codebook_size")
+
+
+class FineTransformerPlugin:
+    name: ClassVar[str] = "fine_transformer"
+    level: ClassVar[str] = "temporal"
+    # Used when a request leaves temperature / top_k at 0. Fine levels are mostly
+    # determined by the coarse ones, so sample close to the mode.
+    DEFAULT_TEMPERATURE: ClassVar[float] = 0.7
+    DEFAULT_TOP_K: ClassVar[int] = 32
+
+    def __init__(
+        self,
+        checkpoint: Path | None,
+        device: torch.device,
+        codec_plugin: str = "seanet_small",
+        codec_checkpoint: Path | None = None,
+    ) -> None:
+        self.device = device
+        self.codec_plugin = codec_plugin
+        self.codec: Codec = load_plugin("codec", codec_plugin)(codec_checkpoint, device)
+        codec_space = {f: getattr(self.codec, f) for f in CODEC_FIELDS}
+        default = FineConfig(token_space=replace(TokenSpaceConfig(), **codec_space))
+        self.loaded = load_or_init(self.name, self.level, FineConfig, FineTransformer, checkpoint, device, default)
+        differ = [
+            f"{f}: checkpoint {getattr(self.token_space, f)!r}, codec {codec_space[f]!r}"
+            for f in CODEC_FIELDS
+            if getattr(self.token_space, f) != codec_space[f]
+        ]
+        if differ:
+            raise ValueError(
+                f"fine_transformer checkpoint {checkpoint} ({self.loaded.version}) was not made for codec plugin "
+                f"{codec_plugin!r} ({self.codec.version}): " + "; ".join(differ)
+            )
+        self.model: FineTransformer = self.loaded.module  # type: ignore[assignment]
+
+    @property
+    def token_space(self) -> TokenSpaceConfig:
+        return self.loaded.config.token_space
+
+    @property
+    def max_frames(self) -> int:
+        """Longest chunk: the positions left after the summary tokens."""
+        return self.model.config.transformer.max_len - self.token_space.summary_tokens
+
+    def info(self) -> contract_pb2.ModelInfo:
+        both = replace(
+            self.loaded,
+            version=f"{self.loaded.version}+{self.codec.version}",
+            trained=self.loaded.trained and self.codec.trained,
+        )
+        return model_info(
+            self.level,
+            self.name,
+            both,
+            self.token_space,
+            self.device,
+            codec_plugin=self.codec_plugin,
+            max_chunk_frames=self.max_frames,
+        )
+
+    def render(
+        self,
+        ctx: ChunkInputs,
+        coarse: np.ndarray,
+        summary: np.ndarray | None,
+        prefix: np.ndarray | None,
+        seed: int,
+        temperature: float,
+        top_k: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """coarse int64 [coarse, T], summary float32 [n, summary_dim] (None on
+        chunk 0), prefix int64 [fine, P] (the previous chunk's overlap) ->
+        fine tokens int64 [fine, T], audio float32 [T * hop], summary float32
+        [n, summary_dim]. The same inputs and seed give the same outputs."""
+        ts = self.token_space
+        fine = ts.codebooks - ts.coarse_codebooks
+        frames = ctx.num_frames
+        if not 0 < frames <= self.max_frames:
+            raise ValueError(f"chunk of {frames} frames; this model takes 1..{self.max_frames}")
+        self._check_codes("coarse", coarse, ts.coarse_codebooks)
+        if coarse.shape[1] != frames:
+            raise ValueError(f"coarse has {coarse.shape[1]} frames but the chunk has {frames}")
+        if prefix is not None:
+            self._check_codes("prefix", prefix, fine)
+            if prefix.shape[1] >= frames:
+                raise ValueError(f"prefix of {prefix.shape[1]} frames must be shorter than the chunk ({frames})")
+        if summary is not None and summary.shape != (ts.summary_tokens, ts.summary_dim):
+            raise ValueError(f"summary must be [{ts.summary_tokens}, {ts.summary_dim}], got {list(summary.shape)}")
+        generator = torch.Generator().manual_seed(seed)
+        with torch.inference_mode():
+            plan = PlanContext.from_chunks([ctx], frames, ts.frames_per_semantic, self.device)
+            coarse_t = torch.tensor(coarse, device=self.device)[None]  # [1, coarse, T]
+            fine_t, summary_out = self.model.generate(
+                coarse_t,
+                plan,
+                None if summary is None else torch.tensor(summary, dtype=torch.float32, device=self.device)[None],
+                None if prefix is None else torch.tensor(prefix, device=self.device)[None],
+                temperature or self.DEFAULT_TEMPERATURE,
+                top_k or self.DEFAULT_TOP_K,
+                generator,
+            )
+            audio = self.codec.decode(torch.cat([coarse_t, fine_t], dim=1))  # [1, 1, T * hop]
+        return (
+            fine_t[0].cpu().numpy(),
+            audio[0, 0].float().cpu().numpy(),
+            summary_out[0].float().cpu().numpy(),
+        )
+
+    def _check_codes(self, field: str, codes: np.ndarray, rows: int) -> None:
+        """dtype, shape and range, so a bad request fails here, not inside an embedding."""
+        size = self.token_space.codebook_size
+        if codes.dtype != np.int64 or codes.ndim != 2 or codes.shape[0] != rows:
+            raise ValueError(f"{field} must be int64 [{rows}, frames], got {codes.dtype} {list(codes.shape)}")
+        if codes.size and (codes.min() < 0 or codes.max() >= size):
+            raise ValueError(f"{field} tokens must lie in [0, {size})")

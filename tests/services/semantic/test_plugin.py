@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from services.common.checkpoint import save_checkpoint
+from services.common.level import card_for
+from services.common.plugins import load_plugin
+from services.semantic.plugin import MiniLMPlanner, PlanResult
+from services.semantic.prompt import SECTION_TYPES
+
+CPU = torch.device("cpu")
+PROMPT = "an upbeat synth-pop song with a catchy chorus"
+
+
+@pytest.fixture(scope="module")
+def plugin() -> MiniLMPlanner:
+    return MiniLMPlanner(None, CPU)
+
+
+def _assert_plan_is_consistent(plan: PlanResult, duration: float, rate: float, dim: int) -> None:
+    t = math.ceil(duration * rate - 1e-9)
+    assert plan.semantic_tokens.shape == (t,) and plan.semantic_tokens.dtype == np.int64
+    assert plan.frame_sections.shape == (t,) and plan.frame_sections.dtype == np.int64
+    assert 0 <= plan.semantic_tokens.min() and plan.semantic_tokens.max() < 512
+    assert plan.text_embedding.shape == (dim,) and plan.text_embedding.dtype == np.float32
+    assert np.linalg.norm(plan.text_embedding) == pytest.approx(1.0, abs=1e-5)
+    s = len(plan.sections)
+    assert plan.section_embeddings.shape == (s, dim) and plan.section_embeddings.dtype == np.float32
+    assert np.isfinite(plan.section_embeddings).all()
+    assert plan.sections[0].start_s == 0.0 and plan.sections[-1].end_s == duration
+    for a, b in zip(plan.sections, plan.sections[1:]):
+        assert a.end_s == b.start_s
+    for i, sec in enumerate(plan.sections):
+        assert sec.type in SECTION_TYPES and sec.bars >= 1 and 0.0 <= sec.energy <= 1.0
+        assert sec.repeat_of <= i and plan.sections[sec.repeat_of].type == sec.type
+        frames = np.flatnonzero(plan.frame_sections == i)
+        assert len(frames) > 0, f"section {i} holds no frame"
+        assert sec.start_s <= frames[0] / rate and frames[-1] / rate < sec.end_s
+
+
+def test_found_through_the_entry_point() -> None:
+    assert load_plugin("semantic", "minilm_planner") is MiniLMPlanner
+
+
+def test_info_reports_an_untrained_model(plugin: MiniLMPlanner) -> None:
+    info = plugin.info()
+    assert (info.level, info.plugin, info.trained) == ("semantic", "minilm_planner", False)
+    assert "untrained" in info.model_version
+    assert info.token_space.semantic_vocab_size == 512 and info.token_space.embedding_dim == 256
+
+
+@pytest.mark.parametrize("duration", [0.3, 12.0, 33.7])
+def test_plan_shapes_and_structure(plugin: MiniLMPlanner, duration: float) -> None:
+    space = plugin.token_space
+    plan = plugin.plan(PROMPT, duration, seed=1, temperature=0, top_k=0)
+    _assert_plan_is_consistent(plan, duration, space.semantic_rate, space.embedding_dim)
+
+
+def test_explicit_tempo_key_mode_are_honoured(plugin: MiniLMPlanner) -> None:
+    plan = plugin.plan("a mellow ballad in Bb mixolydian at 72 bpm", 20.0, seed=3, temperature=0, top_k=0)
+    assert (plan.tempo_bpm, plan.key, plan.mode) == (72.0, "Bb", "mixolydian")
+    bar_s = 240.0 / 72.0
+    if len(plan.sections) > 1:
+        assert plan.sections[0].end_s == pytest.approx(plan.sections[0].bars * bar_s)
+
+
+def test_deterministic_by_seed(plugin: MiniLMPlanner) -> None:
+    a = plugin.plan(PROMPT, 10.0, seed=11, temperature=0, top_k=0)
+    b = plugin.plan(PROMPT, 10.0, seed=11, temperature=0, top_k=0)
+    c = plugin.plan(PROMPT, 10.0, seed=12, temperature=0, top_k=0)
+    assert np.array_equal(a.semantic_tokens, b.semantic_tokens) and a.sections == b.sections
+    assert np.array_equal(a.section_embeddings, b.section_embeddings)
+    assert not np.array_equal(a.semantic_tokens, c.semantic_tokens)
+
+
+def test_prompt_changes_the_text_embedding(plugin: MiniLMPlanner) -> None:
+    a = plugin.plan(PROMPT, 2.0, seed=0, temperature=0, top_k=0)
+    b = plugin.plan("a dark orchestral film score", 2.0, seed=0, temperature=0, top_k=0)
+    assert not np.allclose(a.text_embedding, b.text_embedding)
+
+
+def test_a_repeated_section_type_gets_the_same_embedding(plugin: MiniLMPlanner) -> None:
+    plan = plugin.plan(PROMPT, 40.0, seed=2, temperature=0, top_k=0)
+    repeats = [(i, s.repeat_of) for i, s in enumerate(plan.sections) if s.repeat_of != i]
+    assert repeats, "this plan brings back a section type"
+    for i, first in repeats:
+        assert np.array_equal(plan.section_embeddings[i], plan.section_embeddings[first])
+
+
+@pytest.mark.parametrize(
+    ("prompt", "duration", "message"),
+    [("", 10.0, "empty"), ("   ", 10.0, "empty"), (PROMPT, 0.0, "duration"), (PROMPT, -1.0, "duration"),
+     (PROMPT, 600.5, "duration"), (PROMPT, float("nan"), "duration")],
+)
+def test_bad_requests_are_refused(plugin: MiniLMPlanner, prompt: str, duration: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        plugin.plan(prompt, duration, seed=0, temperature=0, top_k=0)
+
+
+def test_checkpoint_round_trip_without_minilm(plugin: MiniLMPlanner, tmp_path: Path) -> None:
+    # Perturbed weights, so loading them is distinguishable from a fresh init.
+    source = MiniLMPlanner(None, CPU)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in source.model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=generator))
+    card = card_for(source.name, source.level, source.config, source.token_space, "minilm_planner-test-1")
+    card.trained = True
+    path = tmp_path / "semantic.safetensors"
+    save_checkpoint(source.model, card, path)
+
+    state = load_file(str(path))
+    assert all(k.split(".")[0] in {"text", "planner", "semantic"} for k in state)
+    assert not any("auto_model" in k or "encoder" in k or 30522 in v.shape for k, v in state.items())
+    assert sum(v.numel() for v in state.values()) < 10_000_000  # MiniLM alone is 22.7M
+
+    loaded = MiniLMPlanner(path, CPU)
+    info = loaded.info()
+    assert info.model_version == "minilm_planner-test-1" and info.trained and len(info.checkpoint_digest) == 64
+    want = source.plan(PROMPT, 16.0, seed=5, temperature=0, top_k=0)
+    got = loaded.plan(PROMPT, 16.0, seed=5, temperature=0, top_k=0)
+    fresh = plugin.plan(PROMPT, 16.0, seed=5, temperature=0, top_k=0)
+    assert got.sections == want.sections and np.array_equal(got.semantic_tokens, want.semantic_tokens)
+    assert np.array_equal(got.section_embeddings, want.section_embeddings)
+    assert not np.array_equal(got.text_embedding, fresh.text_embedding)

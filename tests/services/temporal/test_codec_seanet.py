@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from services.common.checkpoint import save_checkpoint
+from services.common.contract import TokenSpaceConfig
+from services.common.level import card_for
+from services.common.plugins import load_plugin
+from services.temporal.codec_seanet import SeanetSmallCodec
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def codec() -> SeanetSmallCodec:
+    return SeanetSmallCodec(None, CPU)
+
+
+def random_codes(frames: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 1024, (1, 8, frames), generator=torch.Generator().manual_seed(seed))
+
+
+def test_registered_with_the_contracted_token_space(codec: SeanetSmallCodec) -> None:
+    assert load_plugin("codec", "seanet_small") is SeanetSmallCodec
+    assert codec.codec_id == TokenSpaceConfig().codec_id == "seanet-small-24k"
+    assert (codec.sample_rate, codec.frame_rate, codec.hop_length) == (24000, 50.0, 480)
+    assert (codec.codebooks, codec.codebook_size) == (8, 1024)
+    assert not codec.trained and "untrained" in codec.version
+    assert sum(p.numel() for p in codec.model.parameters()) < 5_000_000
+
+
+def test_random_init_decodes_to_audible_audio(codec: SeanetSmallCodec) -> None:
+    a = codec.decode(random_codes(50, seed=0))
+    b = codec.decode(random_codes(50, seed=1))
+    assert a.shape == (1, 1, 50 * 480)
+    assert torch.isfinite(a).all()
+    # AC level, not a DC offset: the signal itself varies.
+    assert a.std() > 0.02 and a.abs().max() < 1.0
+    assert not torch.allclose(a, b)
+
+
+def test_encode_then_decode_shapes(codec: SeanetSmallCodec) -> None:
+    wav = 0.1 * torch.randn(2, 1, 24000, generator=torch.Generator().manual_seed(0))
+    codes = codec.encode(wav)
+    assert codes.shape == (2, 8, 50) and codes.dtype == torch.int64
+    assert 0 <= int(codes.min()) and int(codes.max()) < 1024
+    assert codec.decode(codes).shape == (2, 1, 24000)
+
+
+def test_random_init_is_seeded(codec: SeanetSmallCodec) -> None:
+    again = SeanetSmallCodec(None, CPU)
+    assert again.version == codec.version
+    assert torch.equal(again.decode(random_codes(10)), codec.decode(random_codes(10)))
+
+
+def test_out_of_range_codes_are_refused(codec: SeanetSmallCodec) -> None:
+    with pytest.raises(ValueError, match="lie in"):
+        codec.decode(torch.full((1, 8, 4), 1024))
+    with pytest.raises(ValueError, match=r"\[B, 8, T\]"):
+        codec.decode(torch.zeros(1, 2, 4, dtype=torch.long))
+
+
+def test_checkpoint_round_trip(codec: SeanetSmallCodec, tmp_path: Path) -> None:
+    card = replace(
+        card_for("seanet_small", "codec", codec.model.config, TokenSpaceConfig(), "seanet_small-test-1"), trained=True
+    )
+    path = tmp_path / "codec.safetensors"
+    digest = save_checkpoint(codec.model, card, path)
+    loaded = SeanetSmallCodec(path, CPU)
+    assert (loaded.version, loaded.trained, loaded.digest) == ("seanet_small-test-1", True, digest)
+    assert torch.equal(loaded.decode(random_codes(10)), codec.decode(random_codes(10)))

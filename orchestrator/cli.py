@@ -162,7 +162,7 @@ def _generate_embedded(args, request, writer) -> bool:
         mesh.start()
         with ray_session(args.ray_address):
             addresses = mesh.wait_ready()
-            scheduler = start_scheduler(addresses, _scheduler_config(args))
+            scheduler = start_scheduler(addresses, _scheduler_config(args), str(run_dir / "scheduler.log"))
             infos = {k: contract_pb2.ModelInfo.FromString(v) for k, v in ray.get(scheduler.describe.remote()).items()}
             _print_models(infos.values())
             stream = scheduler.compose.options(num_returns="streaming").remote(request.SerializeToString())
@@ -254,7 +254,7 @@ def _up(args: argparse.Namespace) -> int:
         mesh.start()
         with ray_session(args.ray_address):
             addresses = {**mesh.wait_ready(), **given}
-            scheduler = start_scheduler(addresses, _scheduler_config(args))
+            scheduler = start_scheduler(addresses, _scheduler_config(args), str(run_dir / "scheduler.log"))
             ray.get(scheduler.describe.remote())  # refuse to start on a mismatched mesh
             mesh_info = {"levels": addresses, "scheduler_metrics_port": ray.get(scheduler.metrics_port.remote())}
             (run_dir / "scheduler.json").write_text(json.dumps(mesh_info))

@@ -31,7 +31,7 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[No
             shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def start_scheduler(addresses: dict[str, str], config: SchedulerConfig):  # -> a Ray actor handle
+def start_scheduler(addresses: dict[str, str], config: SchedulerConfig, log_file: str = ""):  # -> actor handle
     return RemoteScheduler.options(max_concurrency=config.max_songs, **config.scheduler.options()).remote(
-        addresses, config
+        addresses, config, log_file
     )

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import TextIO
 
 import numpy as np
 import ray
@@ -19,6 +20,7 @@ from orchestrator.level_client import LevelError, RemoteLevelClient
 from orchestrator.metrics import FIRST_AUDIO, LEVEL_CALL_SECONDS, REAL_TIME_FACTOR, SONG_SECONDS, SONGS, SONGS_IN_FLIGHT
 from protos.hiermusic.v1 import composer_pb2, contract_pb2, levels_pb2, tensor_pb2
 from services.common.contract import ContractMismatch, TokenSpaceConfig, check_agreement, describe_model
+from services.common.log import configure_logging
 from services.common.tensors import TensorError, decode, encode
 
 LEVELS = ("semantic", "acoustic", "temporal")
@@ -55,8 +57,18 @@ def validate_request(request: composer_pb2.ComposeRequest) -> None:
         raise ValueError("chunk and overlap lengths must be positive")
 
 
+def _open_log(path: str) -> TextIO | None:
+    """The actor runs in a Ray worker whose own stderr ends up in Ray's temp
+    dir; on another node of a cluster the caller's path may not exist."""
+    try:
+        return open(path, "a", buffering=1) if path else None
+    except OSError:
+        return None
+
+
 class Scheduler:
-    def __init__(self, addresses: dict[str, str], config: SchedulerConfig) -> None:
+    def __init__(self, addresses: dict[str, str], config: SchedulerConfig, log_file: str = "") -> None:
+        configure_logging("scheduler", file=_open_log(log_file))
         missing = [level for level in LEVELS if level not in addresses]
         if missing:
             raise ValueError(f"no address for level(s) {', '.join(missing)}")
@@ -70,7 +82,7 @@ class Scheduler:
         }
         server, _ = start_http_server(config.metrics_port, addr=config.metrics_host)
         self._metrics_port = server.server_port
-        self.log = structlog.get_logger().bind(service="scheduler")
+        self.log = structlog.get_logger()
 
     def metrics_port(self) -> int:
         return self._metrics_port

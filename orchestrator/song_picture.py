@@ -15,7 +15,8 @@ def draw(audio: np.ndarray, sample_rate: int, sections: list[dict], title: str, 
     fig, ax = plt.subplots(figsize=(12, 4), dpi=100)
     ax.specgram(audio + 1e-9, NFFT=1024, Fs=sample_rate, noverlap=512, cmap="magma")
     ax.set_ylim(0, 8000)
-    for i, section in enumerate(sections):
+    ax.set_xlim(0, len(audio) / sample_rate)
+    for section in sections:
         ax.axvline(section["start_s"], color="white", linewidth=1)
         ax.text(section["start_s"] + 0.2, 7600, section["type"], color="white", fontsize=8, va="top",
                 rotation=90 if len(sections) > 12 else 0)

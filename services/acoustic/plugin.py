@@ -10,7 +10,7 @@ import torch
 from protos.hiermusic.v1 import contract_pb2
 from services.acoustic.coarse_model import SEMANTIC_POSITIONS, CoarseConfig, CoarseTransformer, PlanMemory
 from services.common.contract import TokenSpaceConfig
-from services.common.level import ChunkInputs, load_or_init, model_info
+from services.common.level import ChunkInputs, ChunkLevelPlugin, load_or_init, model_info
 
 # Plan tokens may start this many semantic frames before the chunk.
 SEMANTIC_MARGIN = 64
@@ -39,7 +39,7 @@ def plan_memory(ctx: ChunkInputs, space: TokenSpaceConfig, device: torch.device)
     )
 
 
-class CoarseTransformerPlugin:
+class CoarseTransformerPlugin(ChunkLevelPlugin):
     name: ClassVar[str] = "coarse_transformer"
     level: ClassVar[str] = "acoustic"
     DEFAULT_TEMPERATURE: ClassVar[float] = 1.0
@@ -49,15 +49,6 @@ class CoarseTransformerPlugin:
         self.device = device
         self.loaded = load_or_init(self.name, self.level, CoarseConfig, CoarseTransformer, checkpoint, device)
         self.model: CoarseTransformer = self.loaded.module  # type: ignore[assignment]
-
-    @property
-    def token_space(self) -> TokenSpaceConfig:
-        return self.loaded.config.token_space
-
-    @property
-    def max_frames(self) -> int:
-        """Longest chunk: the positions left after the summary tokens."""
-        return self.model.config.transformer.max_len - self.token_space.summary_tokens
 
     def info(self) -> contract_pb2.ModelInfo:
         return model_info(

@@ -112,6 +112,22 @@ def model_info(
     )
 
 
+class ChunkLevelPlugin:
+    """What the acoustic and temporal plugins share: a transformer over one
+    chunk whose positions are the summary tokens followed by the frames."""
+
+    loaded: LoadedModel
+
+    @property
+    def token_space(self) -> TokenSpaceConfig:
+        return self.loaded.config.token_space
+
+    @property
+    def max_frames(self) -> int:
+        """Longest chunk: the positions left after the summary tokens."""
+        return self.loaded.config.transformer.max_len - self.token_space.summary_tokens
+
+
 @dataclass
 class ChunkInputs:
     """One chunk's cross-attention context, decoded and validated."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO
 
 import structlog
 
@@ -12,7 +13,8 @@ REQUEST_ID_KEY = "x-request-id"
 CHUNK_INDEX_KEY = "x-chunk-index"
 
 
-def configure_logging(service: str, level: str = "info") -> None:
+def configure_logging(service: str, level: str = "info", file: TextIO | None = None) -> None:
+    """JSON lines to `file` (default stderr), each with service and pid."""
     pid = os.getpid()
 
     # Static fields are added per line, not bound as context: gRPC handler
@@ -32,7 +34,7 @@ def configure_logging(service: str, level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=file or sys.stderr),
         cache_logger_on_first_use=True,
     )
 

@@ -11,7 +11,7 @@ import torch
 
 from protos.hiermusic.v1 import contract_pb2
 from services.common.contract import TokenSpaceConfig
-from services.common.level import ChunkInputs, load_or_init, model_info
+from services.common.level import ChunkInputs, ChunkLevelPlugin, load_or_init, model_info
 from services.common.plugins import load_plugin
 from services.temporal.codec import Codec
 from services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
@@ -20,7 +20,7 @@ from services.temporal.fine_model import FineConfig, FineTransformer, PlanContex
 CODEC_FIELDS = ("codec_id", "sample_rate", "frame_rate", "codebooks", "codebook_size")
 
 
-class FineTransformerPlugin:
+class FineTransformerPlugin(ChunkLevelPlugin):
     name: ClassVar[str] = "fine_transformer"
     level: ClassVar[str] = "temporal"
     # Used when a request leaves temperature / top_k at 0. Fine levels are mostly
@@ -52,15 +52,6 @@ class FineTransformerPlugin:
                 f"{codec_plugin!r} ({self.codec.version}): " + "; ".join(differ)
             )
         self.model: FineTransformer = self.loaded.module  # type: ignore[assignment]
-
-    @property
-    def token_space(self) -> TokenSpaceConfig:
-        return self.loaded.config.token_space
-
-    @property
-    def max_frames(self) -> int:
-        """Longest chunk: the positions left after the summary tokens."""
-        return self.model.config.transformer.max_len - self.token_space.summary_tokens
 
     def info(self) -> contract_pb2.ModelInfo:
         both = replace(

@@ -69,6 +69,23 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=_serve)
 
+    data = sub.add_parser("data", help="build or inspect a training corpus")
+    data_sub = data.add_subparsers(required=True, metavar="ACTION")
+    build = data_sub.add_parser("build", help="render, label and tokenize songs, scores and your audio")
+    build.add_argument("--songs", type=int, default=400, help="composed songs")
+    build.add_argument("--scores", type=int, default=200, help="pieces from music21's corpus")
+    build.add_argument("--manifest", type=Path, help="JSONL of your own audio: path, caption, optional sections")
+    build.add_argument("--out", type=Path, required=True)
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--workers", type=int, default=0, help="processes (0: one per core)")
+    build.add_argument("--shard-size", type=int, default=16)
+    build.add_argument("--codec-plugin", default="seanet_small")
+    build.add_argument("--codec-checkpoint", type=Path)
+    build.set_defaults(run=_data_build)
+    show = data_sub.add_parser("show", help="counts, hours and histograms of a built corpus")
+    show.add_argument("dir", type=Path)
+    show.set_defaults(run=_data_show)
+
     describe = sub.add_parser("describe", help="print a level service's ModelInfo")
     describe.add_argument("address", metavar="HOST:PORT")
     describe.add_argument("--timeout", type=float, default=10.0)
@@ -301,6 +318,42 @@ def _serve(args: argparse.Namespace) -> int:
         run_level(config)
     except (UnknownPluginError, FileNotFoundError, ValueError, RuntimeError) as err:
         return _fail(f"cannot start the {args.level} service: {err}")
+    return 0
+
+
+def _data_build(args: argparse.Namespace) -> int:
+    import os
+
+    from corpus.build import BuildConfig, build, progress_log
+    from corpus.show import report
+
+    if args.songs < 0 or args.scores < 0 or args.shard_size < 1:
+        return _fail("--songs and --scores must be >= 0 and --shard-size >= 1", 2)
+    if args.manifest and not args.manifest.is_file():
+        return _fail(f"--manifest {args.manifest} does not exist", 2)
+    config = BuildConfig(
+        songs=args.songs,
+        scores=args.scores,
+        manifest=str(args.manifest.resolve()) if args.manifest else "",
+        seed=args.seed,
+        shard_size=args.shard_size,
+        codec_plugin=args.codec_plugin,
+        codec_checkpoint=str(args.codec_checkpoint.resolve()) if args.codec_checkpoint else "",
+    )
+    try:
+        build(config, args.out, args.workers or os.cpu_count() or 1, progress_log)
+    except ValueError as err:
+        return _fail(str(err))
+    print(report(args.out))
+    return 0
+
+
+def _data_show(args: argparse.Namespace) -> int:
+    from corpus.show import report
+
+    if not args.dir.is_dir():
+        return _fail(f"{args.dir} is not a directory", 2)
+    print(report(args.dir))
     return 0
 
 

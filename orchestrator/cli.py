@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--shard-size", type=int, default=16)
     build.add_argument("--codec-plugin", default="seanet_small")
     build.add_argument("--codec-checkpoint", type=Path)
+    build.add_argument("--clusters", type=int, default=512, help="semantic tokenizer vocabulary")
     build.set_defaults(run=_data_build)
     show = data_sub.add_parser("show", help="counts, hours and histograms of a built corpus")
     show.add_argument("dir", type=Path)
@@ -339,6 +340,7 @@ def _data_build(args: argparse.Namespace) -> int:
         shard_size=args.shard_size,
         codec_plugin=args.codec_plugin,
         codec_checkpoint=str(args.codec_checkpoint.resolve()) if args.codec_checkpoint else "",
+        clusters=args.clusters,
     )
     try:
         build(config, args.out, args.workers or os.cpu_count() or 1, progress_log)

@@ -1,0 +1,77 @@
+"""`hiermusic data build` and `data show` as a user runs them: composed songs,
+a score and a directory of the user's own audio with broken manifest rows;
+interrupted and resumed."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import numpy as np
+import soundfile as sf
+
+from corpus import shards
+from tests.integration.mesh_helpers import CLI, REPO, run_cli, wait_for
+
+
+def _user_audio(tmp_path):
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    t = np.arange(44100 * 3) / 44100
+    sf.write(audio / "stereo.wav", np.stack([np.sin(2 * np.pi * 220 * t)] * 2, axis=1) * 0.3, 44100)
+    sf.write(audio / "mono.flac", np.sin(2 * np.pi * 330 * np.arange(16000 * 2) / 16000) * 0.3, 16000)
+    (audio / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    rows = [
+        json.dumps({"path": "audio/stereo.wav", "caption": "a sine drone", "sections": [
+            {"type": "intro", "start_s": 0.0, "end_s": 1.0}, {"type": "verse", "start_s": 1.0, "end_s": 3.0}]}),
+        json.dumps({"path": "audio/missing.wav", "caption": "gone"}),
+        json.dumps({"path": "audio/broken.wav", "caption": "corrupt"}),
+        json.dumps({"path": "audio/mono.flac"}),
+        "{not json",
+        json.dumps({"path": "audio/mono.flac", "caption": "a higher drone"}),
+    ]
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("\n".join(rows) + "\n")
+    return manifest
+
+
+def test_build_with_user_audio_resume_and_show(tmp_path):
+    manifest = _user_audio(tmp_path)
+    out = tmp_path / "corpus"
+    args = ["data", "build", "--songs", 3, "--scores", 1, "--manifest", manifest, "--out", out,
+            "--clusters", 8, "--shard-size", 1, "--workers", 1]
+
+    # Interrupt once the first shard is on disk; the rerun builds only the rest.
+    process = subprocess.Popen([*CLI, *map(str, args)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    wait_for(lambda: shards.complete_shards(out) or process.poll() is not None, 300, "first shard")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    first = set(shards.complete_shards(out))
+    assert first and not list(out.glob("*.tmp"))
+
+    result = run_cli(args, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for line, reason in ((2, "does not exist"), (3, ""), (4, "caption"), (5, "JSON")):
+        assert f"manifest line {line}:" in result.stderr and reason.lower() in result.stderr.lower()
+    assert f"{len(first)} already built" in result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["songs"] == 3 + 1 + 2 and summary["sources"]["user"] == 2
+    assert "hours by source" in result.stdout and "style" in result.stdout and "tempo (bpm)" in result.stdout
+
+    # The user's files are resampled to 24 kHz: 3 s -> 150 codec frames, 2 s -> 100.
+    user = {}
+    for name in shards.complete_shards(out):
+        tensors = shards.read_tokens(out, name)
+        for _, labels in shards.read_index(out, name):
+            if labels.source == "user":
+                user[labels.caption] = (tensors[f"{labels.song_id}/codes"].shape, labels)
+    assert user["a sine drone"][0] == (8, 150) and user["a higher drone"][0] == (8, 100)
+    assert [s.type for s in user["a sine drone"][1].sections] == ["intro", "verse"]
+
+    shown = run_cli(["data", "show", out], timeout=120)
+    assert shown.returncode == 0 and "6 songs" in shown.stdout and "sections" in shown.stdout
+
+    changed = run_cli([*args[:3], 4, *args[4:]], timeout=120)
+    assert changed.returncode == 1 and "other settings" in changed.stderr

@@ -58,6 +58,9 @@ def plan_items(config: BuildConfig, log=print) -> list[Item]:
     return items
 
 
+SCORE_SEED = 0  # instrumentation and tempo of scores are drawn from (this seed, the score)
+
+
 def render_item(item: Item) -> tuple[np.ndarray, SongLabels]:
     """Audio (float32, 24 kHz) and labels of one item; scores and songs are
     re-rendered from their seed, never stored as audio."""
@@ -72,12 +75,36 @@ def render_item(item: Item) -> tuple[np.ndarray, SongLabels]:
         from corpus.scores import load_score
         from corpus.synth import render
 
-        performance, labels = load_score(item.key, seed=0)
-        return render(performance, seed=0), labels
+        performance, labels = load_score(item.key, seed=SCORE_SEED)
+        return render(performance, seed=SCORE_SEED), labels
     from corpus.user_audio import labels_for, load_audio
 
     audio = load_audio(item.key)
     return audio, labels_for(item.key, len(audio) / 24000)
+
+
+def item_for(labels: SongLabels) -> Item:
+    """The item a corpus entry was made from, recovered from its labels."""
+    meta = labels.meta
+    if labels.source == "synthetic":
+        from corpus.song_spec import GENERATOR
+
+        if meta.get("generator") != GENERATOR:
+            raise ValueError(f"{labels.song_id} was composed by {meta.get('generator')}, this is {GENERATOR}")
+        return Item("song", int(meta["seed"]))
+    if labels.source == "score":
+        from corpus.scores import ScoreRef
+
+        number = int(meta["tune_number"]) if "tune_number" in meta else None
+        return Item("score", ScoreRef(meta["collection"], meta["corpus_path"], number))
+    from corpus.user_audio import UserItem
+
+    return Item("user", UserItem(Path(meta["path"]), labels.caption, labels.duration_s))
+
+
+def audio_for(labels: SongLabels) -> np.ndarray:
+    """The audio of a corpus entry, rendered again (or read again, for user files)."""
+    return render_item(item_for(labels))[0]
 
 
 _codec = None

@@ -12,6 +12,8 @@ import numpy as np
 import soundfile as sf
 
 from corpus import shards
+from corpus.build import audio_for
+from corpus.codec_tokens import encode_audio, load_codec
 from tests.integration.mesh_helpers import CLI, REPO, run_cli, wait_for
 
 
@@ -69,6 +71,14 @@ def test_build_with_user_audio_resume_and_show(tmp_path):
                 user[labels.caption] = (tensors[f"{labels.song_id}/codes"].shape, labels)
     assert user["a sine drone"][0] == (8, 150) and user["a higher drone"][0] == (8, 100)
     assert [s.type for s in user["a sine drone"][1].sections] == ["intro", "verse"]
+
+    # Audio is not stored: each entry renders (or reads) again to the very tokens stored.
+    codec = load_codec()
+    for source in ("synthetic", "score", "user"):
+        name, labels = next((n, lab) for n in shards.complete_shards(out) for _, lab in shards.read_index(out, n)
+                            if lab.source == source)
+        stored = shards.read_tokens(out, name)[f"{labels.song_id}/codes"]
+        assert np.array_equal(encode_audio(codec, audio_for(labels)), stored), source
 
     shown = run_cli(["data", "show", out], timeout=120)
     assert shown.returncode == 0 and "6 songs" in shown.stdout and "sections" in shown.stdout

@@ -165,8 +165,9 @@ def build(config: BuildConfig, out: Path, workers: int, log=print) -> dict:
                     log(f"skipped {failure}")
                 elapsed = time.monotonic() - started
                 eta = elapsed / n * (len(jobs) - n)
-                log(f"[{n:4d}/{len(jobs)}] {result['name']}: {result['songs']} songs; "
-                    f"{seconds / 3600:6.2f} h of audio in {elapsed / 60:5.1f} min, about {eta / 60:5.1f} min left")
+                bar = "#" * (30 * n // len(jobs))
+                log(f"[{bar:<30}] {n}/{len(jobs)} shards, {seconds / 3600:.2f} h of audio in "
+                    f"{elapsed / 60:.1f} min, about {eta / 60:.1f} min left ({result['name']}: {result['songs']} songs)")
 
     tokenizer = _fit_tokenizer(config, out, log)
     _assign_semantic(out, tokenizer, log)

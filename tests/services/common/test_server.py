@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 
 import grpc
 import numpy as np
@@ -16,6 +15,7 @@ from orchestrator.chunking import Chunk, PlanArrays, chunk_context
 from orchestrator.mesh import LevelLaunch, LocalMesh
 from protos.hiermusic.v1 import levels_pb2, levels_pb2_grpc
 from services.common.contract import TokenSpaceConfig
+from tests.integration.mesh_helpers import scrape, wait_for
 
 FRAMES = 500  # a request long enough to be in flight while the test acts
 
@@ -40,6 +40,11 @@ def acoustic(tmp_path):
         yield mesh.processes["acoustic"]
     finally:
         mesh.stop()
+
+
+def _in_flight(metrics_port: int) -> float:
+    samples = scrape(metrics_port).get("hiermusic_level_in_flight", [])
+    return sum(s.value for s in samples if s.labels.get("level") == "acoustic")
 
 
 def _in_background(stub, request):
@@ -68,7 +73,8 @@ def test_health_reflection_bound_and_drain(acoustic):
 
     stub = levels_pb2_grpc.AcousticLevelStub(channel)
     thread, first = _in_background(stub, _request())
-    time.sleep(1.0)
+    # Wait until the service itself reports the first RPC in flight.
+    wait_for(lambda: _in_flight(acoustic.ready["metrics_port"]) == 1, 60, "first RPC in flight")
     # One RPC is the configured bound: a second one is turned away, not queued.
     with pytest.raises(grpc.RpcError) as info:
         stub.GenerateCoarse(_request(), timeout=120)

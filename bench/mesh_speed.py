@@ -1,6 +1,8 @@
-"""Speed of the mesh on this machine: starts the three level services and a
-local Ray once, then composes pieces of the given lengths and prints wall
-time, time to first audio, real-time factor and seconds per level.
+"""Speed of the mesh on this machine, the figures `hiermusic eval` reports,
+on their own: starts the three level services and a local Ray once, composes
+pieces of the given lengths, and prints wall time, time to first audio and
+real-time factor per piece (from the scheduler), then seconds per call of each
+level (from the services' Prometheus histograms).
 
     .venv/bin/python bench/mesh_speed.py --durations 12 60 --device cpu
 """
@@ -12,11 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import ray
-
+from evaluation.speed import latency_histograms, level_speed
+from orchestrator.compose_session import EmbeddedComposer
 from orchestrator.config import SchedulerConfig
-from orchestrator.mesh import LevelLaunch, LocalMesh
-from orchestrator.ray_runtime import ray_session, start_scheduler
+from orchestrator.mesh import LevelLaunch
 from protos.hiermusic.v1 import composer_pb2
 
 PROMPT = "an upbeat pop song with a catchy chorus"
@@ -25,30 +26,32 @@ PROMPT = "an upbeat pop song with a catchy chorus"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--durations", type=float, nargs="+", default=[12.0, 60.0])
+    parser.add_argument("--prompt", default=PROMPT)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     args = parser.parse_args()
 
-    run_dir = Path(tempfile.mkdtemp(prefix="hm-bench-"))
     launches = [LevelLaunch(level, device=args.device, threads=args.threads)
                 for level in ("semantic", "acoustic", "temporal")]
     started = time.perf_counter()
-    with LocalMesh(run_dir, launches) as mesh, ray_session(None):
-        scheduler = start_scheduler(mesh.wait_ready(), SchedulerConfig(), str(run_dir / "scheduler.log"))
-        ray.get(scheduler.describe.remote())
+    with EmbeddedComposer(Path(tempfile.mkdtemp(prefix="hm-bench-")), launches, SchedulerConfig()) as composer:
         print(f"mesh up in {time.perf_counter() - started:.1f} s ({os.cpu_count()} cores, "
               f"{args.threads} torch thread(s) per level, device {args.device})")
+        for level, info in composer.infos.items():
+            print(f"  {level:9s} {info.model_version} ({'trained' if info.trained else 'UNTRAINED'})")
+        before = latency_histograms(composer.level_metrics())
         print(f"{'audio s':>8} {'wall s':>7} {'first audio s':>14} {'RTF':>5}  per-level total s (calls)")
         for duration in args.durations:
-            request = composer_pb2.ComposeRequest(prompt=PROMPT, duration_s=duration, seed=1)
-            summary = None
-            for ref in scheduler.compose.options(num_returns="streaming").remote(request.SerializeToString()):
-                event = composer_pb2.ComposeEvent.FromString(ray.get(ref))
-                if event.WhichOneof("event") == "summary":
-                    summary = event.summary
-            levels = ", ".join(f"{t.level} {t.total_s:.2f} ({t.calls})" for t in summary.timings)
-            print(f"{duration:8.1f} {summary.wall_s:7.2f} {summary.first_audio_s:14.2f} "
-                  f"{summary.real_time_factor:5.2f}  {levels}")
+            events: list[composer_pb2.ComposeEvent] = []
+            composer.compose(composer_pb2.ComposeRequest(prompt=args.prompt, duration_s=duration, seed=1), events.append)
+            s = events[-1].summary
+            levels = ", ".join(f"{t.level} {t.total_s:.2f} ({t.calls})" for t in s.timings)
+            print(f"{duration:8.1f} {s.wall_s:7.2f} {s.first_audio_s:14.2f} {s.real_time_factor:5.2f}  {levels}")
+        print("per level, from the services' Prometheus metrics (all pieces above):")
+        for speed in level_speed(before, latency_histograms(composer.level_metrics())):
+            p95 = f"{speed.p95_s:g}" if speed.p95_s is not None else "-"
+            print(f"  {speed.level:9s} {speed.method:15s} {speed.calls:4d} calls  mean {speed.mean_s:.3f} s  "
+                  f"p95 <= {p95} s")
 
 
 if __name__ == "__main__":

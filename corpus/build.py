@@ -23,6 +23,7 @@ from corpus.split import split_of
 
 TOKENIZER_FILE = "semantic_tokenizer.safetensors"
 MAX_FIT_FRAMES = 300_000  # k-means sees at most this many training frames
+SONG_KEY_STRIDE = 10_000_000  # a build's songs are seeds seed * stride + i
 
 
 @dataclass
@@ -47,7 +48,7 @@ def plan_items(config: BuildConfig, log=print) -> list[Item]:
     from corpus.scores import list_scores
     from corpus.user_audio import read_manifest
 
-    items = [Item("song", config.seed * 10_000_000 + i) for i in range(config.songs)]
+    items = [Item("song", config.seed * SONG_KEY_STRIDE + i) for i in range(config.songs)]
     if config.scores:
         items += [Item("score", ref) for ref in list_scores(config.scores, config.seed)]
     if config.manifest:

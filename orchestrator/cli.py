@@ -87,6 +87,27 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("dir", type=Path)
     show.set_defaults(run=_data_show)
 
+    ev = sub.add_parser("eval", help="run a prompt set through a mesh and write a report (or: eval compare A B)")
+    ev.add_argument("--prompts", type=Path, help="JSONL prompt set (default: the bundled standard set)")
+    ev.add_argument("--limit", type=int, help="only the first N prompts")
+    ev.add_argument("--duration", type=float, help="seconds for every piece instead of each prompt's own")
+    ev.add_argument("--out", type=Path, default=Path("eval-report"), help="report directory (default eval-report)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--mesh", help="HOST:PORT of a running Composer; default: start one here")
+    ev.add_argument("--level-metrics", action="append", default=[], metavar="LEVEL=HOST:PORT",
+                    help="a remote level's Prometheus endpoint, for per-level speed (repeatable)")
+    ev.add_argument("--reference-songs", type=int, default=6, help="held-out corpus songs to compare with")
+    ev.add_argument("--codec-checkpoint", type=Path, help="codec weights to measure (default: bundled)")
+    ev.add_argument("--text-audio-checkpoint", type=Path, help="text–audio model (default: bundled)")
+    _add_mesh_flags(ev)
+    ev.set_defaults(run=_eval)
+    ev_sub = ev.add_subparsers(metavar="[compare A B]")
+    cmp = ev_sub.add_parser("compare", help="one page lining two eval runs up")
+    cmp.add_argument("run_a", type=Path)
+    cmp.add_argument("run_b", type=Path)
+    cmp.add_argument("--out", dest="compare_out", type=Path, help="default: B/compare-with-<A>")
+    cmp.set_defaults(run=_eval_compare)
+
     describe = sub.add_parser("describe", help="print a level service's ModelInfo")
     describe.add_argument("address", metavar="HOST:PORT")
     describe.add_argument("--timeout", type=float, default=10.0)
@@ -152,11 +173,7 @@ def _generate(args: argparse.Namespace) -> int:
         return _fail(f"--out {args.out}: expected a .wav path", 2)
     request = composer_pb2.ComposeRequest(prompt=args.prompt, duration_s=args.duration, seed=args.seed)
     writer = SongWriter(args.out, args.prompt, args.seed, args.duration)
-    if args.mesh:
-        ok = _generate_remote(args, request, writer)
-    else:
-        ok = _generate_embedded(args, request, writer)
-    if not ok:
+    if not _compose_songs(args, lambda composer: composer.compose(request, writer.handle)):
         return 1
     record = writer.finish()
     _write_picture(args.out, record)
@@ -164,62 +181,36 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generate_embedded(args, request, writer) -> bool:
-    import ray
-
-    from orchestrator.mesh import LocalMesh, MeshError
-    from orchestrator.ray_runtime import ray_session, start_scheduler
-    from orchestrator.scheduler import unwrap
-    from protos.hiermusic.v1 import contract_pb2
+def _compose_songs(args: argparse.Namespace, work) -> bool:
+    """Runs `work(composer)` against `--mesh` or a mesh started here, and
+    stops what it started. Service logs stay behind only when it failed or
+    --log-dir asked for them."""
+    from orchestrator.compose_session import (
+        ComposeError,
+        EmbeddedComposer,
+        RemoteComposer,
+    )
 
     run_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hiermusic-"))
-    mesh = LocalMesh(run_dir, _launches(args, list(LEVELS)))
+    if args.mesh:
+        composer = RemoteComposer(args.mesh)
+    else:
+        print(f"starting the semantic, acoustic and temporal services (logs in {run_dir})", file=sys.stderr)
+        composer = EmbeddedComposer(run_dir, _launches(args, list(LEVELS)), _scheduler_config(args), args.ray_address)
     ok = False
-    print(f"starting the semantic, acoustic and temporal services (logs in {run_dir})", file=sys.stderr)
     try:
-        mesh.start()
-        with ray_session(args.ray_address):
-            addresses = mesh.wait_ready()
-            scheduler = start_scheduler(addresses, _scheduler_config(args), str(run_dir / "scheduler.log"))
-            infos = {k: contract_pb2.ModelInfo.FromString(v) for k, v in ray.get(scheduler.describe.remote()).items()}
-            _print_models(infos.values())
-            stream = scheduler.compose.options(num_returns="streaming").remote(request.SerializeToString())
-            for ref in stream:
-                writer.handle(_event(ray.get(ref)))
-            ok = True
-    except (MeshError, ray.exceptions.RayError) as err:
-        _fail(str(unwrap(err)) if isinstance(err, ray.exceptions.RayTaskError) else str(err))
+        with composer:
+            _print_models(composer.infos.values())
+            work(composer)
+        ok = True
+    except ComposeError as err:
+        _fail(str(err))
     finally:
-        mesh.stop()
-        if ok and args.log_dir is None:
+        if args.mesh or (ok and args.log_dir is None):
             shutil.rmtree(run_dir, ignore_errors=True)
         elif not ok:
             print(f"service logs kept in {run_dir}", file=sys.stderr)
     return ok
-
-
-def _generate_remote(args, request, writer) -> bool:
-    import grpc
-
-    from protos.hiermusic.v1 import composer_pb2_grpc
-
-    from orchestrator.level_client import MAX_MESSAGE_BYTES
-
-    options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
-    with grpc.insecure_channel(args.mesh, options=options) as channel:
-        try:
-            for event in composer_pb2_grpc.ComposerStub(channel).Compose(request):
-                writer.handle(event)
-        except grpc.RpcError as err:
-            _fail(f"composer at {args.mesh}: {err.code().name}: {err.details()}")
-            return False
-    return True
-
-
-def _event(data: bytes):
-    from protos.hiermusic.v1 import composer_pb2
-
-    return composer_pb2.ComposeEvent.FromString(data)
 
 
 def _print_models(infos) -> None:
@@ -254,14 +245,14 @@ def _report(out: Path, writer, record: dict) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    import ray
+
     from orchestrator import composer_service
     from orchestrator.mesh import LocalMesh, MeshError, parse_address
     from orchestrator.ray_runtime import ray_session, start_scheduler
     from orchestrator.scheduler import unwrap
     from services.common.log import configure_logging
     from services.common.server import ServerConfig, serve
-
-    import ray
 
     configure_logging("composer")
     given = {level: parse_address(getattr(args, level)) for level in LEVELS if getattr(args, level)}
@@ -356,6 +347,51 @@ def _data_show(args: argparse.Namespace) -> int:
     if not args.dir.is_dir():
         return _fail(f"{args.dir} is not a directory", 2)
     print(report(args.dir))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from evaluation.prompt_set import PromptSetError, load_prompts
+    from evaluation.runner import EvalConfig, run_eval
+
+    if args.limit is not None and args.limit < 1:
+        return _fail("--limit must be at least 1", 2)
+    if args.duration is not None and not 0 < args.duration <= 600:
+        return _fail(f"--duration {args.duration}: expected more than 0 and at most 600 seconds", 2)
+    metrics = {}
+    for item in args.level_metrics:
+        level, _, endpoint = item.partition("=")
+        if level not in LEVELS or not endpoint:
+            return _fail(f"--level-metrics {item}: expected LEVEL=HOST:PORT with LEVEL one of {', '.join(LEVELS)}", 2)
+        metrics[level] = endpoint
+    try:
+        load_prompts(args.prompts, args.limit)  # a broken prompt file fails before any mesh starts
+    except (PromptSetError, OSError) as err:
+        return _fail(str(err), 2)
+    config = EvalConfig(
+        prompts=args.prompts, limit=args.limit, duration_s=args.duration, seed=args.seed,
+        reference_songs=args.reference_songs, codec_checkpoint=args.codec_checkpoint,
+        text_audio_checkpoint=args.text_audio_checkpoint,
+        device="cpu" if args.device == "auto" else args.device, extra_metrics=metrics,
+    )
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    ok = _compose_songs(args, lambda composer: run_eval(composer, config, args.out, log))
+    return 0 if ok else 1
+
+
+def _eval_compare(args: argparse.Namespace) -> int:
+    from evaluation.compare import CompareError, compare
+
+    out = args.compare_out or args.run_b / f"compare-with-{args.run_a.resolve().name}"
+    try:
+        result = compare(args.run_a, args.run_b, out)
+    except CompareError as err:
+        return _fail(str(err), 2)
+    changed = ", ".join(result["changed_levels"]) or "none"
+    print(f"wrote {out / 'compare.md'} (levels whose model changed: {changed})", file=sys.stderr)
     return 0
 
 

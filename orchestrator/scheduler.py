@@ -213,6 +213,7 @@ class Scheduler:
                     start_s=chunk.start / fr,  # the crossfaded overlap opens each chunk's samples
                     pcm=encode(pcm),
                     sample_rate=space.sample_rate,
+                    overlap_s=chunk.overlap / fr,
                 )
             )
 

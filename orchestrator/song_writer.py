@@ -26,6 +26,7 @@ class SongWriter:
         self._wav: sf.SoundFile | None = None
         self._peak = 0.0
         self.sample_rate = 0
+        self.joins: list[tuple[float, float]] = []  # crossfaded overlap zones, seconds
 
     def handle(self, event: composer_pb2.ComposeEvent) -> None:
         kind = event.WhichOneof("event")
@@ -48,6 +49,8 @@ class SongWriter:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             self._wav = sf.SoundFile(self.out, "w", samplerate=chunk.sample_rate, channels=1, subtype="PCM_16")
             self.sample_rate = chunk.sample_rate
+        if chunk.overlap_s > 0:
+            self.joins.append((chunk.start_s, chunk.start_s + chunk.overlap_s))
         self._peak = max(self._peak, float(np.abs(pcm).max(initial=0.0)))
         self._wav.write(np.clip(pcm, -1.0, 1.0))
         self.samples += len(pcm)
@@ -105,6 +108,7 @@ class SongWriter:
                 }
                 for s in plan.sections
             ],
+            "joins": [{"start_s": round(a, 3), "end_s": round(b, 3)} for a, b in self.joins],
             "models": models,
             "untrained_levels": [level for level, m in models.items() if not m["trained"]],
             "timings": {

@@ -39,13 +39,14 @@ class Codec(ABC):
 
     @abstractmethod
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes int64 [B, K, T] -> wav float [B, 1, T * hop]."""
+        """codes int64 [B, K', T] -> wav float [B, 1, T * hop]; K' <= K decodes
+        the first K' residual levels only (K' = 2: what the coarse tokens alone carry)."""
 
     def check_codes(self, codes: torch.Tensor) -> None:
         """Refuses codes of the wrong shape or range before they reach an
         embedding lookup, where they would fail with an opaque index error."""
-        if codes.dim() != 3 or codes.shape[1] != self.codebooks:
-            raise ValueError(f"codes must be [B, {self.codebooks}, T], got {list(codes.shape)}")
+        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.codebooks:
+            raise ValueError(f"codes must be [B, 1..{self.codebooks}, T], got {list(codes.shape)}")
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
             raise ValueError(f"codes must lie in [0, {self.codebook_size})")
 

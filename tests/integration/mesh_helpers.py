@@ -9,11 +9,9 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from evaluation.speed import scrape as scrape_endpoint
 from orchestrator.mesh import LevelLaunch, LocalMesh
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,8 +95,7 @@ def log_lines(path: Path) -> list[dict]:
 
 def scrape(port: int) -> dict[str, list]:
     """Prometheus samples by metric family name."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+    return scrape_endpoint(f"127.0.0.1:{port}")
 
 
 def alive(pid: int) -> bool:

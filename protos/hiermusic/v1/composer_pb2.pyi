@@ -24,18 +24,20 @@ class ComposeRequest(_message.Message):
     def __init__(self, prompt: _Optional[str] = ..., duration_s: _Optional[float] = ..., seed: _Optional[int] = ..., chunk_s: _Optional[float] = ..., overlap_s: _Optional[float] = ...) -> None: ...
 
 class AudioChunk(_message.Message):
-    __slots__ = ("chunk_index", "chunk_count", "start_s", "pcm", "sample_rate")
+    __slots__ = ("chunk_index", "chunk_count", "start_s", "pcm", "sample_rate", "overlap_s")
     CHUNK_INDEX_FIELD_NUMBER: _ClassVar[int]
     CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
     START_S_FIELD_NUMBER: _ClassVar[int]
     PCM_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_S_FIELD_NUMBER: _ClassVar[int]
     chunk_index: int
     chunk_count: int
     start_s: float
     pcm: _tensor_pb2.Tensor
     sample_rate: int
-    def __init__(self, chunk_index: _Optional[int] = ..., chunk_count: _Optional[int] = ..., start_s: _Optional[float] = ..., pcm: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., sample_rate: _Optional[int] = ...) -> None: ...
+    overlap_s: float
+    def __init__(self, chunk_index: _Optional[int] = ..., chunk_count: _Optional[int] = ..., start_s: _Optional[float] = ..., pcm: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., sample_rate: _Optional[int] = ..., overlap_s: _Optional[float] = ...) -> None: ...
 
 class ChunkTrace(_message.Message):
     __slots__ = ("chunk_index", "level", "summary_in_sha256", "summary_out_sha256", "seconds", "model_version")

@@ -60,8 +60,14 @@ def test_random_init_is_seeded(codec: SeanetSmallCodec) -> None:
 def test_out_of_range_codes_are_refused(codec: SeanetSmallCodec) -> None:
     with pytest.raises(ValueError, match="lie in"):
         codec.decode(torch.full((1, 8, 4), 1024))
-    with pytest.raises(ValueError, match=r"\[B, 8, T\]"):
-        codec.decode(torch.zeros(1, 2, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\[B, 1..8, T\]"):
+        codec.decode(torch.zeros(1, 9, 4, dtype=torch.long))
+
+
+def test_the_first_levels_alone_decode(codec: SeanetSmallCodec) -> None:
+    """Coarse-only decoding (2 of 8 levels) gives audio of the same length."""
+    codes = codec.encode(torch.randn(1, 1, 4800) * 0.1)
+    assert codec.decode(codes[:, :2]).shape == codec.decode(codes).shape == (1, 1, 4800)
 
 
 def test_checkpoint_round_trip(codec: SeanetSmallCodec, tmp_path: Path) -> None:

@@ -1,0 +1,93 @@
+"""Every per-piece measure of one generated piece, judged against what the
+prompt asked for and what the plan promised (song.plan.json)."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+
+from evaluation.continuity import find_clicks, join_continuity
+from evaluation.loudness import is_silent, rms_dbfs
+from evaluation.percussion import detect_drums
+from evaluation.prompt_set import AskedAttributes
+from evaluation.structure import (
+    energy_agreement,
+    section_similarity,
+    structure_strength,
+)
+from evaluation.tempo import estimate_tempo, tempo_error
+from evaluation.tonality import estimate_key, mode_quality
+from services.semantic.prompt import key_index
+
+# Issue 6's bar for a named tempo; octave errors are reported apart.
+TEMPO_TOLERANCE = 0.05
+
+
+def analyze_piece(audio: np.ndarray, sample_rate: int, record: dict, asked: AskedAttributes) -> dict:
+    """JSON-ready measures of one piece. `record` is its song.plan.json."""
+    sections = record["sections"]
+    tempo = estimate_tempo(audio, sample_rate)
+    key = estimate_key(audio, sample_rate)
+    drums = detect_drums(audio, sample_rate)
+    boundaries = [s["start_s"] for s in sections[1:]]
+    joins = [(j["start_s"], j["end_s"]) for j in record.get("joins", [])]
+    planned_mode = mode_quality(record["mode"]) if record.get("mode") else None
+    return {
+        "duration_s": round(len(audio) / sample_rate, 3),
+        "loudness_dbfs": round(rms_dbfs(audio), 2),
+        "silent": is_silent(audio),
+        "tempo": {
+            **_rounded(asdict(tempo)),
+            "planned_bpm": record.get("tempo_bpm"),
+            "asked_bpm": asked.tempo_bpm,
+            "vs_plan": _tempo_vs(tempo.bpm, record.get("tempo_bpm")),
+            "vs_prompt": _tempo_vs(tempo.bpm, asked.tempo_bpm),
+        },
+        "key": {
+            **_rounded(asdict(key)),
+            "planned": f"{record.get('key')} {planned_mode}" if planned_mode else None,
+            "asked_mode": asked.mode,
+            "asked_key": asked.key,
+            "mode_matches_plan": _match(key.mode, planned_mode),
+            "mode_matches_prompt": _match(key.mode, asked.mode),
+            "key_matches_prompt": _match(_pitch_class(key.key), _pitch_class(asked.key)),
+        },
+        "drums": {
+            **_rounded(asdict(drums)),
+            "asked": asked.drums,
+            "matches_prompt": _match(drums.present, asked.drums),
+        },
+        "structure": {
+            **_rounded(asdict(structure_strength(audio, sample_rate))),
+            "sections": _rounded(asdict(section_similarity(audio, sections, sample_rate))),
+            "energy_agreement": _round(energy_agreement(audio, sections, sample_rate)),
+        },
+        "continuity": {
+            **_rounded(asdict(join_continuity(audio, joins, sample_rate, exclude=boundaries))),
+            "joins": len(joins),
+            "click_times_s": [round(t, 3) for t in find_clicks(audio, sample_rate)],
+        },
+    }
+
+
+def _tempo_vs(estimate: float | None, target: float | None) -> dict | None:
+    if not target:
+        return None
+    return _rounded(asdict(tempo_error(estimate, target, TEMPO_TOLERANCE)))
+
+
+def _match(found: object, asked: object) -> bool | None:
+    """None when nothing was asked; a measure that found nothing is a miss."""
+    return None if asked is None else found == asked
+
+
+def _pitch_class(name: str | None) -> int | None:
+    return None if name is None else key_index(name)  # "A#" and "Bb" are one key
+
+
+def _round(value: object) -> object:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def _rounded(values: dict) -> dict:
+    return {k: _round(v) for k, v in values.items()}

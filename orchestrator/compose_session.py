@@ -1,0 +1,114 @@
+"""Where songs are composed from: an embedded mesh started here (three level
+processes, Ray and the scheduler actor) or a running Composer. Both take a
+ComposeRequest and hand each ComposeEvent of the stream to a callback, so
+`generate` (one song) and `eval` (a prompt set) share one path."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Self
+
+from orchestrator.config import SchedulerConfig
+from orchestrator.mesh import LevelLaunch, LocalMesh, MeshError
+from protos.hiermusic.v1 import composer_pb2, contract_pb2
+
+EventHandler = Callable[[composer_pb2.ComposeEvent], None]
+
+
+class ComposeError(RuntimeError):
+    """The mesh could not start or a song failed; the message says where."""
+
+
+class EmbeddedComposer:
+    """The levels as local processes plus a local Ray (or `ray_address`),
+    held open for as many songs as the caller composes."""
+
+    def __init__(self, run_dir: Path, launches: list[LevelLaunch], config: SchedulerConfig,
+                 ray_address: str | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.mesh = LocalMesh(self.run_dir, launches)
+        self.config = config
+        self.ray_address = ray_address
+        self.infos: dict[str, contract_pb2.ModelInfo] = {}
+        self._stack = ExitStack()
+        self._scheduler = None
+
+    def __enter__(self) -> Self:
+        import ray
+
+        from orchestrator.ray_runtime import ray_session, start_scheduler
+
+        self._stack.callback(self.mesh.stop)
+        try:
+            self.mesh.start()
+            self._stack.enter_context(ray_session(self.ray_address))
+            addresses = self.mesh.wait_ready()
+            self._scheduler = start_scheduler(addresses, self.config, str(self.run_dir / "scheduler.log"))
+            described = ray.get(self._scheduler.describe.remote())
+        except (MeshError, ray.exceptions.RayError) as err:
+            self._stack.close()
+            raise ComposeError(_reason(err)) from err
+        self.infos = {level: contract_pb2.ModelInfo.FromString(data) for level, data in described.items()}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def compose(self, request: composer_pb2.ComposeRequest, handle: EventHandler) -> None:
+        import ray
+
+        try:
+            stream = self._scheduler.compose.options(num_returns="streaming").remote(request.SerializeToString())
+            for ref in stream:
+                handle(composer_pb2.ComposeEvent.FromString(ray.get(ref)))
+        except ray.exceptions.RayError as err:
+            raise ComposeError(_reason(err)) from err
+
+    def level_metrics(self) -> dict[str, str]:
+        """Each level's Prometheus endpoint, HOST:PORT."""
+        return {level: f"127.0.0.1:{p.ready['metrics_port']}" for level, p in self.mesh.processes.items()}
+
+
+class RemoteComposer:
+    """A Composer already running (`hiermusic up`) at HOST:PORT."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.infos: dict[str, contract_pb2.ModelInfo] = {}
+        self._channel = None
+
+    def __enter__(self) -> Self:
+        import grpc
+
+        from orchestrator.level_client import MAX_MESSAGE_BYTES
+
+        self._channel = grpc.insecure_channel(
+            self.address, options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._channel.close()
+
+    def compose(self, request: composer_pb2.ComposeRequest, handle: EventHandler) -> None:
+        import grpc
+
+        from protos.hiermusic.v1 import composer_pb2_grpc
+
+        try:
+            for event in composer_pb2_grpc.ComposerStub(self._channel).Compose(request):
+                handle(event)
+        except grpc.RpcError as err:
+            raise ComposeError(f"composer at {self.address}: {err.code().name}: {err.details()}") from err
+
+    def level_metrics(self) -> dict[str, str]:
+        return {}  # a remote mesh's level endpoints are the operator's to name
+
+
+def _reason(err: Exception) -> str:
+    import ray
+
+    from orchestrator.scheduler import unwrap
+
+    return str(unwrap(err)) if isinstance(err, ray.exceptions.RayTaskError) else str(err)

@@ -21,11 +21,9 @@ evaluation scores a generated piece."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -37,8 +35,9 @@ from safetensors.torch import load_file, save_file
 
 from corpus import shards
 from corpus.labels import SongLabels
-from services.common.checkpoint import ModelCard, load_checkpoint, save_checkpoint
+from services.common.checkpoint import ModelCard, save_checkpoint
 from services.common.nn import resolve_device
+from services.common.training import Schedule, corpus_id, resume, save_step
 from services.semantic.text_audio_model import (
     TextAudioConfig,
     TextAudioModel,
@@ -48,7 +47,6 @@ from services.semantic.text_audio_model import (
 from services.semantic.text_tower import encode_sentences
 
 FINAL = "text_audio.safetensors"
-CHECKPOINTS = "checkpoints"
 MEL_CACHE = "mels.safetensors"
 RETRIEVAL = "text -> audio among the split's songs, whole-song embeddings"
 
@@ -79,16 +77,6 @@ class Song:
     labels: SongLabels
     split: str
     mel: torch.Tensor  # float16 [n_mels, T] log-mel frames
-
-
-def corpus_id(data_dir: Path) -> str:
-    """Names the corpus a model was trained on: its build settings' digest and
-    its semantic tokenizer."""
-    build = data_dir / "build.json"
-    digest = hashlib.sha256(build.read_bytes()).hexdigest()[:12] if build.is_file() else "unknown"
-    tokenizer = data_dir / "semantic_tokenizer.json"
-    tokenizer_id = json.loads(tokenizer.read_text())["tokenizer_id"] if tokenizer.is_file() else "none"
-    return f"{data_dir} (build {digest}, tokenizer {tokenizer_id})"
 
 
 def load_songs(data_dir: Path, model: TextAudioModel, cache: Path, log: Log) -> list[Song]:
@@ -161,12 +149,8 @@ def random_crops(songs: list[Song], frames: int, gain_db: float, generator: torc
     return batch + gain * (math.log(10) / 10)  # dB of power -> natural log of the mel power
 
 
-def learning_rate(step: int, config: TextAudioTrainConfig) -> float:
-    """Linear warmup, then cosine down to a tenth of the peak."""
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
-    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+def learning_rate_schedule(config: TextAudioTrainConfig) -> Schedule:
+    return Schedule(config.lr, config.steps, config.warmup)
 
 
 @torch.no_grad()
@@ -189,41 +173,6 @@ def evaluate(model: TextAudioModel, songs: list[Song], sentences: torch.Tensor) 
     return metrics
 
 
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    """AdamW's per-parameter state flattened for safetensors: 'index/name'."""
-    return {f"{i}/{name}": value.detach().cpu().contiguous()
-            for i, state in optimizer.state_dict()["state"].items() for name, value in state.items()}
-
-
-def _load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        index, name = key.split("/")
-        state.setdefault(int(index), {})[name] = value
-    # Hyperparameters come from the config and the schedule, not the file.
-    optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
-
-
-def _step_dirs(out_dir: Path) -> list[Path]:
-    return sorted((out_dir / CHECKPOINTS).glob("step-[0-9]*[0-9]"))
-
-
-def _save_step(out_dir: Path, model: TextAudioModel, optimizer: torch.optim.Optimizer, card: ModelCard,
-               keep: int) -> Path:
-    """Writes a whole checkpoint into a temporary directory and renames it, so
-    an interrupted save never looks like a checkpoint."""
-    final = out_dir / CHECKPOINTS / f"step-{card.steps:07d}"
-    tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_checkpoint(model, card, tmp / "model.safetensors")
-    save_file(_optimizer_tensors(optimizer), str(tmp / "optimizer.safetensors"))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    for old in _step_dirs(out_dir)[:-keep]:
-        shutil.rmtree(old)
-    return final
-
-
 def train_text_audio(
     data_dir: Path, out_dir: Path, config: TextAudioTrainConfig, device: str = "cpu", log: Log = print
 ) -> dict:
@@ -237,15 +186,9 @@ def train_text_audio(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     step, wall_before, metrics = 0, 0.0, {}
-    if checkpoints := _step_dirs(out_dir):
-        state, card, _ = load_checkpoint(checkpoints[-1] / "model.safetensors")
-        saved_model = {k: v for k, v in card.config.items() if k != "training"}
-        if saved_model != json.loads(json.dumps(asdict(config.model))):
-            raise ValueError(f"{checkpoints[-1]} holds a different architecture; use another out_dir")
-        model.load_state_dict(state)
-        _load_optimizer(optimizer, load_file(str(checkpoints[-1] / "optimizer.safetensors")))
+    if card := resume(out_dir, {"model": model}, {"model": optimizer}, asdict(config.model)):
         step, wall_before, metrics = card.steps, card.wall_time_s, dict(card.metrics)
-        log(f"resuming from {checkpoints[-1]} at step {step}")
+        log(f"resuming from {out_dir / 'checkpoints'} at step {step}")
 
     cache = Path(config.mel_cache) if config.mel_cache else out_dir / MEL_CACHE
     songs = load_songs(data_dir, model, cache, log)
@@ -280,6 +223,7 @@ def train_text_audio(
             log(f"step {step} valid loss {found['loss']:.3f} recall@1 {found['recall@1']:.3f} "
                 f"recall@10 {found['recall@10']:.3f} over {len(by_split['valid'])} songs")
 
+    schedule = learning_rate_schedule(config)
     model.train()
     started, first_step, running = time.monotonic(), step, 0.0
     while step < config.steps:
@@ -289,8 +233,7 @@ def train_text_audio(
         mel = random_crops([train[i] for i in picks], frames, config.gain_db, generator).to(dev)
         wording = first[picks] + (torch.rand(len(picks), generator=generator) * counts[picks]).long()  # [B]
         loss = model.info_nce(model.text(train_text[wording.to(dev)]), model.audio(mel))
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config)
+        schedule.apply(optimizer, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -303,11 +246,11 @@ def train_text_audio(
             rate = (step - first_step) / (time.monotonic() - started)
             temperature = 1 / float(model.logit_scale().detach())
             log(f"step {step}/{config.steps} loss {running:.3f} temperature {temperature:.4f} "
-                f"lr {learning_rate(step - 1, config):.2e} {rate:.2f} steps/s")
+                f"lr {schedule.at(step - 1):.2e} {rate:.2f} steps/s")
         if step % config.eval_every == 0 or step == config.steps:
             validate()
         if step % config.checkpoint_every == 0 or step == config.steps:
-            saved = _save_step(out_dir, model, optimizer, card(), config.keep_checkpoints)
+            saved = save_step(out_dir, {"model": model}, {"model": optimizer}, card(), config.keep_checkpoints)
             log(f"checkpoint {saved}")
     run_s = time.monotonic() - started
 

@@ -16,7 +16,7 @@ from services.semantic.text_audio_model import TextAudioConfig, TextAudioModel
 from services.semantic.text_audio_training import (
     TextAudioTrainConfig,
     caption_variants,
-    learning_rate,
+    learning_rate_schedule,
     train_text_audio,
 )
 from services.semantic.text_tower import TextTowerConfig
@@ -59,9 +59,9 @@ class Interrupt(Exception):
 
 
 def test_learning_rate_warms_up_then_decays() -> None:
-    c = TextAudioTrainConfig(steps=100, warmup=10, lr=1.0)
-    assert learning_rate(0, c) == pytest.approx(0.1) and learning_rate(9, c) == pytest.approx(1.0)
-    assert learning_rate(99, c) == pytest.approx(0.1, abs=1e-3)
+    schedule = learning_rate_schedule(TextAudioTrainConfig(steps=100, warmup=10, lr=1.0))
+    assert schedule.at(0) == pytest.approx(0.1) and schedule.at(9) == pytest.approx(1.0)
+    assert schedule.at(99) == pytest.approx(0.1, abs=1e-3)
 
 
 def test_composed_songs_get_reworded_captions_with_the_stored_one_first(corpus_dir) -> None:
@@ -90,7 +90,7 @@ def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(corp
     assert any("rendering 16 songs" in line for line in first)
     assert any("valid loss" in line for line in first)
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000010", "step-0000020"]
-    assert load_file(str(out / "checkpoints" / "step-0000020" / "optimizer.safetensors"))
+    assert load_file(str(out / "checkpoints" / "step-0000020" / "model.optimizer.safetensors"))
 
     second: list[str] = []
     result = train_text_audio(corpus_dir, out, config(30), log=second.append)

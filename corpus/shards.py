@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from corpus.labels import SongLabels
@@ -51,8 +52,26 @@ def read_index(directory: Path, name: str) -> list[tuple[str, SongLabels]]:
     return [(s["split"], SongLabels.from_dict(s["labels"])) for s in record["songs"]]
 
 
+def read_meta(directory: Path, name: str) -> dict:
+    """What the build records of the shard (the codec that tokenized it)."""
+    return json.loads((directory / f"{name}.json").read_text()).get("meta", {})
+
+
 def read_tokens(directory: Path, name: str) -> dict[str, np.ndarray]:
     return load_file(str(directory / f"{name}.tokens.safetensors"))
+
+
+def read_semantic(directory: Path, name: str, tokenizer_id: str) -> dict[str, np.ndarray]:
+    """Each song's semantic tokens int16 [T'] by song id; refuses a shard
+    not yet tokenized or tokenized by another tokenizer than `tokenizer_id`."""
+    path = directory / f"{name}.semantic.safetensors"
+    if not path.is_file():
+        raise ValueError(f"{path} is missing: the corpus has no semantic tokens yet; finish `hiermusic data build`")
+    with safe_open(str(path), "np") as f:
+        made_with = (f.metadata() or {}).get("tokenizer_id")
+        if made_with != tokenizer_id:
+            raise ValueError(f"{path} was tokenized by {made_with}, not {tokenizer_id}")
+        return {key.removesuffix("/semantic"): f.get_tensor(key) for key in f.keys()}
 
 
 def write_semantic(directory: Path, name: str, tokens: dict[str, np.ndarray], tokenizer_id: str) -> None:
@@ -65,3 +84,16 @@ def write_semantic(directory: Path, name: str, tokens: dict[str, np.ndarray], to
 
 def complete_shards(directory: Path) -> list[str]:
     return sorted(p.name[: -len(".json")] for p in Path(directory).glob("shard-*.json"))
+
+
+def corpus_shards(directory: Path) -> list[str]:
+    """The complete shards of a corpus to train on; refuses a directory with none."""
+    names = complete_shards(directory)
+    if not names:
+        raise ValueError(f"{directory} holds no complete corpus shards")
+    return names
+
+
+def corpus_index(directory: Path) -> list[tuple[str, SongLabels]]:
+    """(split, labels) of every song of a corpus to train on."""
+    return [entry for name in corpus_shards(directory) for entry in read_index(directory, name)]

@@ -1,4 +1,5 @@
-"""`hiermusic`: generate a piece, run the mesh, serve one level, describe one."""
+"""`hiermusic`: generate a piece, run the mesh, serve one level, describe one,
+build a corpus, train a level, evaluate a mesh."""
 from __future__ import annotations
 
 import argparse
@@ -86,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     show = data_sub.add_parser("show", help="counts, hours and histograms of a built corpus")
     show.add_argument("dir", type=Path)
     show.set_defaults(run=_data_show)
+
+    tr = sub.add_parser("train", help="train one level's model (or the codec, or the text–audio space) on a corpus")
+    tr.add_argument("what", choices=["codec", "text", "semantic", "acoustic", "temporal"])
+    tr.add_argument("--data", type=Path, required=True, help="a corpus built by `hiermusic data build`")
+    tr.add_argument("--out", type=Path, required=True, help="run directory: checkpoints, final weights and card")
+    tr.add_argument("--config", type=Path, help="JSON with any fields of the trainer's config to change")
+    tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    tr.set_defaults(run=_train)
 
     ev = sub.add_parser("eval", help="run a prompt set through a mesh and write a report (or: eval compare A B)")
     ev.add_argument("--prompts", type=Path, help="JSONL prompt set (default: the bundled standard set)")
@@ -347,6 +356,30 @@ def _data_show(args: argparse.Namespace) -> int:
     if not args.dir.is_dir():
         return _fail(f"{args.dir} is not a directory", 2)
     print(report(args.dir))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from orchestrator.train_command import TrainConfigError, load_train_config, run_training
+    from services.common.nn import resolve_device
+
+    if not (args.data / "build.json").is_file():
+        return _fail(f"--data {args.data}: not a corpus (no build.json); make one with `hiermusic data build`", 2)
+    try:
+        config = load_train_config(args.what, args.config)
+        device = str(resolve_device(args.device))
+    except (TrainConfigError, RuntimeError, ValueError) as err:
+        return _fail(str(err), 2)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log(f"training {args.what} on {args.data} into {args.out} ({device}); rerun the same command to resume")
+    try:
+        result = run_training(args.what, args.data, args.out, config, device, log)
+    except ValueError as err:
+        return _fail(str(err))
+    print(json.dumps(result, indent=2))
     return 0
 
 

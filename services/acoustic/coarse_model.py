@@ -1,5 +1,8 @@
 """The coarse transformer: writes RVQ levels 1-2 of one chunk, frame by frame,
-cross-attending to the plan and carrying summary tokens between chunks."""
+cross-attending to the plan and carrying summary tokens between chunks. Each
+frame also gets its own slice of the plan (the semantic token and the section,
+with its energy, that cover it), so section boundaries inside a chunk are seen
+where they fall."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,6 +34,11 @@ class PlanMemory:
     semantic: torch.Tensor  # [B, s] token ids
     semantic_pos: torch.Tensor  # [B, s] positions relative to the chunk start
     frame_semantic: torch.Tensor  # [B, T] semantic token aligned with each frame
+    frame_section: torch.Tensor  # [B, T] index into `sections` of each frame's section
+    # Padding of a batch of chunks that touch different numbers of sections
+    # and plan tokens (True = real); None: nothing padded, as in serving.
+    section_mask: torch.Tensor | None = None  # bool [B, k]
+    semantic_mask: torch.Tensor | None = None  # bool [B, s]
 
 
 class CoarseTransformer(nn.Module):
@@ -42,6 +50,7 @@ class CoarseTransformer(nn.Module):
         self.bos = nn.Parameter(torch.randn(d) * 0.02)
         self.code_emb = nn.ModuleList(nn.Embedding(space.codebook_size, d) for _ in range(self.codebooks))
         self.frame_sem = nn.Embedding(space.semantic_vocab_size, d)
+        self.frame_section = nn.Linear(space.embedding_dim + 1, d)
         self.summary_in = nn.Linear(space.summary_dim, d)
         self.no_summary = nn.Parameter(torch.randn(space.summary_tokens, d) * 0.02)
         self.mem_text = nn.Linear(space.embedding_dim, d)
@@ -54,24 +63,45 @@ class CoarseTransformer(nn.Module):
         self.depth_emb = nn.ModuleList(nn.Embedding(space.codebook_size, d) for _ in range(self.codebooks - 1))
         self.pooler = SummaryPooler(space.summary_tokens, d, space.summary_dim, config.transformer.heads)
 
-    def memory(self, plan: PlanMemory) -> torch.Tensor:
+    def memory(self, plan: PlanMemory) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Cross-attention memory [B, 1 + k + s, D] and its mask (None: no padding)."""
         text = self.mem_text(plan.text)[:, None]  # [B, 1, D]
         sections = self.mem_section(torch.cat([plan.sections, plan.energy[..., None]], dim=-1))  # [B, k, D]
         semantic = self.mem_sem(plan.semantic) + self.mem_sem_pos(plan.semantic_pos)  # [B, s, D]
-        return torch.cat([text, sections, semantic], dim=1)
+        memory = torch.cat([text, sections, semantic], dim=1)
+        if plan.section_mask is None and plan.semantic_mask is None:
+            return memory, None
+        b, k, s = memory.shape[0], sections.shape[1], semantic.shape[1]
+        ones = memory.new_ones(b, 1, dtype=torch.bool)
+        section_mask = plan.section_mask if plan.section_mask is not None else ones.expand(b, k)
+        semantic_mask = plan.semantic_mask if plan.semantic_mask is not None else ones.expand(b, s)
+        return memory, torch.cat([ones, section_mask, semantic_mask], dim=1)
 
-    def summary_prefix(self, summary: torch.Tensor | None, batch: int) -> torch.Tensor:
+    def frame_plan(self, plan: PlanMemory) -> torch.Tensor:
+        """Each frame's own plan: its semantic token plus its section and that
+        section's energy. [B, T, D]"""
+        sections = self.frame_section(torch.cat([plan.sections, plan.energy[..., None]], dim=-1))  # [B, k, D]
+        index = plan.frame_section[..., None].expand(-1, -1, sections.shape[-1])  # [B, T, D]
+        return self.frame_sem(plan.frame_semantic) + torch.gather(sections, 1, index)
+
+    def summary_prefix(
+        self, summary: torch.Tensor | None, batch: int, opens: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """[B, n, D]. `opens` (bool [B]) marks chunks of a batch that open their
+        song and so get the no-summary tokens although others carry one."""
+        none = self.no_summary[None].expand(batch, -1, -1)
         if summary is None:
-            return self.no_summary[None].expand(batch, -1, -1)
-        return self.summary_in(summary)  # [B, n, D]
+            return none
+        given = self.summary_in(summary)  # [B, n, D]
+        return given if opens is None else torch.where(opens[:, None, None], none, given)
 
-    def frame_inputs(self, codes: torch.Tensor, frame_semantic: torch.Tensor) -> torch.Tensor:
-        """Input at frame t: the codes of frame t-1 (BOS at t=0) plus the plan's
-        semantic token for frame t. codes: [B, K, T] -> [B, T, D]."""
+    def frame_inputs(self, codes: torch.Tensor, frame_plan: torch.Tensor) -> torch.Tensor:
+        """Input at frame t: the codes of frame t-1 (BOS at t=0) plus the plan
+        of frame t. codes: [B, K, T], frame_plan: [B, >=T, D] -> [B, T, D]."""
         b, _, t = codes.shape
         prev = sum(emb(codes[:, k]) for k, emb in enumerate(self.code_emb))  # [B, T, D]
         shifted = torch.cat([self.bos.expand(b, 1, -1), prev[:, :-1]], dim=1)
-        return shifted + self.frame_sem(frame_semantic[:, :t])
+        return shifted + frame_plan[:, :t]
 
     def logits(self, hidden: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits [B, K, T, V] from hidden [B, T, D] and codes [B, K, T]."""
@@ -83,12 +113,13 @@ class CoarseTransformer(nn.Module):
         return torch.stack(out, dim=1)
 
     def forward(
-        self, codes: torch.Tensor, plan: PlanMemory, summary: torch.Tensor | None
+        self, codes: torch.Tensor, plan: PlanMemory, summary: torch.Tensor | None, opens: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass: logits [B, K, T, V] and the summary out [B, n, S]."""
-        prefix = self.summary_prefix(summary, codes.shape[0])
-        x = torch.cat([prefix, self.frame_inputs(codes, plan.frame_semantic)], dim=1)
-        hidden = self.transformer(x, self.memory(plan))[:, prefix.shape[1] :]
+        prefix = self.summary_prefix(summary, codes.shape[0], opens)
+        x = torch.cat([prefix, self.frame_inputs(codes, self.frame_plan(plan))], dim=1)
+        memory, mask = self.memory(plan)
+        hidden = self.transformer(x, memory, mask)[:, prefix.shape[1] :]
         return self.logits(hidden, codes), self.pooler(hidden)
 
     @torch.inference_mode()
@@ -103,7 +134,8 @@ class CoarseTransformer(nn.Module):
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes [1, K, num_frames] (starting with the given prefix) and summary [1, n, S]."""
-        memory = self.memory(plan)
+        memory, mask = self.memory(plan)
+        frame_plan = self.frame_plan(plan)  # [1, num_frames, D]
         cache = KVCache(capacity=self.no_summary.shape[0] + num_frames)  # summary + frames
         device = memory.device
         given = prefix_codes.shape[-1] if prefix_codes is not None else 0
@@ -111,9 +143,9 @@ class CoarseTransformer(nn.Module):
         if prefix_codes is not None:
             codes[:, :, :given] = prefix_codes
         # Prefill: summary, then the inputs of frames 0..given (frame `given` is the first to sample).
-        first = self.frame_inputs(codes[:, :, : given + 1], plan.frame_semantic)
+        first = self.frame_inputs(codes[:, :, : given + 1], frame_plan)
         x = torch.cat([self.summary_prefix(summary, 1), first], dim=1)
-        hidden_all = [self.transformer(x, memory, cache=cache)[:, -(given + 1) :]]
+        hidden_all = [self.transformer(x, memory, mask, cache=cache)[:, -(given + 1) :]]
         h = hidden_all[0][:, -1]  # [1, D]
         for t in range(given, num_frames):
             depth = torch.zeros_like(h)
@@ -124,8 +156,8 @@ class CoarseTransformer(nn.Module):
                     depth = depth + self.depth_emb[k](codes[:, k, t])
             if t + 1 < num_frames:
                 step = sum(emb(codes[:, k, t]) for k, emb in enumerate(self.code_emb))
-                step = (step + self.frame_sem(plan.frame_semantic[:, t + 1]))[:, None]
-                out = self.transformer(step, memory, cache=cache)
+                step = (step + frame_plan[:, t + 1])[:, None]
+                out = self.transformer(step, memory, mask, cache=cache)
                 hidden_all.append(out)
                 h = out[:, -1]
         hidden = torch.cat(hidden_all, dim=1)  # [1, num_frames, D]

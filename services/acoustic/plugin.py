@@ -36,6 +36,7 @@ def plan_memory(ctx: ChunkInputs, space: TokenSpaceConfig, device: torch.device)
         semantic=t(ctx.semantic_tokens),
         semantic_pos=t(positions.astype(np.int64)),
         frame_semantic=t(ctx.semantic_tokens[aligned]),
+        frame_section=t(ctx.frame_sections[aligned]),
     )
 
 

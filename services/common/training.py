@@ -1,10 +1,13 @@
-"""What every level's trainer shares: resumable checkpoint directories
-(weights + card + optimizer state, all safetensors/JSON, never pickle), the
-learning-rate schedule, and the corpus id a model card names.
+"""What every level's trainer shares: the training loop, resumable
+checkpoint directories (weights + card + optimizer state, all
+safetensors/JSON, never pickle), the learning-rate schedule, the corpus id a
+model card names and the unigram baseline its metrics are read against.
 
 A checkpoint directory `out/checkpoints/step-NNNNNNN/` is written whole into
 a temporary directory and then renamed, so an interrupted save never looks
-like a checkpoint and a rerun resumes from the newest complete one."""
+like a checkpoint and a rerun resumes from the newest complete one. The batch
+and dropout masks of step s come from the generator seeded with (seed, s), so
+a resumed run trains exactly as an uninterrupted one."""
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +15,11 @@ import json
 import math
 import os
 import shutil
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -21,6 +27,23 @@ from safetensors.torch import load_file, save_file
 from services.common.checkpoint import ModelCard, load_checkpoint, save_checkpoint
 
 CHECKPOINTS = "checkpoints"
+SPLITS = ("train", "valid", "test")
+
+Log = Callable[[str], None]
+Item = TypeVar("Item")
+
+
+class LoopConfig(Protocol):
+    """The fields of a trainer's config that the loop reads; every *TrainConfig has them."""
+
+    steps: int
+    lr: float
+    warmup: int
+    grad_clip: float
+    eval_every: int
+    checkpoint_every: int
+    keep_checkpoints: int
+    seed: int
 
 
 @dataclass
@@ -43,6 +66,10 @@ class Schedule:
             group["lr"] = self.at(step)
 
 
+def learning_rate_schedule(config: LoopConfig) -> Schedule:
+    return Schedule(config.lr, config.steps, config.warmup)
+
+
 def corpus_id(data_dir: Path) -> str:
     """Names the corpus a model was trained on: its build settings' digest and
     its semantic tokenizer."""
@@ -51,6 +78,26 @@ def corpus_id(data_dir: Path) -> str:
     tokenizer = data_dir / "semantic_tokenizer.json"
     tokenizer_id = json.loads(tokenizer.read_text())["tokenizer_id"] if tokenizer.is_file() else "none"
     return f"{data_dir} (build {digest}, tokenizer {tokenizer_id})"
+
+
+def by_split(items: list[Item]) -> dict[str, list[Item]]:
+    """The items (anything with a `split`) of each split, in order."""
+    return {name: [item for item in items if item.split == name] for name in SPLITS}
+
+
+def describe_splits(groups: dict[str, list]) -> str:
+    return "songs: " + ", ".join(f"{name} {len(group)}" for name, group in groups.items())
+
+
+def unigram_entropy(tokens: Iterable[torch.Tensor]) -> float:
+    """Entropy in nats of the tokens' frequencies: the cross-entropy of a
+    model that ignores every input."""
+    counts = [torch.bincount(t.flatten().long()).double() for t in tokens]
+    total = torch.zeros(max(len(c) for c in counts), dtype=torch.float64)
+    for c in counts:
+        total[: len(c)] += c
+    p = total[total > 0] / total.sum()
+    return float(-(p * p.log()).sum())
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -109,3 +156,108 @@ def resume(out_dir: Path, modules: dict[str, torch.nn.Module], optimizers: dict[
     for name, optimizer in optimizers.items():
         load_optimizer(optimizer, load_file(str(dirs[-1] / f"{name}.optimizer.safetensors")))
     return card
+
+
+@dataclass
+class Run:
+    """One training run into out_dir: the modules its step checkpoints hold
+    ("model" is the one a trainer serves), their optimizer, and where it
+    stands, carried over from the checkpoint it resumed."""
+
+    out_dir: Path
+    modules: dict[str, torch.nn.Module]
+    optimizer: torch.optim.Optimizer
+    step: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    wall_before: float = 0.0  # seconds the runs it resumed trained
+    started: float = 0.0  # time.monotonic() at this run's first step
+    first_step: int = 0
+    steps_per_s: float = 0.0
+
+    @classmethod
+    def start(cls, out_dir: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
+              model_config: Any, log: Log) -> "Run":
+        """A run from the newest checkpoint in out_dir (loaded into the modules
+        and the optimizer), or from step 0 when there is none. `model_config`
+        is the model's config dataclass, as its card stores it."""
+        run = cls(Path(out_dir), modules, optimizer)
+        if card := resume(run.out_dir, modules, {"model": optimizer}, asdict(model_config)):
+            run.step, run.wall_before, run.metrics = card.steps, card.wall_time_s, dict(card.metrics)
+            log(f"resuming from {run.out_dir / CHECKPOINTS} at step {run.step}")
+        return run
+
+    def wall_time_s(self) -> float:
+        return self.wall_before + time.monotonic() - self.started
+
+    def card(self, card: ModelCard, data_dir: Path, config: Any, **training: Any) -> ModelCard:
+        """`card` filled in with the run so far. How it was trained (`config`
+        but its model, and `training`) rides along in the card's config;
+        loading the model ignores it."""
+        made = replace(card, trained=self.step > 0, data=corpus_id(data_dir), steps=self.step,
+                       metrics=dict(self.metrics), wall_time_s=self.wall_time_s())
+        made.config["training"] = {k: v for k, v in asdict(config).items() if k != "model"} | training
+        return made
+
+    def finish(self, card: ModelCard, path: Path) -> dict:
+        """Saves the model with its final card at `path`; what a trainer returns."""
+        save_checkpoint(self.modules["model"], card, path)
+        return {"steps": self.step, "wall_time_s": card.wall_time_s, "metrics": dict(self.metrics),
+                "checkpoint": str(path), "steps_per_s": self.steps_per_s}
+
+
+def other_losses(running: dict[str, float]) -> str:
+    return " ".join(f"{name} {value:.4g}" for name, value in running.items() if name != "loss")
+
+
+@dataclass
+class Steps:
+    """What a trainer's steps are made of; `train_loop` does the rest."""
+
+    # The step's losses from its generator: "loss", which is optimized, and
+    # any named parts of it; each is averaged into metrics["train_<name>"].
+    losses: Callable[[torch.Generator], dict[str, torch.Tensor]]
+    validate: Callable[[], None]
+    card: Callable[[], ModelCard]
+    describe: Callable[[dict[str, float]], str] = other_losses  # the progress line's middle, from running averages
+    after_step: Callable[[torch.Generator], None] | None = None  # after the optimizer's step, with its generator
+    log_every: int = 50
+
+
+def train_loop(run: Run, config: LoopConfig, steps: Steps, log: Log) -> None:
+    """Steps `run` to config.steps: validating every eval_every steps and
+    saving a step checkpoint every checkpoint_every, and at the last step."""
+    schedule = learning_rate_schedule(config)
+    parameters = [p for group in run.optimizer.param_groups for p in group["params"]]
+    for module in run.modules.values():
+        module.train()
+    run.started, run.first_step = time.monotonic(), run.step
+    running: dict[str, float] = {}
+    while run.step < config.steps:
+        # The global generator, so dropout masks too depend on (seed, step) only.
+        generator = torch.manual_seed(config.seed * 1_000_003 + run.step)
+        losses = steps.losses(generator)
+        schedule.apply(run.optimizer, run.step)
+        run.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
+        run.optimizer.step()
+        if steps.after_step is not None:
+            steps.after_step(generator)
+        run.step += 1
+        for name, value in losses.items():
+            v = float(value.detach())
+            running[name] = v if run.step == run.first_step + 1 else 0.95 * running[name] + 0.05 * v
+            run.metrics[f"train_{name}"] = running[name]
+        if run.step % steps.log_every == 0 or run.step == config.steps:
+            rate = (run.step - run.first_step) / (time.monotonic() - run.started)
+            parts = (f"step {run.step}/{config.steps} loss {running['loss']:.3f}", steps.describe(running),
+                     f"lr {schedule.at(run.step - 1):.2e} {rate:.3g} steps/s")
+            log(" ".join(part for part in parts if part))
+        if run.step % config.eval_every == 0 or run.step == config.steps:
+            steps.validate()
+        if run.step % config.checkpoint_every == 0 or run.step == config.steps:
+            saved = save_step(run.out_dir, run.modules, {"model": run.optimizer}, steps.card(),
+                              config.keep_checkpoints)
+            log(f"checkpoint {saved}")
+    run_s = time.monotonic() - run.started
+    run.steps_per_s = (run.step - run.first_step) / run_s if run.step > run.first_step else 0.0

@@ -94,6 +94,11 @@ class Planner(nn.Module):
     def energy_value(self, index: int) -> float:
         return index / (self.config.energy_bins - 1)
 
+    def bars_to_index(self, bars: torch.Tensor) -> torch.Tensor:
+        """Nearest of BAR_CHOICES (the lower on a tie): a cut-short last section
+        of a labelled song counts as the choice closest to it."""
+        return (bars[..., None].float() - self.bar_edges).abs().argmin(dim=-1)
+
     # -- model ----------------------------------------------------------------
     def global_logits(self, text: torch.Tensor) -> dict[str, torch.Tensor]:
         g = self.globals(text)  # [B, E] -> [B, H]

@@ -26,7 +26,9 @@ from services.semantic.semantic_model import (
 )
 from services.semantic.text_tower import TextTower, TextTowerConfig, load_text_encoder
 
-__all__ = ["MiniLMPlanner", "MiniLMPlannerConfig", "MiniLMPlannerModel", "PlanResult", "SectionPlan"]
+__all__ = [
+    "MiniLMPlanner", "MiniLMPlannerConfig", "MiniLMPlannerModel", "PlanResult", "SectionPlan", "form_conditioning",
+]
 
 MAX_DURATION_S = 600.0
 
@@ -103,7 +105,8 @@ class MiniLMPlanner:
 
         text = self.model.text.embed([prompt])  # [1, E]
         form = self.model.planner.plan(text[0], duration_s, explicit, generator, temperature, top_k)
-        cond = self._conditioning(text, form, duration_s)
+        cond = form_conditioning(text, form, semantic_frames(duration_s, self.token_space.semantic_rate),
+                                 self.token_space.semantic_rate)
         tokens = self.model.semantic.generate(cond, generator, temperature, top_k)
         return PlanResult(
             sections=form.sections,
@@ -116,24 +119,27 @@ class MiniLMPlanner:
             frame_sections=cond.frame_sections[0].cpu().numpy().astype(np.int64),
         )
 
-    def _conditioning(self, text: torch.Tensor, form: FormPlan, duration_s: float) -> PieceConditioning:
-        rate = self.token_space.semantic_rate
-        layout = frame_layout(
-            [s.start_s for s in form.sections],
-            [s.end_s for s in form.sections],
-            bar_seconds(form.tempo_bpm),
-            semantic_frames(duration_s, rate),
-            rate,
-        )
-        device = text.device
-        return PieceConditioning(
-            text=text,
-            key=torch.tensor([key_index(form.key)], device=device),
-            mode=torch.tensor([MODES.index(form.mode)], device=device),
-            tempo_bpm=torch.tensor([form.tempo_bpm], dtype=torch.float32, device=device),
-            section_types=torch.tensor([[SECTION_TYPES.index(s.type) for s in form.sections]], device=device),
-            section_energy=torch.tensor([[s.energy for s in form.sections]], dtype=torch.float32, device=device),
-            frame_sections=layout.frame_sections[None].to(device),
-            section_position=layout.section_position[None].to(device),
-            bar_position=layout.bar_position[None].to(device),
-        )
+
+def form_conditioning(text: torch.Tensor, form: FormPlan, num_frames: int, rate: float) -> PieceConditioning:
+    """What the semantic transformer is conditioned on for one piece (B = 1):
+    `text` [1, E] and the form laid over `num_frames` frames. Planning and
+    training both build it here, so the model trains on what it gets served."""
+    layout = frame_layout(
+        [s.start_s for s in form.sections],
+        [s.end_s for s in form.sections],
+        bar_seconds(form.tempo_bpm),
+        num_frames,
+        rate,
+    )
+    device = text.device
+    return PieceConditioning(
+        text=text,
+        key=torch.tensor([key_index(form.key)], device=device),
+        mode=torch.tensor([MODES.index(form.mode)], device=device),
+        tempo_bpm=torch.tensor([form.tempo_bpm], dtype=torch.float32, device=device),
+        section_types=torch.tensor([[SECTION_TYPES.index(s.type) for s in form.sections]], device=device),
+        section_energy=torch.tensor([[s.energy for s in form.sections]], dtype=torch.float32, device=device),
+        frame_sections=layout.frame_sections[None].to(device),
+        section_position=layout.section_position[None].to(device),
+        bar_position=layout.bar_position[None].to(device),
+    )

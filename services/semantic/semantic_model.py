@@ -132,14 +132,18 @@ class SemanticTransformer(nn.Module):
     def _bin(fraction: torch.Tensor, bins: int) -> torch.Tensor:
         return (fraction * bins).long().clamp(0, bins - 1)
 
-    def forward(self, tokens: torch.Tensor, cond: PieceConditioning) -> torch.Tensor:
-        """Teacher forcing: tokens [B, T] -> next-token logits [B, T, V]. Also
-        the hook for structure consistency: frames of a repeat and of its first
-        occurrence (same section embedding) can be pulled together on these."""
+    def hidden(self, tokens: torch.Tensor, cond: PieceConditioning) -> torch.Tensor:
+        """Teacher forcing: tokens [B, T] -> the decoder's states [B, T, D] that
+        predict them. The hook for structure consistency: training pulls the
+        frames of a repeat towards those of its first occurrence on these."""
         memory, mask, frames = self._context(cond)
         bos = torch.full_like(tokens[:, :1], self.bos)
         x = self.tokens(torch.cat([bos, tokens[:, :-1]], dim=1)) + frames
-        return self.head(self.decoder(x, memory, mask))
+        return self.decoder(x, memory, mask)
+
+    def forward(self, tokens: torch.Tensor, cond: PieceConditioning) -> torch.Tensor:
+        """Teacher forcing: tokens [B, T] -> next-token logits [B, T, V]."""
+        return self.head(self.hidden(tokens, cond))
 
     @torch.inference_mode()
     def generate(

@@ -1,6 +1,7 @@
-"""The bundled codec: a small SEANet encoder/decoder with a residual vector
-quantizer, all from the `encodec` package, sized so that decoding a 5 s chunk
-costs a small fraction of the temporal level's budget on a 2-core CPU."""
+"""The bundled codec: a small SEANet encoder with a residual vector quantizer,
+both from the `encodec` package, and either the package's SEANet decoder or a
+Vocos-style iSTFT decoder (istft_decoder.py), sized so that decoding a 5 s
+chunk costs a small fraction of the temporal level's budget on a 2-core CPU."""
 from __future__ import annotations
 
 import math
@@ -15,6 +16,9 @@ from torch import nn
 
 from services.common.level import load_or_init
 from services.temporal.codec import Codec, quiet_weight_norm
+from services.temporal.istft_decoder import ISTFTDecoder
+
+DECODERS = ("seanet", "istft")
 
 
 @dataclass
@@ -29,34 +33,54 @@ class SeanetCodecConfig:
     # True when training from scratch: codebooks start from k-means on the first
     # batch. False gives random codebooks that decode at once (the untrained default).
     kmeans_init: bool = False
+    # "seanet": the package's decoder, upsampling to the sample rate. "istft":
+    # ConvNeXt blocks at the frame rate and an inverse STFT; trains and decodes faster.
+    decoder: str = "seanet"
+    istft_dim: int = 256
+    istft_layers: int = 6
+    istft_n_fft: int = 1920  # 4 hops, as Vocos
 
 
 class SeanetCodecModel(nn.Module):
     def __init__(self, config: SeanetCodecConfig) -> None:
         super().__init__()
+        if config.decoder not in DECODERS:
+            raise ValueError(f"unknown codec decoder {config.decoder!r}; use one of {', '.join(DECODERS)}")
         self.config = config
         seanet = dict(dimension=config.dimension, n_filters=config.n_filters, ratios=config.ratios, lstm=config.lstm)
         with quiet_weight_norm():
             self.encoder = SEANetEncoder(**seanet)
-            self.decoder = SEANetDecoder(**seanet)
+            self.decoder: nn.Module = SEANetDecoder(**seanet) if config.decoder == "seanet" else ISTFTDecoder(
+                config.dimension, self.hop_length, config.istft_dim, config.istft_layers, config.istft_n_fft)
         self.quantizer = ResidualVectorQuantizer(
             dimension=config.dimension,
             n_q=config.codebooks,
             bins=config.codebook_size,
             kmeans_init=config.kmeans_init,
         )
-        _variance_preserving_init(self)
-        # Random weights then play at about -20 dBFS rather than clipping.
-        self.decoder.model[-1].conv.conv.weight_g.data.mul_(0.25)
+        _variance_preserving_init(self.encoder)
+        if config.decoder == "seanet":
+            _variance_preserving_init(self.decoder)
+            # Random weights then play at about -20 dBFS rather than clipping.
+            self.decoder.model[-1].conv.conv.weight_g.data.mul_(0.25)
+
+    @property
+    def hop_length(self) -> int:
+        return math.prod(self.config.ratios)
 
     @property
     def frame_rate(self) -> float:
-        return self.config.sample_rate / math.prod(self.config.ratios)
+        return self.config.sample_rate / self.hop_length
 
-    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, QuantizedResult]:
+    def forward(self, wav: torch.Tensor, codebooks: int | None = None) -> tuple[torch.Tensor, QuantizedResult]:
         """Training pass: wav [B, 1, N] -> reconstruction [B, 1, N] and the
-        quantizer's result (codes [K, B, T], commitment penalty)."""
-        q = self.quantizer(self.encoder(wav), int(self.frame_rate))
+        quantizer's result (codes [K, B, T], commitment penalty), through the
+        first `codebooks` levels only when given (quantizer dropout)."""
+        rate = int(self.frame_rate)
+        # The package picks the levels by bandwidth; half a level's worth more
+        # keeps its floor() from rounding down to one level fewer.
+        bandwidth = (codebooks + 0.5) * self.quantizer.get_bandwidth_per_quantizer(rate) if codebooks else None
+        q = self.quantizer(self.encoder(wav), rate, bandwidth)
         return self.decoder(q.quantized)[..., : wav.shape[-1]], q
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
@@ -85,20 +109,34 @@ def _variance_preserving_init(model: nn.Module) -> None:
 
 class SeanetSmallCodec(Codec):
     name = "seanet_small"
-    codec_id = "seanet-small-24k"
+    # Untrained weights are seeded, so every replica shares this id's codes. Each
+    # trained checkpoint is a token space of its own: its id carries the
+    # weights' digest, and models trained on its tokens name it in their contract.
+    UNTRAINED_ID = "seanet-small-24k"
 
     def __init__(self, checkpoint: Path | None, device: torch.device) -> None:
         loaded = load_or_init(self.name, "codec", SeanetCodecConfig, SeanetCodecModel, checkpoint, device)
-        self.model: SeanetCodecModel = loaded.module  # type: ignore[assignment]
-        self.device = device
-        cfg: SeanetCodecConfig = loaded.config
-        self.sample_rate = cfg.sample_rate
-        self.frame_rate = self.model.frame_rate
-        self.codebooks = cfg.codebooks
-        self.codebook_size = cfg.codebook_size
-        self.version = loaded.version
-        self.digest = loaded.digest
-        self.trained = loaded.trained
+        self._serve(loaded.module, loaded.version, loaded.digest, loaded.trained)  # type: ignore[arg-type]
+
+    @classmethod
+    def around(cls, model: SeanetCodecModel, version: str) -> SeanetSmallCodec:
+        """The plugin over a model in memory (a trainer measuring its model
+        between steps), so it is measured exactly as the service runs it."""
+        codec = cls.__new__(cls)
+        codec._serve(model, version, "", False)
+        return codec
+
+    def _serve(self, model: SeanetCodecModel, version: str, digest: str, trained: bool) -> None:
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.sample_rate = model.config.sample_rate
+        self.frame_rate = model.frame_rate
+        self.codebooks = model.config.codebooks
+        self.codebook_size = model.config.codebook_size
+        self.version = version
+        self.digest = digest
+        self.trained = trained
+        self.codec_id = f"{self.UNTRAINED_ID}-{digest[:8]}" if digest else self.UNTRAINED_ID
 
     @torch.inference_mode()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:

@@ -122,7 +122,7 @@ class FineTransformer(nn.Module):
         true levels 0..level (level's own tokens are read only in the prefix).
         Returns logits [B, T, vocab] for `level` (train on frames >= prefix_len)
         and hidden [B, summary_tokens + T, D]; `summarize` the last level's, as
-        `generate` does."""
+        `generate` does. Training takes all levels at once: `teacher_forced`."""
         if not self.coarse <= level < self.codebooks:
             raise ValueError(f"level must be in [{self.coarse}, {self.codebooks}), got {level}")
         frames = self._embed_codes(codes[:, :level], 0) + self._frame_context(plan)  # [B, T, D]
@@ -130,6 +130,32 @@ class FineTransformer(nn.Module):
         hidden = self._pass(frames, given, level, self._memory(plan), summary)
         n = self.config.token_space.summary_tokens
         return self.heads[level - self.coarse](hidden[:, n:]), hidden
+
+    def teacher_forced(
+        self,
+        codes: torch.Tensor,
+        plan: PlanContext,
+        summary: torch.Tensor | None = None,
+        prefix_len: int = 0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every fine level's teacher-forced pass in one transformer call, the
+        levels stacked into the batch: what `forward` gives level by level.
+        codes [B, codebooks, T] (true tokens; a fine level's own are read only
+        in the prefix) -> logits [B, fine, T, vocab] (train on frames >=
+        prefix_len) and the next chunk's summary [B, n, summary_dim], pooled
+        from the last level's pass as `generate` pools it."""
+        b, _, t = codes.shape
+        fine = self.codebooks - self.coarse
+        n = self.config.token_space.summary_tokens
+        emb = self.code_emb(codes + self.offsets[:, None])  # [B, codebooks, T, D]
+        below = emb.cumsum(dim=1)[:, self.coarse - 1 : -1]  # [B, fine, T, D]: the levels under each fine level
+        given = F.pad(emb[:, self.coarse :, :prefix_len], (0, 0, 0, t - prefix_len))  # [B, fine, T, D]
+        x = below + given + self._frame_context(plan)[:, None] + self.level_emb.weight[None, :, None]
+        memory = tuple(m.repeat_interleave(fine, dim=0) for m in self._memory(plan))  # [B * fine, M, D], [B * fine, M]
+        heads = None if summary is None else summary.repeat_interleave(fine, dim=0)
+        hidden = self._run(x.flatten(0, 1), memory, heads).unflatten(0, (b, fine))  # [B, fine, n + T, D]
+        logits = torch.stack([head(hidden[:, j, n:]) for j, head in enumerate(self.heads)], dim=1)
+        return logits, self.summarize(hidden[:, -1])
 
     def summarize(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden [B, n + T, D] -> the next chunk's summary [B, n, summary_dim]."""
@@ -197,11 +223,17 @@ class FineTransformer(nn.Module):
         """One bidirectional pass predicting `level`: frames [B, T, D] carry the
         levels below and the frame context, given [B, P] the prefix's tokens at
         `level`, which the model sees so it continues the previous chunk."""
-        b, t, _ = frames.shape
         x = frames + self.level_emb.weight[level - self.coarse]
-        x = x + F.pad(self._embed_codes(given[:, None], level), (0, 0, 0, t - given.shape[1]))
+        x = x + F.pad(self._embed_codes(given[:, None], level), (0, 0, 0, frames.shape[1] - given.shape[1]))
+        return self._run(x, memory, summary)
+
+    def _run(
+        self, x: torch.Tensor, memory: tuple[torch.Tensor, torch.Tensor], summary: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Frame inputs x [B, T, D] after the summary vectors (or the learned
+        "no summary" ones) -> hidden [B, n + T, D]."""
         if summary is None:
-            head = self.no_summary[None].expand(b, -1, -1)
+            head = self.no_summary[None].expand(x.shape[0], -1, -1)
         else:
             head = self.summary_in(summary)  # [B, n, D]
-        return self.transformer(torch.cat([head, x], dim=1), *memory, causal=False)  # [B, n + T, D]
+        return self.transformer(torch.cat([head, x], dim=1), *memory, causal=False)

@@ -10,7 +10,8 @@ from services.common.checkpoint import save_checkpoint
 from services.common.contract import TokenSpaceConfig
 from services.common.level import card_for
 from services.common.plugins import load_plugin
-from services.temporal.codec_seanet import SeanetSmallCodec
+from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec
+from services.temporal.istft_decoder import ISTFTDecoder
 
 CPU = torch.device("cpu")
 
@@ -78,4 +79,31 @@ def test_checkpoint_round_trip(codec: SeanetSmallCodec, tmp_path: Path) -> None:
     digest = save_checkpoint(codec.model, card, path)
     loaded = SeanetSmallCodec(path, CPU)
     assert (loaded.version, loaded.trained, loaded.digest) == ("seanet_small-test-1", True, digest)
+    # Codes of one checkpoint mean nothing to a model trained on another's.
+    assert loaded.codec_id == f"seanet-small-24k-{digest[:8]}" != codec.codec_id
     assert torch.equal(loaded.decode(random_codes(10)), codec.decode(random_codes(10)))
+
+
+def test_a_card_from_before_the_decoder_option_loads_the_seanet_decoder(codec: SeanetSmallCodec,
+                                                                        tmp_path: Path) -> None:
+    card = card_for("seanet_small", "codec", codec.model.config, TokenSpaceConfig(), "seanet_small-old")
+    for name in ("decoder", "istft_dim", "istft_layers", "istft_n_fft"):
+        del card.config[name]
+    save_checkpoint(codec.model, card, tmp_path / "old.safetensors")
+    loaded = SeanetSmallCodec(tmp_path / "old.safetensors", CPU)
+    assert loaded.model.config.decoder == "seanet"
+    assert torch.equal(loaded.decode(random_codes(10)), codec.decode(random_codes(10)))
+
+
+def test_the_istft_decoder_keeps_the_token_space() -> None:
+    model = SeanetCodecModel(SeanetCodecConfig(decoder="istft", istft_dim=32, istft_layers=1)).eval()
+    assert model.frame_rate == 50.0 and isinstance(model.decoder, ISTFTDecoder)
+    with torch.no_grad():
+        codes = model.encode(0.1 * torch.randn(1, 1, 4800))
+        assert codes.shape == (1, 8, 10)
+        assert model.decode(codes).shape == model.decode(codes[:, :2]).shape == (1, 1, 4800)
+
+
+def test_an_unknown_decoder_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown codec decoder 'hifigan'"):
+        SeanetCodecModel(SeanetCodecConfig(decoder="hifigan"))

@@ -116,3 +116,18 @@ def test_a_wide_semantic_window_is_clipped_not_refused(
     wide = replace(chunk, semantic_start=0, semantic_tokens=tokens, frame_sections=np.zeros(600, dtype=np.int64))
     logits, _ = model(codes((1, 8, T)), 2, PlanContext.from_chunks([wide], T, FPS, CPU))
     assert torch.isfinite(logits).all()
+
+
+def test_teacher_forced_matches_the_level_by_level_passes(model: FineTransformer, plan: PlanContext) -> None:
+    """Training's one batched pass over all fine levels is `forward` per level,
+    and its summary is the one `generate` pools from the last level."""
+    target, summary = codes((1, 8, T), seed=3), torch.randn(1, 8, 256, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        logits, summary_out = model.teacher_forced(target, plan, summary, prefix_len=10)
+        assert logits.shape == (1, 6, T, 1024)
+        for level in range(2, 8):
+            single, hidden = model(target, level, plan, summary, prefix_len=10)
+            torch.testing.assert_close(logits[:, level - 2], single, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(summary_out, model.summarize(hidden), atol=1e-5, rtol=1e-5)
+        _, summary_none = model.teacher_forced(target, plan, None, prefix_len=10)
+        assert not torch.allclose(summary_out, summary_none)

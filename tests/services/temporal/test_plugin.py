@@ -12,6 +12,7 @@ from services.common.checkpoint import save_checkpoint
 from services.common.contract import TokenSpaceConfig
 from services.common.level import ChunkInputs, card_for
 from services.common.plugins import load_plugin
+from services.temporal.codec_seanet import SeanetSmallCodec
 from services.temporal.fine_model import FineConfig, FineTransformer
 from services.temporal.plugin import FineTransformerPlugin
 
@@ -105,20 +106,29 @@ def test_bad_inputs_are_refused(
 
 
 def test_checkpoints_round_trip(plugin: FineTransformerPlugin, chunk: ChunkInputs, tmp_path: Path) -> None:
-    fine_card = card_for("fine_transformer", "temporal", plugin.loaded.config, plugin.token_space, "fine-test-1")
-    fine_path = tmp_path / "fine.safetensors"
-    save_checkpoint(plugin.model, replace(fine_card, trained=True), fine_path)
     codec_card = card_for("seanet_small", "codec", plugin.codec.model.config, plugin.token_space, "codec-test-1")
     codec_path = tmp_path / "codec.safetensors"
     save_checkpoint(plugin.codec.model, replace(codec_card, trained=True), codec_path)
+    trained_id = SeanetSmallCodec(codec_path, CPU).codec_id  # a trained codec is a token space of its own
 
-    half = FineTransformerPlugin(fine_path, CPU)
+    def fine_for(codec_id: str) -> Path:
+        space = replace(plugin.token_space, codec_id=codec_id)
+        card = card_for("fine_transformer", "temporal", replace(plugin.loaded.config, token_space=space), space,
+                        "fine-test-1")
+        path = tmp_path / f"fine-{codec_id}.safetensors"
+        save_checkpoint(plugin.model, replace(card, trained=True), path)
+        return path
+
+    half = FineTransformerPlugin(fine_for(plugin.codec.codec_id), CPU)
     assert half.info().model_version == f"fine-test-1+{plugin.codec.version}"
     assert not half.info().trained  # the codec is still untrained
-    both = FineTransformerPlugin(fine_path, CPU, codec_checkpoint=codec_path)
+    both = FineTransformerPlugin(fine_for(trained_id), CPU, codec_checkpoint=codec_path)
     assert both.info().model_version == "fine-test-1+codec-test-1" and both.info().trained
     for x, y in zip(render(plugin, chunk, summary=summary_vectors(3)), render(both, chunk, summary=summary_vectors(3))):
         np.testing.assert_array_equal(x, y)
+    # Fine tokens learnt from one codec's codes are refused beside another codec.
+    with pytest.raises(ValueError, match=f"codec_id: checkpoint 'seanet-small-24k', codec '{trained_id}'"):
+        FineTransformerPlugin(fine_for(plugin.codec.codec_id), CPU, codec_checkpoint=codec_path)
 
 
 def test_checkpoint_for_another_codec_is_refused(tmp_path: Path) -> None:

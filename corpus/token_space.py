@@ -1,0 +1,76 @@
+"""The token space a built corpus speaks: the semantic tokenizer it was
+tokenized with and the codec its shards say made their codes. A model
+trained on the corpus names both in its token space, and its songs are
+checked against that space before any token reaches an embedding lookup."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from corpus import shards
+from corpus.build import TOKENIZER_FILE
+from corpus.codec_tokens import load_codec
+from corpus.labels import SongLabels
+from corpus.semantic_tokenizer import TokenizerCard
+from services.common.contract import TokenSpaceConfig
+from services.temporal.plugin import CODEC_FIELDS
+
+CODEC_META = ("codec_plugin", "codec_version", "codec_trained")
+
+
+def read_tokenizer(data_dir: Path) -> TokenizerCard:
+    """The card of the corpus's semantic tokenizer: a model speaks its tokens."""
+    path = (Path(data_dir) / TOKENIZER_FILE).with_suffix(".json")
+    if not path.is_file():
+        raise ValueError(f"{data_dir} has no semantic tokenizer; finish it with `hiermusic data build`")
+    return TokenizerCard(**json.loads(path.read_text()))
+
+
+def with_tokenizer(space: TokenSpaceConfig, tokenizer: TokenizerCard) -> TokenSpaceConfig:
+    return replace(space, semantic_tokenizer_id=tokenizer.tokenizer_id, semantic_vocab_size=tokenizer.clusters)
+
+
+def shard_codec(data_dir: Path) -> dict:
+    """The codec the shards say tokenized them ({codec_plugin, codec_version,
+    codec_trained}; empty for a corpus without shards); refuses shards that
+    disagree."""
+    codec = None
+    for name in shards.complete_shards(data_dir):
+        meta = shards.read_meta(data_dir, name)
+        made_by = {k: meta.get(k) for k in CODEC_META}
+        if codec is not None and made_by != codec:
+            raise ValueError(f"{data_dir}: shard {name} was tokenized by {made_by}, the shards before it by {codec}")
+        codec = made_by
+    return codec or {}
+
+
+def corpus_token_space(space: TokenSpaceConfig, data_dir: Path) -> TokenSpaceConfig:
+    """`space` naming the corpus's semantic tokenizer and, when the shards
+    name it, the codec they were tokenized with (loaded as the build loaded
+    it), whose fields the temporal level takes from the same codec."""
+    space = with_tokenizer(space, read_tokenizer(data_dir))
+    plugin = shard_codec(data_dir).get("codec_plugin")
+    if plugin:
+        build_file = Path(data_dir) / "build.json"
+        checkpoint = json.loads(build_file.read_text()).get("codec_checkpoint") if build_file.is_file() else None
+        codec = load_codec(plugin, Path(checkpoint) if checkpoint else None)
+        space = replace(space, **{f: getattr(codec, f) for f in CODEC_FIELDS})
+    return space
+
+
+def check_tokens(labels: SongLabels, codes: np.ndarray, semantic: np.ndarray, space: TokenSpaceConfig) -> None:
+    """Refuses a song whose codec or semantic tokens do not fit the token space."""
+    where = f"song {labels.song_id}"
+    if codes.shape[0] != space.codebooks:
+        raise ValueError(f"{where}: {codes.shape[0]} codebooks, the token space has {space.codebooks}")
+    if codes.min() < 0 or codes.max() >= space.codebook_size:
+        raise ValueError(f"{where}: codes outside [0, {space.codebook_size})")
+    if semantic.min() < 0 or semantic.max() >= space.semantic_vocab_size:
+        raise ValueError(f"{where}: semantic tokens outside [0, {space.semantic_vocab_size})")
+    expected = labels.duration_s * space.frame_rate
+    if abs(codes.shape[1] - expected) > max(2.0, 0.02 * expected):
+        raise ValueError(f"{where}: {codes.shape[1]} codec frames for {labels.duration_s:.2f} s, not "
+                         f"{space.frame_rate} frames/s")

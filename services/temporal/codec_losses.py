@@ -1,0 +1,32 @@
+"""Reconstruction losses of the codec trainer: L1 between log-mel
+spectrograms at several FFT sizes (short windows see onsets, long ones
+pitch), as EnCodec and Vocos train with."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torchaudio
+from torch import nn
+
+LOG_FLOOR = 1e-5  # on mel power: quieter bins than -50 dB all count as silence
+
+
+class MultiScaleMelLoss(nn.Module):
+    """Mean over FFT sizes of the mean |log mel(estimate) - log mel(reference)|."""
+
+    def __init__(self, sample_rate: int, fft_sizes: Sequence[int] = (512, 1024, 2048), n_mels: int = 64) -> None:
+        super().__init__()
+        self.mels = nn.ModuleList(
+            torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n, hop_length=n // 4, n_mels=n_mels, power=2.0)
+            for n in fft_sizes
+        )
+
+    def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """[B, 1, N] and [B, 1, N] -> scalar."""
+        losses = [(self._log(mel, estimate) - self._log(mel, reference)).abs().mean() for mel in self.mels]
+        return torch.stack(losses).mean()
+
+    @staticmethod
+    def _log(mel: nn.Module, wav: torch.Tensor) -> torch.Tensor:
+        return torch.log(mel(wav).clamp_min(LOG_FLOOR))  # [B, 1, n_mels, frames]

@@ -1,0 +1,318 @@
+"""Trains the bundled codec (codec_seanet.py) on a built corpus: random crops
+of the training songs through encoder, residual quantizer and decoder, with
+waveform L1, multi-scale log-mel L1 and the quantizer's commitment penalty.
+
+Songs are never stored as audio, so each one is rendered once (corpus.build
+re-renders deterministically) and a bounded excerpt of it is kept as int16 in
+a cache file: `seconds_per_song` seconds in `excerpts` evenly spaced pieces,
+~1.4 MB a song at 30 s, instead of the 21-hour corpus's 7 GB of float32.
+Validation and test songs keep one clip from their middle, the clip that
+evaluation/codec_fidelity.py measures.
+
+Quantizer dropout: a share of the batches goes through a random number of
+the first 1..K residual levels only, so the decoder learns to make audio from
+the coarse levels alone (what the acoustic level's tokens carry) as well as
+from all of them. Codebooks are EMA buffers, started from k-means on the
+frames of `kmeans_crops` crops, and a code no frame picks any more restarts
+on a random frame of the batch (codebooks.py).
+
+Resumable: every `checkpoint_every` steps a complete checkpoint directory
+(weights, codebooks, card, optimizer state; safetensors/JSON) is renamed into
+place, and a rerun with the same out_dir continues from the newest one. The
+batch, the number of levels and the quantizer's random choices of step s come
+from the generator seeded with (seed, s), so a resumed run trains exactly as
+an uninterrupted one."""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+
+from corpus import shards
+from corpus.labels import SongLabels
+from corpus.render_cache import read_cache, render_into
+from evaluation.codec_fidelity import fidelity_of
+from services.common.checkpoint import ModelCard
+from services.common.contract import TokenSpaceConfig
+from services.common.level import card_for
+from services.common.nn import resolve_device
+from services.common.training import SPLITS, Run, Steps, corpus_id, train_loop
+from services.temporal.codebooks import DeadCodeRestarts, kmeans_init
+from services.temporal.codec_losses import MultiScaleMelLoss
+from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec
+
+FINAL = "codec.safetensors"
+AUDIO_CACHE = "codec_audio.safetensors"
+LISTEN = "listen"
+LEVEL = "codec"
+COARSE = TokenSpaceConfig().coarse_codebooks  # what the acoustic level's tokens alone must decode from
+FULL_SCALE = 32767.0  # int16 <-> float
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class CodecTrainConfig:
+    model: SeanetCodecConfig = field(default_factory=lambda: SeanetCodecConfig(decoder="istft", kmeans_init=True))
+    steps: int = 20000
+    batch: int = 8
+    crop_s: float = 1.0
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: int = 500
+    grad_clip: float = 100.0  # a guard against spikes only: early gradient norms are ~3 (istft) to ~11 (seanet)
+    gain_db: float = 6.0  # random level change per crop, so the codec does not learn the corpus's loudness
+    kmeans_crops: int = 32  # crops the codebooks' k-means sees: 1600 frames for 1024 codes at 1 s
+    kmeans_iters: int = 20
+    # A code whose EMA use falls below this many frames a batch restarts on a
+    # random frame (uniform use is batch * crop frames / codebook size: 0.39
+    # at 8 x 1 s over 1024 codes); 0 never restarts.
+    dead_code_below: float = 0.05
+    quantizer_dropout: float = 0.5  # share of batches through a random 1..K levels; the rest use all K
+    wave_weight: float = 0.1  # EnCodec's weights: waveform L1 0.1, log-mel 1, commitment 1
+    mel_weight: float = 1.0
+    commitment_weight: float = 1.0
+    mel_fft_sizes: tuple[int, ...] = (512, 1024, 2048)
+    mel_bands: int = 64
+    seconds_per_song: float = 30.0  # cached per training song: bounds the cache (~1.4 MB a song as int16)
+    excerpts: int = 3  # evenly spaced pieces those seconds are cut into
+    eval_songs: int = 16  # valid and test songs measured (one clip each)
+    eval_clip_s: float = 5.0  # the temporal level decodes 5 s chunks
+    listen_clips: int = 3  # test clips written to out_dir/listen at the end
+    log_every: int = 50
+    eval_every: int = 1000
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 2
+    seed: int = 0
+    threads: int = 1
+    audio_cache: str = ""  # empty: out_dir/codec_audio.safetensors; point several runs at one file to share it
+
+    def __post_init__(self) -> None:
+        self.mel_fft_sizes = tuple(self.mel_fft_sizes)  # a JSON config gives a list
+
+
+@dataclass
+class CorpusAudio:
+    """What the trainer keeps of the corpus, mono at the codec's rate."""
+
+    train: list[torch.Tensor]  # int16 [samples] excerpts of the training songs
+    valid: list[tuple[str, np.ndarray]]  # (song id, float32 middle clip)
+    test: list[tuple[str, np.ndarray]]
+
+
+def excerpts(audio: np.ndarray, length: int, count: int) -> list[np.ndarray]:
+    """`count` pieces totalling at most `length` samples, centred at evenly
+    spaced points of the song (the whole song when it is no longer)."""
+    if len(audio) <= length:
+        return [audio]
+    piece = length // count
+    centres = [(i + 0.5) * len(audio) / count for i in range(count)]
+    return [audio[int(c) - piece // 2 : int(c) - piece // 2 + piece] for c in centres]
+
+
+def middle(audio: np.ndarray, length: int) -> np.ndarray:
+    start = max(0, (len(audio) - length) // 2)
+    return audio[start : start + length]
+
+
+def to_int16(audio: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.round(np.clip(audio, -1.0, 1.0) * FULL_SCALE).astype(np.int16))
+
+
+def load_audio(data_dir: Path, config: CodecTrainConfig, cache: Path, log: Log) -> CorpusAudio:
+    """The corpus audio the run needs, from `cache` when it was made from this
+    corpus with these settings, else rendered now (each song once)."""
+    entries = shards.corpus_index(data_dir)
+    wanted: dict[str, list[SongLabels]] = {name: [labels for split, labels in entries if split == name]
+                                           for name in SPLITS}
+    for name in ("valid", "test"):
+        wanted[name] = wanted[name][: config.eval_songs]
+    sr = config.model.sample_rate
+    key = json.dumps({"corpus": corpus_id(data_dir), "sample_rate": sr, "seconds_per_song": config.seconds_per_song,
+                      "excerpts": config.excerpts, "eval_clip_s": config.eval_clip_s}, sort_keys=True)
+    stored = read_cache(cache, key, log)
+
+    def first_key(split: str, labels: SongLabels) -> str:
+        return f"{split}/{labels.song_id}/0"
+
+    def keep(split: str, labels: SongLabels, audio: np.ndarray) -> dict[str, torch.Tensor]:
+        kept = (excerpts(audio, int(config.seconds_per_song * sr), config.excerpts) if split == "train"
+                else [middle(audio, int(config.eval_clip_s * sr))])
+        return {f"{split}/{labels.song_id}/{j}": to_int16(piece) for j, piece in enumerate(kept)}
+
+    missing = [(split, labels) for split, group in wanted.items() for labels in group
+               if first_key(split, labels) not in stored]
+    render_into(cache, key, stored, missing, keep,
+                f"(once; {config.seconds_per_song:g} s of each training song cached in {cache})", log)
+
+    def pieces(split: str, labels: SongLabels) -> list[torch.Tensor]:
+        found, j = [], 0
+        while (k := f"{split}/{labels.song_id}/{j}") in stored:
+            found.append(stored[k])
+            j += 1
+        return found
+
+    def clip(split: str, labels: SongLabels) -> tuple[str, np.ndarray]:
+        return labels.song_id, stored[first_key(split, labels)].numpy().astype(np.float32) / FULL_SCALE
+
+    return CorpusAudio(
+        train=[p for labels in wanted["train"] for p in pieces("train", labels)],
+        valid=[clip("valid", labels) for labels in wanted["valid"]],
+        test=[clip("test", labels) for labels in wanted["test"]],
+    )
+
+
+def random_crops(pieces: list[torch.Tensor], batch: int, crop: int, gain_db: float,
+                 generator: torch.Generator) -> torch.Tensor:
+    """`batch` crops at random places of pieces drawn in proportion to their
+    length -> float32 [B, 1, crop]; a piece shorter than a crop is repeated to fill it."""
+    lengths = torch.tensor([len(p) for p in pieces], dtype=torch.float64)  # [P]
+    which = torch.multinomial(lengths, batch, replacement=True, generator=generator)  # [B]
+    crops = []
+    for w in which.tolist():
+        piece = pieces[w]
+        if len(piece) < crop:
+            piece = piece.repeat(-(-crop // len(piece)))
+        start = int(torch.randint(0, len(piece) - crop + 1, (1,), generator=generator))
+        crops.append(piece[start : start + crop])
+    wav = torch.stack(crops).float()[:, None] / FULL_SCALE  # [B, 1, crop]
+    gain = (torch.rand(batch, 1, 1, generator=generator) * 2 - 1) * gain_db
+    return wav * 10 ** (gain / 20)
+
+
+def objective(model: SeanetCodecModel, mel_loss: MultiScaleMelLoss, wav: torch.Tensor, levels: int,
+              config: CodecTrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The loss of one batch wav [B, 1, N] through the first `levels`
+    codebooks, and its unweighted parts."""
+    recon, q = model(wav, levels)  # [B, 1, N]
+    parts = {"wave_l1": F.l1_loss(recon, wav), "mel_l1": mel_loss(recon, wav), "commitment": q.penalty}
+    loss = (config.wave_weight * parts["wave_l1"] + config.mel_weight * parts["mel_l1"]
+            + config.commitment_weight * parts["commitment"])
+    return loss, parts
+
+
+def measure(model: SeanetCodecModel, clips: list[tuple[str, np.ndarray]], clip_s: float,
+            prefix: str) -> dict[str, float]:
+    """SI-SNR and mel distance with all codebooks and with the coarse ones,
+    through the codec plugin as the temporal level runs it
+    ({prefix}_si_snr_db_{K}, {prefix}_mel_distance_{K}), and the share of each
+    codebook the clips use ({prefix}_codes_used; codes never chosen are capacity lost)."""
+    was_training = model.training
+    model.eval()
+    codec = SeanetSmallCodec.around(model, "in-training")
+    found = fidelity_of(codec, [a for _, a in clips], COARSE, clip_s)
+    codes = torch.cat([codec.encode(torch.from_numpy(a)[None, None])[0] for _, a in clips], dim=1)  # [K, frames]
+    used = float(np.mean([len(torch.unique(level)) / codec.codebook_size for level in codes]))
+    model.train(was_training)
+    return {f"{prefix}_{name}_{k.removeprefix('codebooks_')}": v
+            for k, scores in found.items() if k.startswith("codebooks_") for name, v in scores.items()} | {
+        f"{prefix}_codes_used": round(used, 4)}
+
+
+def write_listening(model: SeanetCodecModel, clips: list[tuple[str, np.ndarray]], out: Path) -> list[Path]:
+    """Each clip as out/NN-<song>-original.wav, -8cb.wav (all codebooks) and
+    -2cb.wav (coarse only), 24 kHz 16-bit, for listening to."""
+    model.eval()
+    codec = SeanetSmallCodec.around(model, "listen")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, (song_id, audio) in enumerate(clips):
+        stem = f"{i:02d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', song_id)[:60]}"
+        codes = codec.encode(torch.from_numpy(audio)[None, None])  # [1, K, T]
+        versions = {"original": audio} | {f"{k}cb": codec.decode(codes[:, :k])[0, 0, : len(audio)].cpu().numpy()
+                                          for k in (codec.codebooks, COARSE)}
+        for name, wav in versions.items():
+            path = out / f"{stem}-{name}.wav"
+            sf.write(path, np.clip(wav, -1.0, 1.0), codec.sample_rate, subtype="PCM_16")
+            written.append(path)
+    return written
+
+
+def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str = "cpu", log: Log = print) -> dict:
+    """Trains (or resumes) into out_dir; writes out_dir/codec.safetensors with
+    its card and out_dir/listen/*.wav, and returns {steps, wall_time_s,
+    steps_per_s, metrics, checkpoint}."""
+    torch.set_num_threads(config.threads)
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    dev = resolve_device(device)
+    torch.manual_seed(config.seed)
+    model = SeanetCodecModel(config.model).to(dev)
+    mel_loss = MultiScaleMelLoss(config.model.sample_rate, config.mel_fft_sizes, config.mel_bands).to(dev)
+    # Codebooks are EMA buffers, so the optimizer sees encoder and decoder only.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.8, 0.99),
+                                  weight_decay=config.weight_decay)
+    run = Run.start(out_dir, {"model": model}, optimizer, config.model, log)
+
+    cache = Path(config.audio_cache) if config.audio_cache else out_dir / AUDIO_CACHE
+    audio = load_audio(data_dir, config, cache, log)
+    if not audio.train:
+        raise ValueError(f"{data_dir} has no training songs")
+    seconds = sum(len(p) for p in audio.train) / config.model.sample_rate
+    log(f"training audio: {len(audio.train)} excerpts, {seconds / 3600:.2f} h; "
+        f"valid {len(audio.valid)} clips, test {len(audio.test)} clips")
+    crop = max(1, round(config.crop_s * model.frame_rate)) * model.hop_length  # whole frames
+    codebooks = config.model.codebooks
+    space = replace(TokenSpaceConfig(), sample_rate=config.model.sample_rate, frame_rate=model.frame_rate,
+                    codebooks=codebooks, codebook_size=config.model.codebook_size)
+
+    if run.step == 0 and config.model.kmeans_init:
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 - 1)  # no training step uses it
+        wav = random_crops(audio.train, config.kmeans_crops, crop, config.gain_db, generator).to(dev)
+        with torch.no_grad():
+            kmeans_init(model.quantizer, model.encoder(wav), config.kmeans_iters, generator)  # encoder: [B, D, T]
+        log(f"codebooks started from k-means on {config.kmeans_crops} crops")
+
+    def losses(generator: torch.Generator) -> dict[str, torch.Tensor]:
+        # `generator` is the global one, so the quantizer's k-means and code
+        # choices too depend on (seed, step) only.
+        wav = random_crops(audio.train, config.batch, crop, config.gain_db, generator).to(dev)  # [B, 1, crop]
+        levels = codebooks
+        if float(torch.rand(1, generator=generator)) < config.quantizer_dropout:
+            levels = int(torch.randint(1, codebooks + 1, (1,), generator=generator))
+        loss, parts = objective(model, mel_loss, wav, levels, config)
+        return {"loss": loss} | parts
+
+    restarts = DeadCodeRestarts(model.quantizer, config.dead_code_below) if config.dead_code_below > 0 else None
+    restarted = 0  # codes restarted since the last progress line
+
+    def restart_dead_codes(generator: torch.Generator) -> None:
+        nonlocal restarted
+        restarted += restarts.restart(generator)
+
+    def describe(running: dict[str, float]) -> str:
+        nonlocal restarted
+        line = (f"mel {running['mel_l1']:.3f} wave {running['wave_l1']:.4f} commit {running['commitment']:.4f} "
+                f"codes restarted {restarted}")
+        restarted = 0
+        return line
+
+    def validate() -> None:
+        if audio.valid:
+            found = measure(model, audio.valid, config.eval_clip_s, "valid")
+            run.metrics.update(found)
+            log(f"step {run.step} valid " + " ".join(f"{k.removeprefix('valid_')} {v:.3f}" for k, v in found.items())
+                + f" over {len(audio.valid)} clips")
+
+    def card() -> ModelCard:
+        made = card_for(SeanetSmallCodec.name, LEVEL, config.model, space,
+                        f"seanet-small-{config.model.decoder}-{run.step}")
+        return run.card(made, data_dir, config, device=str(dev))
+
+    after_step = restart_dead_codes if restarts is not None else None
+    train_loop(run, config, Steps(losses, validate, card, describe, after_step, config.log_every), log)
+
+    if audio.test:
+        found = measure(model, audio.test, config.eval_clip_s, "test")
+        run.metrics.update(found)
+        log("test " + " ".join(f"{k.removeprefix('test_')} {v:.3f}" for k, v in found.items())
+            + f" over {len(audio.test)} clips of {config.eval_clip_s:g} s")
+        listen = write_listening(model, audio.test[: config.listen_clips], out_dir / LISTEN)
+        log(f"wrote {len(listen)} files to listen to into {out_dir / LISTEN}")
+    return run.finish(card(), out_dir / FINAL)

@@ -1,0 +1,253 @@
+"""Trains the temporal level's fine transformer (RVQ levels 3-8 from levels
+1-2 and the plan) on a built corpus, the way the service uses it.
+
+A training example is a window of `window_chunks` consecutive chunks of one
+song, laid out and given their plan context by the scheduler's own functions
+(fine_data). Each chunk gets the summary the model returned for the chunk
+before it, with gradients flowing through it, so the summary learns to carry
+what the next chunk needs; the true fine tokens of the overlap as its prefix,
+as the scheduler sends the previous chunk's; and its loss on the frames after
+the prefix, the ones the service samples. A window that starts mid-song first
+runs the chunk before it without gradients, so every trained chunk but a
+song's first sees a real summary, as it would when served. The overlap's
+fine tokens are given and copied, never sampled, so unlike the acoustic level
+there is no second view of them for a continuity loss to align.
+
+All fine levels are teacher-forced in one pass (FineTransformer.teacher_forced).
+Validation walks whole songs chunk by chunk, each chunk with the summary of
+the one before, and reports each fine codebook's cross-entropy next to its
+unigram baseline (the entropy of the training split's token frequencies).
+
+Resumable like every trainer here (services/common/training.py): the windows
+of step s come from the generator seeded with (seed, s), so a resumed run
+trains exactly as an uninterrupted one."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from corpus.token_space import corpus_token_space, shard_codec
+from orchestrator.chunking import Chunk
+from orchestrator.config import SchedulerConfig
+from services.common.checkpoint import ModelCard
+from services.common.contract import TokenSpaceConfig
+from services.common.level import card_for, state_digest
+from services.common.nn import resolve_device
+from services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy
+from services.semantic.label_plans import PlanConditioner
+from services.temporal.fine_data import Song, chunk_inputs, load_songs
+from services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
+from services.temporal.plugin import FineTransformerPlugin
+
+FINAL = "temporal.safetensors"
+PLUGIN, LEVEL = FineTransformerPlugin.name, FineTransformerPlugin.level
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class FineTrainConfig:
+    # The token space's codec and semantic tokenizer fields are taken from the corpus.
+    model: FineConfig = field(default_factory=FineConfig)
+    steps: int = 20000
+    batch: int = 8  # windows per step
+    window_chunks: int = 3  # consecutive chunks per window, chained by their summaries
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup: int = 500
+    grad_clip: float = 1.0
+    # Chunking as the scheduler's defaults: a model trained on 5 s chunks serves 5 s chunks.
+    chunk_s: float = SchedulerConfig.chunk_s
+    overlap_s: float = SchedulerConfig.overlap_s
+    semantic_margin_s: float = SchedulerConfig.semantic_margin_s
+    # The semantic level whose text and section embeddings the plan carries;
+    # empty: its seeded untrained weights, what an untrained mesh sends.
+    semantic_checkpoint: str = ""
+    eval_every: int = 1000
+    eval_songs: int = 32  # valid songs walked whole per evaluation (0: all); the test split is walked whole
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    seed: int = 0
+    threads: int = 1
+
+
+@dataclass
+class ChunkReader:
+    """Turns (song, chunk) pairs of equal length into model inputs."""
+
+    space: TokenSpaceConfig
+    margin_s: float
+    max_frames: int
+    device: torch.device
+
+    def read(self, items: list[tuple[Song, Chunk]]) -> tuple[torch.Tensor, PlanContext, int]:
+        """-> codes long [B, codebooks, frames], the plan context, and the
+        prefix length (the chunks' overlap with the previous chunk)."""
+        frames, prefix = items[0][1].frames, items[0][1].overlap
+        codes = torch.stack([song.codes[:, c.start : c.end] for song, c in items]).long().to(self.device)
+        contexts = [chunk_inputs(song, c, self.space, self.margin_s, self.max_frames) for song, c in items]
+        return codes, PlanContext.from_chunks(contexts, frames, self.space.frames_per_semantic, self.device), prefix
+
+
+def chunk_cross_entropy(
+    model: FineTransformer, codes: torch.Tensor, plan: PlanContext, summary: torch.Tensor | None, prefix: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy per fine level [fine] over the frames after the
+    prefix, and the summary [B, n, summary_dim] for the next chunk."""
+    logits, summary_out = model.teacher_forced(codes, plan, summary, prefix)  # [B, fine, T, V]
+    target = codes[:, model.coarse :, prefix:]  # [B, fine, T - P]
+    ce = F.cross_entropy(logits[:, :, prefix:].permute(0, 3, 1, 2), target, reduction="none")  # [B, fine, T - P]
+    return ce.sum(dim=(0, 2)), summary_out
+
+
+def window_loss(
+    model: FineTransformer, reader: ChunkReader, windows: list[tuple[Song, list[Chunk], bool]]
+) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over a batch of windows and the number of tokens
+    it covers. Windows are grouped by their chunks' lengths so each group runs
+    batched; `True` marks a window whose first chunk is a burn-in."""
+    groups: dict[tuple, list[tuple[Song, list[Chunk]]]] = defaultdict(list)
+    for song, chunks, burn_in in windows:
+        groups[(burn_in, tuple((c.frames, c.overlap) for c in chunks))].append((song, chunks))
+    total, tokens = torch.zeros((), device=reader.device), 0
+    for (burn_in, _), members in groups.items():
+        summary = None
+        for p in range(len(members[0][1])):
+            codes, plan, prefix = reader.read([(song, chunks[p]) for song, chunks in members])
+            if burn_in and p == 0:
+                with torch.no_grad():
+                    _, summary = model.teacher_forced(codes, plan, None, prefix)
+                continue
+            ce, summary = chunk_cross_entropy(model, codes, plan, summary, prefix)
+            total = total + ce.sum()
+            tokens += ce.numel() * codes.shape[0] * (codes.shape[-1] - prefix)
+    return total, tokens
+
+
+def training_windows(songs: list[Song], length: int) -> list[tuple[int, int]]:
+    """(song, first chunk) of every window of `length` consecutive chunks; a
+    song with fewer chunks is one shorter window."""
+    return [(i, first) for i, song in enumerate(songs) for first in range(max(1, len(song.chunks) - length + 1))]
+
+
+@torch.no_grad()
+def evaluate(
+    model: FineTransformer, reader: ChunkReader, songs: list[Song], batch: int, summaries: bool = True
+) -> dict[str, float]:
+    """Walks every song chunk by chunk as the scheduler does, each chunk with
+    the summary of the one before (none at all when `summaries` is False):
+    mean cross-entropy (nats) per fine codebook ('ce_cb2'.. by codec
+    codebook index, so cb2 is RVQ level 3) and over all of them ('ce')."""
+    was_training = model.training
+    model.eval()
+    fine = model.codebooks - model.coarse
+    sums, tokens, chunks = torch.zeros(fine, dtype=torch.float64), 0, 0
+    carried: dict[int, torch.Tensor] = {}
+    for n in range(max(len(s.chunks) for s in songs)):
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, song in enumerate(songs):
+            if n < len(song.chunks):
+                groups[(song.chunks[n].frames, song.chunks[n].overlap)].append(i)
+        for members in groups.values():
+            for part in (members[k : k + batch] for k in range(0, len(members), batch)):
+                codes, plan, prefix = reader.read([(songs[i], songs[i].chunks[n]) for i in part])
+                summary = torch.stack([carried[i] for i in part]) if n > 0 and summaries else None
+                ce, summary = chunk_cross_entropy(model, codes, plan, summary, prefix)
+                carried.update(zip(part, summary))
+                sums += ce.double().cpu()
+                tokens += len(part) * (codes.shape[-1] - prefix)
+                chunks += len(part)
+    model.train(was_training)
+    per_codebook = sums / max(tokens, 1)
+    found = {f"ce_cb{model.coarse + j}": float(v) for j, v in enumerate(per_codebook)}
+    return found | {"ce": float(per_codebook.mean()), "chunks": float(chunks), "songs": float(len(songs))}
+
+
+def score(model: FineTransformer, reader: ChunkReader, songs: list[Song], batch: int) -> dict[str, float]:
+    """`evaluate`, plus the cross-entropy with no summaries passed on: what
+    the summaries are worth."""
+    alone = evaluate(model, reader, songs, batch, summaries=False)
+    return evaluate(model, reader, songs, batch) | {"ce_no_summary": alone["ce"]}
+
+
+def describe(prefix: str, found: dict[str, float], baseline: dict[str, float]) -> str:
+    pairs = " ".join(f"{k} {v:.3f} (unigram {baseline[k.replace('ce_', 'unigram_')]:.3f})"
+                     for k, v in found.items() if k.startswith("ce_cb"))
+    return (f"{prefix} ce {found['ce']:.3f} (unigram {baseline['unigram']:.3f}) without summaries "
+            f"{found['ce_no_summary']:.3f}; {pairs}; over {found['chunks']:.0f} chunks of {found['songs']:.0f} songs")
+
+
+def train(data_dir: Path, out_dir: Path, config: FineTrainConfig, device: str = "cpu", log: Log = print) -> dict:
+    """Trains (or resumes) into out_dir; writes out_dir/temporal.safetensors
+    with its card and returns {steps, wall_time_s, steps_per_s, metrics, checkpoint}."""
+    torch.set_num_threads(config.threads)
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    dev = resolve_device(device)
+    model_config = replace(config.model, token_space=corpus_token_space(config.model.token_space, data_dir))
+    space = model_config.token_space
+    fr = space.frame_rate
+    chunk_frames, overlap_frames = int(round(config.chunk_s * fr)), int(round(config.overlap_s * fr))
+    max_frames = model_config.transformer.max_len - space.summary_tokens
+    if not 0 <= overlap_frames < chunk_frames <= max_frames:
+        raise ValueError(f"chunks of {chunk_frames} frames with {overlap_frames} overlap: the overlap must be "
+                         f"shorter than the chunk and the chunk at most {max_frames} frames (transformer.max_len)")
+
+    torch.manual_seed(config.seed)
+    model = FineTransformer(model_config).to(dev)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    run = Run.start(out_dir, {"model": model}, optimizer, model_config, log)
+
+    conditioner = PlanConditioner(Path(config.semantic_checkpoint) if config.semantic_checkpoint else None,
+                                  space, dev)
+    songs = by_split(load_songs(data_dir, space, chunk_frames, overlap_frames, conditioner))
+    train_songs = songs["train"]
+    if not train_songs:
+        raise ValueError(f"{data_dir} has no training songs")
+    log(describe_splits(songs) + f"; {space.codec_id} at {fr:g} frames/s, chunks of {chunk_frames} frames with "
+        f"{overlap_frames} overlap; plans embedded by {conditioner.version}")
+
+    fine_levels = range(space.coarse_codebooks, space.codebooks)
+    entropy = [unigram_entropy(s.codes[level] for s in train_songs) for level in fine_levels]
+    baseline = {f"unigram_cb{level}": h for level, h in zip(fine_levels, entropy)}
+    baseline["unigram"] = sum(entropy) / len(entropy)
+    run.metrics.update(baseline)
+    reader = ChunkReader(space, config.semantic_margin_s, max_frames, dev)
+    windows = training_windows(train_songs, config.window_chunks)
+    valid = songs["valid"][: config.eval_songs or None]
+    codec = shard_codec(data_dir)
+
+    def losses(generator: torch.Generator) -> dict[str, torch.Tensor]:
+        picks = torch.randint(len(windows), (config.batch,), generator=generator).tolist()
+        batch = []
+        for i, first in (windows[p] for p in picks):
+            song = train_songs[i]
+            begin = max(0, first - 1)  # the chunk before a mid-song window, for its summary
+            batch.append((song, song.chunks[begin : first + config.window_chunks], first > 0))
+        total, tokens = window_loss(model, reader, batch)
+        return {"loss": total / tokens}
+
+    def validate() -> None:
+        if valid:
+            found = score(model, reader, valid, config.batch)
+            run.metrics.update({f"valid_{k}": v for k, v in found.items()})
+            log(describe(f"step {run.step} valid", found, baseline))
+
+    def card() -> ModelCard:
+        made = card_for(PLUGIN, LEVEL, model_config, space, f"{PLUGIN}-{state_digest(model)[:8]}")
+        return run.card(made, data_dir, config, device=str(dev), codec=codec, plan_embeddings=conditioner.version)
+
+    def against_unigram(running: dict[str, float]) -> str:
+        return f"(unigram {baseline['unigram']:.3f})"
+
+    train_loop(run, config, Steps(losses, validate, card, describe=against_unigram), log)
+
+    if songs["test"]:
+        found = score(model, reader, songs["test"], config.batch)
+        run.metrics.update({f"test_{k}": v for k, v in found.items()})
+        log(describe("test", found, baseline))
+    return run.finish(card(), out_dir / FINAL)

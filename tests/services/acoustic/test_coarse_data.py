@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from corpus.token_space import corpus_token_space
+from orchestrator.chunking import chunk_context
+from services.acoustic.coarse_data import Chunking, Window, chunk_batch, load_songs, training_windows
+from services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
+from services.acoustic.plugin import plan_memory
+from services.common.chunk_context import decode_context
+from services.common.contract import TokenSpaceConfig
+from services.common.nn import TransformerConfig
+from services.semantic.label_plans import PlanConditioner
+from tests.services.acoustic.conftest import (
+    CODEBOOK_SIZE,
+    HOP,
+    OVERLAP,
+    SECTION_FRAME,
+    SONG_FRAMES,
+    TOKENIZER,
+    pattern,
+)
+
+CPU = torch.device("cpu")
+CHUNKING = Chunking(HOP + OVERLAP, OVERLAP, 0.16)
+MODEL = CoarseConfig(token_space=TokenSpaceConfig(codebook_size=CODEBOOK_SIZE, summary_dim=64),
+                     transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=64))
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def space(corpus_dir) -> TokenSpaceConfig:
+    return corpus_token_space(MODEL.token_space, corpus_dir)
+
+
+@pytest.fixture(scope="module")
+def songs(corpus_dir, space):
+    return load_songs(corpus_dir, space, CHUNKING, PlanConditioner(None, space, CPU), lambda _: None)
+
+
+def test_songs_carry_their_coarse_codes_labelled_plan_and_the_scheduler_s_layout(songs, space) -> None:
+    song = songs[0]
+    assert song.codes.shape == (2, SONG_FRAMES) and song.codes.dtype == torch.int64
+    assert [(c.start, c.end, c.overlap) for c in song.chunks[:2]] == [(0, 24, 0), (16, 40, 8)]
+    assert song.chunks[-1].end == SONG_FRAMES
+    plan = song.plan
+    # The frame -> section map and the energies come from the labels (energy on the planner's bins).
+    assert plan.frame_sections.tolist() == [0] * (SECTION_FRAME // 4) + [1] * (SONG_FRAMES // 4 - SECTION_FRAME // 4)
+    assert plan.section_energy.tolist() == [0.25, 0.75]
+    assert plan.section_embeddings.shape == (2, space.embedding_dim)
+    assert plan.text_embedding.shape == (space.embedding_dim,)
+    assert not np.allclose(plan.section_embeddings[0], plan.section_embeddings[1])  # verse and chorus differ
+
+
+def test_a_chunk_in_a_padded_batch_is_what_the_plugin_computes_alone(songs, space) -> None:
+    """Chunks touching different numbers of sections and plan tokens share a
+    batch; padding and masks must leave each one's logits as served."""
+    torch.manual_seed(0)
+    model = CoarseTransformer(replace(MODEL, token_space=space)).eval()
+    windows = [Window(songs[0], 0, 1), Window(songs[1], 2, 1), Window(songs[2], 5, 1)]  # edge, boundary, end
+    batch = chunk_batch(windows, 0, space, CHUNKING, 56, CPU)
+    assert batch.plan.section_mask.tolist() == [[True, False], [True, True], [True, False]]
+    assert not batch.plan.semantic_mask.all()
+    summary = torch.randn(3, space.summary_tokens, space.summary_dim)
+    with torch.no_grad():
+        together, pooled = model(batch.codes, batch.plan, summary)
+        for i, w in enumerate(windows):
+            chunk = w.song.chunks[w.first]
+            ctx = decode_context(chunk_context(w.song.plan, chunk, space, CHUNKING.margin_s), space, 56)
+            alone, alone_pooled = model(w.song.codes[None, :, chunk.start : chunk.end], plan_memory(ctx, space, CPU),
+                                        summary[i : i + 1])
+            assert torch.allclose(together[i], alone[0], atol=1e-5)
+            assert torch.allclose(pooled[i], alone_pooled[0], atol=1e-5)
+
+
+def test_batches_mark_the_frames_each_chunk_writes_and_the_song_s_first_chunk(songs, space) -> None:
+    first, later = Window(songs[0], 0, 3), Window(songs[1], 3, 3)
+    batch = chunk_batch([first, later], 0, space, CHUNKING, 56, CPU)
+    assert batch.opens.tolist() == [True, False] and batch.continues.tolist() == [False, True]
+    assert batch.generated[0].all()  # a song's first chunk writes every frame
+    assert not batch.generated[1, :OVERLAP].any() and batch.generated[1, OVERLAP:].all()
+    assert torch.equal(batch.codes[1], torch.from_numpy(pattern(songs[1].codes[0, OVERLAP].item() - 100))[:, 48:72])
+    beyond = chunk_batch([later], 3, space, CHUNKING, 56, CPU)  # past the window: no real frames
+    assert not beyond.frames.any() and not beyond.continues.any()
+    warm = chunk_batch([first, later], -1, space, CHUNKING, 56, CPU)  # the chunk before each window
+    assert not warm.frames[0].any() and warm.frames[1].all()
+    windows = training_windows(songs[:1], 3)
+    assert [(w.first, w.count) for w in windows] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_a_corpus_tokenized_by_another_tokenizer_is_refused(corpus_dir, tmp_path, space) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(corpus_dir, other)
+    card = json.loads((other / "semantic_tokenizer.json").read_text())
+    (other / "semantic_tokenizer.json").write_text(json.dumps(card | {"tokenizer_id": "feature-kmeans-64-other"}))
+    moved = corpus_token_space(MODEL.token_space, other)
+    assert moved.semantic_tokenizer_id == "feature-kmeans-64-other" != TOKENIZER
+    with pytest.raises(ValueError, match="was tokenized by feature-kmeans-64-test"):
+        load_songs(other, moved, CHUNKING, PlanConditioner(None, moved, CPU), lambda _: None)

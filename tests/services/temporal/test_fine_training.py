@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from corpus import shards
+from corpus.codec_tokens import load_codec
+from corpus.labels import SectionLabel, SongLabels
+from services.common.checkpoint import save_checkpoint
+from services.common.contract import TokenSpaceConfig
+from services.common.level import card_for
+from services.common.nn import TransformerConfig
+from services.semantic.label_plans import PlanConditioner
+from services.temporal.fine_data import chunk_inputs, load_songs
+from services.temporal.fine_model import FineConfig
+from services.temporal.fine_training import FineTrainConfig, train
+from services.temporal.plugin import FineTransformerPlugin
+from tests.services.resume_checks import assert_matches_uninterrupted, checkpoints, resume_run, run_until_checkpoint
+from tests.services.tiny_corpus import write_corpus
+
+CPU = torch.device("cpu")
+FRAMES, SEMANTIC = 200, 50  # 4 s at 50 and 12.5 frames/s
+TOKENIZER = "feature-kmeans-512-test0001"
+CODEC_VERSION = "seanet-test-1"
+TINY = FineConfig(
+    token_space=TokenSpaceConfig(summary_tokens=4, summary_dim=32),
+    transformer=TransformerConfig(dim=64, layers=1, heads=2, max_len=64),
+    semantic_positions=64,
+    semantic_margin=16,
+)
+# Fine level k is a fixed function of the two coarse levels: (c1, c2) -> TABLE[k].
+TABLE = np.random.default_rng(7).integers(0, 1024, (6, 8, 4))
+
+
+def synthetic_codes(rng: np.random.Generator) -> np.ndarray:
+    """int16 [8, FRAMES]: coarse levels in runs of a few frames, fine levels
+    read from TABLE."""
+    c1 = np.repeat(rng.integers(0, 8, FRAMES // 10), 10)
+    c2 = np.repeat(rng.integers(0, 4, FRAMES // 5), 5)
+    return np.stack([c1, c2, *(TABLE[k][c1, c2] for k in range(6))]).astype(np.int16)
+
+
+def labels(i: int) -> SongLabels:
+    forms = [
+        [SectionLabel("intro", 0.0, 1.5, 2, 0.3), SectionLabel("chorus", 1.5, 4.0, 4, 0.9)],
+        [SectionLabel("phrase", 0.0, 2.0, 4, -1.0), SectionLabel("phrase", 2.0, 4.0, 4, 0.5, repeat_of=0)],
+        [],
+    ]
+    return SongLabels(song_id=f"song-{i:02d}", source="synthetic", caption=f"a test piece number {i}",
+                      duration_s=FRAMES / 50, sections=forms[i % 3], tempo_bpm=120.0 if i % 3 != 1 else None,
+                      key="D", mode="minor")
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory) -> Path:
+    """Twelve 4 s songs in the shard layout `data build` writes, tokenized (so
+    the shards say) by a codec checkpoint whose card says trained."""
+    root = tmp_path_factory.mktemp("fine_corpus")
+    codec = load_codec("seanet_small")
+    card = card_for("seanet_small", "codec", codec.model.config, TokenSpaceConfig(), CODEC_VERSION)
+    save_checkpoint(codec.model, replace(card, trained=True), root / "codec.safetensors")
+    rng = np.random.default_rng(0)
+    splits = ["train"] * 8 + ["valid"] * 2 + ["test"] * 2
+    songs = [shards.ShardSong(labels(i), split, synthetic_codes(rng), np.zeros((SEMANTIC, 28), np.float16))
+             for i, split in enumerate(splits)]
+    semantic = {s.labels.song_id: rng.integers(0, 512, SEMANTIC) for s in songs}
+    meta = {"codec_plugin": "seanet_small", "codec_version": CODEC_VERSION, "codec_trained": True}
+    build = {"codec_plugin": "seanet_small", "codec_checkpoint": str(root / "codec.safetensors")}
+    return write_corpus(root, [songs[:6], songs[6:]], semantic, TOKENIZER, 512, meta, build)
+
+
+def config(steps: int, **changes) -> FineTrainConfig:
+    base = FineTrainConfig(model=TINY, steps=steps, batch=4, window_chunks=2, lr=8e-3, warmup=10,
+                           chunk_s=1.0, overlap_s=0.2, eval_every=100, checkpoint_every=10, seed=1)
+    return replace(base, **changes)
+
+
+@pytest.fixture(scope="module")
+def trained(corpus_dir, tmp_path_factory) -> tuple[Path, dict, list[str]]:
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("fine_run")
+    lines: list[str] = []
+    result = train(corpus_dir, out, config(80, eval_every=40, checkpoint_every=80), log=lines.append)
+    return out, result, lines
+
+
+def test_fine_codes_are_learned_far_below_the_unigram_baseline(corpus_dir, trained) -> None:
+    out, result, lines = trained
+    metrics = result["metrics"]
+    assert result["steps"] == 80 and result["steps_per_s"] > 0
+    for cb in range(2, 8):  # RVQ levels 3-8
+        baseline = metrics[f"unigram_cb{cb}"]
+        assert baseline > 2.5  # ~30 values of each fine level are in use
+        assert metrics[f"valid_ce_cb{cb}"] < 0.25 * baseline, (cb, metrics)
+        assert metrics[f"test_ce_cb{cb}"] < 0.25 * baseline, (cb, metrics)
+    assert metrics["valid_ce"] < 0.25 * metrics["unigram"] and "valid_ce_no_summary" in metrics
+    # Two valid songs of 5 chunks each, walked whole.
+    assert metrics["valid_chunks"] == 10 and metrics["test_chunks"] == 10
+    assert any(line.startswith("step 80/80 loss") and "steps/s" in line for line in lines)
+    assert any("valid ce" in line and "unigram" in line for line in lines)
+
+    card = json.loads((out / "temporal.json").read_text())
+    assert (card["plugin"], card["level"], card["trained"], card["steps"]) == ("fine_transformer", "temporal", True, 80)
+    assert card["version"].startswith("fine_transformer-") and card["wall_time_s"] > 0
+    assert "build " in card["data"] and card["metrics"]["valid_ce"] == metrics["valid_ce"]
+    # The token space is the corpus's: its codec's fields and its semantic tokenizer.
+    codec = load_codec("seanet_small", corpus_dir / "codec.safetensors")
+    assert card["token_space"]["codec_id"] == codec.codec_id and codec.codec_id.startswith("seanet-small-24k")
+    assert card["token_space"]["semantic_tokenizer_id"] == TOKENIZER
+    assert card["config"]["token_space"] == card["token_space"]
+    training = card["config"]["training"]
+    assert training["steps"] == 80 and training["codec"]["codec_version"] == CODEC_VERSION
+    assert training["plan_embeddings"].startswith("minilm_planner")
+
+
+def test_the_plugin_loads_the_checkpoint_and_renders_the_learned_fine_tokens(corpus_dir, trained) -> None:
+    out, _, _ = trained
+    plugin = FineTransformerPlugin(out / "temporal.safetensors", CPU, codec_checkpoint=corpus_dir / "codec.safetensors")
+    info = plugin.info()
+    card = json.loads((out / "temporal.json").read_text())
+    assert info.trained and info.model_version == f"{card['version']}+{CODEC_VERSION}"
+    assert info.token_space.semantic_tokenizer_id == TOKENIZER and info.max_chunk_frames == 60
+
+    # Chunk 1 of a test song, as the scheduler sends it: context, coarse codes, the overlap as prefix.
+    songs = load_songs(corpus_dir, plugin.token_space, 50, 10, PlanConditioner(None, plugin.token_space, CPU))
+    # Section energies on the planner's bins (labels 0.3 and 0.9), as a served plan has them.
+    assert next(s for s in songs if s.song_id == "song-00").plan.section_energy.tolist() == [0.25, 1.0]
+    song = next(s for s in songs if s.split == "test")
+    chunk = song.chunks[1]
+    codes = song.codes[:, chunk.start : chunk.end].long().numpy()
+    ctx = chunk_inputs(song, chunk, plugin.token_space, 1.0, plugin.max_frames)
+    summary = np.zeros((4, 32), np.float32)
+    fine, audio, summary_out = plugin.render(ctx, codes[:2], summary, codes[2:, : chunk.overlap], 3, 0.05, 1)
+    assert fine.shape == (6, 50) and audio.shape == (50 * 480,) and summary_out.shape == (4, 32)
+    assert np.isfinite(audio).all()
+    np.testing.assert_array_equal(fine[:, : chunk.overlap], codes[2:, : chunk.overlap])
+    assert (fine == codes[2:]).mean() > 0.9
+
+
+def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(corpus_dir, tmp_path) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    run_until_checkpoint(train, corpus_dir, out, config(20), 10)  # the first checkpoint
+    assert checkpoints(out) == ["step-0000010"]
+
+    result, _ = resume_run(train, corpus_dir, out, config(20), 10)
+    assert json.loads((out / "temporal.json").read_text())["steps"] == 20
+    assert checkpoints(out) == ["step-0000010", "step-0000020"]
+    assert_matches_uninterrupted(train, corpus_dir, result, tmp_path / "straight", config(20))

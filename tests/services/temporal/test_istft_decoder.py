@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from services.temporal.istft_decoder import ISTFTDecoder
+
+HOP, N_FFT = 480, 1920
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def decoder() -> ISTFTDecoder:
+    torch.manual_seed(0)
+    return ISTFTDecoder(dimension=16, hop=HOP, dim=32, layers=2, n_fft=N_FFT).eval()
+
+
+def same_stft(wav: torch.Tensor) -> torch.Tensor:
+    """[B, T * hop] -> complex [B, n_fft / 2 + 1, T]: frame t centred on
+    sample t * hop + hop / 2, the framing the decoder inverts."""
+    pad = (N_FFT - HOP) // 2
+    padded = torch.nn.functional.pad(wav, (pad, pad))
+    return torch.stft(padded, N_FFT, HOP, window=torch.hann_window(N_FFT, dtype=torch.float64), center=False,
+                      return_complex=True)
+
+
+@pytest.mark.parametrize("frames", [1, 7, 250])
+def test_frames_give_exactly_frames_times_hop_samples(decoder: ISTFTDecoder, frames: int) -> None:
+    wav = decoder(torch.randn(2, 16, frames))
+    assert wav.shape == (2, 1, frames * HOP) and torch.isfinite(wav).all()
+
+
+def test_the_inverse_stft_reconstructs_a_signal_framed_that_way(decoder: ISTFTDecoder) -> None:
+    wav = torch.randn(3, 50 * HOP, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    spec = same_stft(wav)
+    assert spec.shape == (3, N_FFT // 2 + 1, 50)  # 50 frames/s
+    assert torch.allclose(decoder.istft(spec), wav, atol=1e-5)
+
+
+def test_each_frame_sounds_at_its_own_place(decoder: ISTFTDecoder) -> None:
+    """One frame's spectrum lands centred on sample t * hop + hop / 2."""
+    spec = torch.zeros(1, N_FFT // 2 + 1, 20, dtype=torch.complex64)
+    spec[0, 100, 9] = 1.0  # one sinusoid, windowed by the synthesis window
+    energy = decoder.istft(spec)[0].square()
+    centre = float((energy * torch.arange(len(energy))).sum() / energy.sum())
+    assert centre == pytest.approx(9 * HOP + HOP / 2, abs=1.0)
+    assert energy[: 9 * HOP + HOP // 2 - N_FFT // 2].sum() == 0 and energy[9 * HOP + HOP // 2 + N_FFT // 2:].sum() == 0
+
+
+def test_learns_through_magnitude_and_phase(decoder: ISTFTDecoder) -> None:
+    latent = torch.randn(1, 16, 10)
+    decoder.zero_grad()
+    decoder(latent).square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in decoder.parameters())
+
+
+def test_refuses_an_fft_that_cannot_frame_the_hop() -> None:
+    with pytest.raises(ValueError, match="n_fft"):
+        ISTFTDecoder(dimension=16, hop=HOP, n_fft=HOP - 2)
+    with pytest.raises(ValueError, match="n_fft"):
+        ISTFTDecoder(dimension=16, hop=HOP, n_fft=HOP + 1)

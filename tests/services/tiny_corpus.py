@@ -1,0 +1,47 @@
+"""Tiny corpora for the trainers' tests, written in the shard layout
+`data build` writes: shards, semantic tokens with their tokenizer's card, and
+build.json."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from corpus import shards
+from corpus.labels import SongLabels
+from corpus.semantic_tokenizer import TokenizerCard
+from corpus.user_audio import UserItem, labels_for
+
+
+def untokenized(labels: SongLabels, split: str) -> shards.ShardSong:
+    """A song whose codec tokens and features the trainer under test never reads."""
+    return shards.ShardSong(labels, split, np.zeros((8, 1), np.int16), np.zeros((1, 28), np.float16))
+
+
+def user_audio(path: Path, audio: np.ndarray, sample_rate: int, caption: str, seconds: float, line: int,
+               split: str) -> shards.ShardSong:
+    """A user file written to `path`, so `audio_for` reads it back."""
+    sf.write(path, audio, sample_rate)
+    return untokenized(labels_for(UserItem(path, caption, seconds, line=line), seconds), split)
+
+
+def write_corpus(root: Path, shard_songs: list[list[shards.ShardSong]], semantic: dict[str, np.ndarray] | None = None,
+                 tokenizer: str = "", clusters: int = 0, meta: dict | None = None, build: dict | None = None) -> Path:
+    """Writes each list of songs as one shard (with `meta`), the songs'
+    `semantic` tokens by song id as tokenized by `tokenizer` of `clusters`
+    clusters, and build.json (`build`, or a song count)."""
+    for n, songs in enumerate(shard_songs):
+        name = shards.shard_name(n)
+        shards.write_shard(root, name, songs, meta or {})
+        if semantic is not None:
+            shards.write_semantic(root, name, {s.labels.song_id: semantic[s.labels.song_id] for s in songs}, tokenizer)
+    if tokenizer:
+        card = TokenizerCard(tokenizer, clusters, [], fitted_on_frames=0, fitted_on_songs=0, inertia_per_frame=0.0,
+                             seed=0)
+        (root / "semantic_tokenizer.json").write_text(json.dumps(asdict(card)))
+    songs = sum(len(s) for s in shard_songs)
+    (root / "build.json").write_text(json.dumps(build or {"songs": songs, "manifest": "test"}))
+    return root

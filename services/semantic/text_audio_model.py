@@ -18,7 +18,7 @@ from torch import nn
 
 from services.common.checkpoint import ModelCard, save_checkpoint
 from services.common.contract import TokenSpaceConfig
-from services.common.level import load_or_init
+from services.common.level import load_or_init, state_digest
 from services.common.nn import resolve_device
 from services.semantic.audio_tower import AudioTower, AudioTowerConfig
 from services.semantic.text_tower import TextTower, TextTowerConfig
@@ -82,7 +82,7 @@ class TextAudioModel(nn.Module):
         return ModelCard(
             plugin=PLUGIN,
             level=LEVEL,
-            version=VERSION,
+            version=f"{VERSION}-{state_digest(self)[:8]}",  # two trainings are two versions
             config=asdict(self.config),
             token_space=asdict(TokenSpaceConfig()),
             **extra,

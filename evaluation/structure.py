@@ -62,11 +62,13 @@ def _frame_span(section: dict, frames: int) -> tuple[int, int]:
 
 
 def _repeat_pairs(sections: list[dict]) -> list[tuple[int, int]]:
-    """(i, earlier) pairs. repeat_of is the plan's own word; a plan that sets
-    it nowhere falls back to pairing each section with the previous section
-    of the same type, which is what a repeat means in a verse/chorus form."""
+    """(i, earlier) pairs. repeat_of is the plan's own word (a served plan
+    marks new material with the section's own index, corpus labels with -1);
+    a plan that sets it nowhere falls back to pairing each section with the
+    previous section of the same type, which is what a repeat means in a
+    verse/chorus form."""
     if any(s.get("repeat_of", -1) >= 0 for s in sections):
-        return [(i, s["repeat_of"]) for i, s in enumerate(sections) if s.get("repeat_of", -1) >= 0]
+        return [(i, s["repeat_of"]) for i, s in enumerate(sections) if 0 <= s.get("repeat_of", -1) < i]
     pairs, last_of_type = [], {}
     for i, s in enumerate(sections):
         if s["type"] in last_of_type:

@@ -377,7 +377,7 @@ def _train(args: argparse.Namespace) -> int:
     log(f"training {args.what} on {args.data} into {args.out} ({device}); rerun the same command to resume")
     try:
         result = run_training(args.what, args.data, args.out, config, device, log)
-    except ValueError as err:
+    except (ValueError, OSError) as err:  # a bad corpus, a missing checkpoint named in the config
         return _fail(str(err))
     print(json.dumps(result, indent=2))
     return 0

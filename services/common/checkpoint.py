@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,19 @@ def card_path(weights: Path) -> Path:
 
 
 def save_checkpoint(module: torch.nn.Module, card: ModelCard, path: Path) -> str:
-    """Writes weights and card; returns the sha256 of the weights file."""
+    """Writes weights and card; returns the sha256 of the weights file.
+    Both are written whole beside their places first; the old card goes
+    before the new weights move in, so an interrupted save leaves weights
+    without a card (refused on load), never new weights under an old card."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    save_file(state, str(path))
-    card_path(path).write_text(json.dumps(asdict(card), indent=2) + "\n")
+    weights_tmp, card_tmp = path.with_name(path.name + ".tmp"), card_path(path).with_name(card_path(path).name + ".tmp")
+    save_file(state, str(weights_tmp))
+    card_tmp.write_text(json.dumps(asdict(card), indent=2) + "\n")
+    card_path(path).unlink(missing_ok=True)
+    os.replace(weights_tmp, path)
+    os.replace(card_tmp, card_path(path))
     return file_digest(path)
 
 

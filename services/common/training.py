@@ -73,6 +73,7 @@ def learning_rate_schedule(config: LoopConfig) -> Schedule:
 def corpus_id(data_dir: Path) -> str:
     """Names the corpus a model was trained on: its build settings' digest and
     its semantic tokenizer."""
+    data_dir = Path(data_dir).resolve()  # `corpus`, `./corpus` and its full path are one corpus (caches key on it)
     build = data_dir / "build.json"
     digest = hashlib.sha256(build.read_bytes()).hexdigest()[:12] if build.is_file() else "unknown"
     tokenizer = data_dir / "semantic_tokenizer.json"
@@ -132,7 +133,7 @@ def save_step(out_dir: Path, modules: dict[str, torch.nn.Module], optimizers: di
         save_file(optimizer_tensors(optimizer), str(tmp / f"{name}.optimizer.safetensors"))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    for old in step_dirs(out_dir)[:-keep]:
+    for old in step_dirs(out_dir)[: -max(keep, 1)]:  # the one just written always stays
         shutil.rmtree(old)
     return final
 

@@ -41,7 +41,7 @@ from corpus.render_cache import read_cache, render_into
 from evaluation.codec_fidelity import fidelity_of
 from services.common.checkpoint import ModelCard
 from services.common.contract import TokenSpaceConfig
-from services.common.level import card_for
+from services.common.level import card_for, state_digest
 from services.common.nn import resolve_device
 from services.common.training import SPLITS, Run, Steps, corpus_id, train_loop
 from services.temporal.codebooks import DeadCodeRestarts, kmeans_init
@@ -302,7 +302,7 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
 
     def card() -> ModelCard:
         made = card_for(SeanetSmallCodec.name, LEVEL, config.model, space,
-                        f"seanet-small-{config.model.decoder}-{run.step}")
+                        f"seanet-small-{config.model.decoder}-{run.step}-{state_digest(model)[:8]}")
         return run.card(made, data_dir, config, device=str(dev))
 
     after_step = restart_dead_codes if restarts is not None else None

@@ -38,6 +38,16 @@ def test_repeated_sections_are_more_alike_than_different_ones(corpus_songs):
     assert gaps.mean() >= 0.6, gaps.mean()
 
 
+def test_a_served_plan_pairs_only_real_repeats(corpus_songs):
+    """A served plan marks new material with the section's own index: those
+    are not repeats, and pairing a section with itself would inflate the gap."""
+    labels, audio = corpus_songs[0]
+    labelled = section_similarity(audio, _sections(labels), SR)
+    served = [{**s, "repeat_of": i if s["repeat_of"] < 0 else s["repeat_of"]} for i, s in enumerate(_sections(labels))]
+    result = section_similarity(audio, served, SR)
+    assert (result.repeated_pairs, result.gap) == (labelled.repeated_pairs, labelled.gap)
+
+
 def test_same_type_sections_pair_up_when_the_plan_sets_no_repeats(corpus_songs):
     labels, audio = corpus_songs[0]
     sections = [{**s, "repeat_of": -1} for s in _sections(labels)]

@@ -106,7 +106,8 @@ def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(corp
     assert result["checkpoint"] == str(out / "codec.safetensors")
 
     card = json.loads((out / "codec.json").read_text())
-    assert (card["plugin"], card["level"], card["version"]) == ("seanet_small", "codec", "seanet-small-istft-30")
+    assert (card["plugin"], card["level"]) == ("seanet_small", "codec")
+    assert card["version"].startswith("seanet-small-istft-30-") and len(card["version"]) == len("seanet-small-istft-30-") + 8
     assert card["steps"] == 30 and card["trained"] and card["wall_time_s"] > 0
     assert str(corpus_dir) in card["data"] and "build " in card["data"]
     assert card["config"]["decoder"] == "istft" and card["config"]["training"]["steps"] == 30
@@ -127,7 +128,7 @@ def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(corp
 def test_the_trained_checkpoint_loads_through_the_codec_plugin(corpus_dir, tmp_path) -> None:
     train(corpus_dir, tmp_path / "run", config(10), log=lambda _: None)
     codec = load_codec("seanet_small", tmp_path / "run" / "codec.safetensors")
-    assert codec.trained and codec.version == "seanet-small-istft-10"
+    assert codec.trained and codec.version.startswith("seanet-small-istft-10-")
     assert codec.model.config == TINY
     assert (codec.sample_rate, codec.frame_rate, codec.codebooks, codec.codebook_size) == (SR, 50.0, 8, 64)
     wav = torch.from_numpy(notes(1.0, np.random.default_rng(5)))[None, None]  # [1, 1, SR]

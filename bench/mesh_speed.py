@@ -2,7 +2,9 @@
 on their own: starts the three level services and a local Ray once, composes
 pieces of the given lengths, and prints wall time, time to first audio and
 real-time factor per piece (from the scheduler), then seconds per call of each
-level (from the services' Prometheus histograms).
+level (from the services' Prometheus histograms), and whether each piece met
+issue 6's bar: audio at least twice as fast as real time (60 s in at most
+30 s of wall time) and first audio within 3 s of the request.
 
     .venv/bin/python bench/mesh_speed.py --durations 12 60 --device cpu
 """
@@ -21,6 +23,8 @@ from orchestrator.mesh import LevelLaunch
 from protos.hiermusic.v1 import composer_pb2
 
 PROMPT = "an upbeat pop song with a catchy chorus"
+TARGET_SPEED = 2.0  # seconds of audio per second of wall time
+TARGET_FIRST_AUDIO_S = 3.0
 
 
 def main() -> None:
@@ -40,13 +44,16 @@ def main() -> None:
         for level, info in composer.infos.items():
             print(f"  {level:9s} {info.model_version} ({'trained' if info.trained else 'UNTRAINED'})")
         before = latency_histograms(composer.level_metrics())
-        print(f"{'audio s':>8} {'wall s':>7} {'first audio s':>14} {'RTF':>5}  per-level total s (calls)")
+        print(f"{'audio s':>8} {'wall s':>7} {'first audio s':>14} {'RTF':>5}  target  per-level total s (calls)")
         for duration in args.durations:
             events: list[composer_pb2.ComposeEvent] = []
             composer.compose(composer_pb2.ComposeRequest(prompt=args.prompt, duration_s=duration, seed=1), events.append)
             s = events[-1].summary
             levels = ", ".join(f"{t.level} {t.total_s:.2f} ({t.calls})" for t in s.timings)
-            print(f"{duration:8.1f} {s.wall_s:7.2f} {s.first_audio_s:14.2f} {s.real_time_factor:5.2f}  {levels}")
+            met = s.wall_s * TARGET_SPEED <= duration and s.first_audio_s <= TARGET_FIRST_AUDIO_S
+            print(f"{duration:8.1f} {s.wall_s:7.2f} {s.first_audio_s:14.2f} {s.real_time_factor:5.2f}  "
+                  f"{'met   ' if met else 'MISSED'}  {levels}")
+        print(f"target: wall <= audio / {TARGET_SPEED:g} and first audio <= {TARGET_FIRST_AUDIO_S:g} s")
         print("per level, from the services' Prometheus metrics (all pieces above):")
         for speed in level_speed(before, latency_histograms(composer.level_metrics())):
             p95 = f"{speed.p95_s:g}" if speed.p95_s is not None else "-"

@@ -36,6 +36,10 @@ class BuildConfig:
     codec_plugin: str = "seanet_small"
     codec_checkpoint: str = ""
     clusters: int = 512
+    # A fitted tokenizer (another build's semantic_tokenizer.safetensors) to
+    # tokenize with instead of fitting one, so models trained on both builds
+    # speak the same semantic tokens (a build with a newly trained codec).
+    semantic_tokenizer: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,13 +145,16 @@ def _build_shard(job: tuple[Path, str, list[Item], int]) -> dict:
                 features=frame_features(audio).astype(np.float16),
             )
         )
-    meta = {"codec_plugin": _codec.name, "codec_version": _codec.version, "codec_trained": _codec.trained}
+    meta = {"codec_plugin": _codec.name, "codec_version": _codec.version, "codec_trained": _codec.trained,
+            "codec_id": _codec.codec_id}
     shards.write_shard(out, name, songs, meta)
     return {"name": name, "songs": len(songs), "seconds": sum(s.labels.duration_s for s in songs), "failures": failures}
 
 
 def build(config: BuildConfig, out: Path, workers: int, log=print) -> dict:
     out = Path(out)
+    if config.semantic_tokenizer:
+        _given_tokenizer(config)  # refused before hours of rendering, not after
     out.mkdir(parents=True, exist_ok=True)
     _check_resume(config, out)
     items = plan_items(config, log)
@@ -190,10 +197,23 @@ def _check_resume(config: BuildConfig, out: Path) -> None:
         path.write_text(json.dumps(asdict(config), indent=2))
 
 
+def _given_tokenizer(config: BuildConfig) -> SemanticTokenizer:
+    tokenizer = SemanticTokenizer.load(Path(config.semantic_tokenizer))
+    if tokenizer.card.clusters != config.clusters:
+        raise ValueError(f"--semantic-tokenizer {config.semantic_tokenizer} has {tokenizer.card.clusters} clusters, "
+                         f"not the {config.clusters} of --clusters")
+    return tokenizer
+
+
 def _fit_tokenizer(config: BuildConfig, out: Path, log) -> SemanticTokenizer:
     path = out / TOKENIZER_FILE
     if path.exists():
         return SemanticTokenizer.load(path)
+    if config.semantic_tokenizer:
+        tokenizer = _given_tokenizer(config)
+        log(f"semantic tokenizer {tokenizer.tokenizer_id} from {config.semantic_tokenizer}")
+        tokenizer.save(path)
+        return tokenizer
     rng = np.random.default_rng(config.seed)
     frames, songs = [], 0
     for name in shards.complete_shards(out):

@@ -37,9 +37,11 @@ def read_cache(path: Path, key: str, log: Log) -> dict[str, torch.Tensor]:
 
 
 def render_into(path: Path, key: str, stored: dict[str, torch.Tensor], missing: list[tuple[str, SongLabels]],
-                keep: Keep, what: str, log: Log) -> None:
+                keep: Keep, what: str, log: Log, save_every: int = 50) -> None:
     """Renders each (split, labels) of `missing`, adds what `keep` makes of
-    its audio to `stored`, and rewrites the cache with all of `stored`.
+    its audio to `stored`, and rewrites the cache with all of `stored` every
+    `save_every` songs and at the end, so an interrupted first render keeps
+    most of its work (the callers skip songs already in the cache).
     `what` finishes the line that says how many songs are rendered."""
     if not missing:
         return
@@ -49,8 +51,12 @@ def render_into(path: Path, key: str, stored: dict[str, torch.Tensor], missing: 
     started = time.monotonic()
     for i, (split, labels) in enumerate(missing, 1):
         stored.update(keep(split, labels, audio_for(labels)))
-        if i % 50 == 0 or i == len(missing):
+        if i % save_every == 0 or i == len(missing):
+            _save(path, key, stored)
             log(f"  {i}/{len(missing)} songs, {time.monotonic() - started:.0f}s")
+
+
+def _save(path: Path, key: str, stored: dict[str, torch.Tensor]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.contiguous() for k, v in stored.items()}, str(tmp), metadata={"key": key})

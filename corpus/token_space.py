@@ -18,7 +18,7 @@ from corpus.semantic_tokenizer import TokenizerCard
 from services.common.contract import TokenSpaceConfig
 from services.temporal.plugin import CODEC_FIELDS
 
-CODEC_META = ("codec_plugin", "codec_version", "codec_trained")
+CODEC_META = ("codec_plugin", "codec_version", "codec_trained", "codec_id")  # codec_id: builds since 2026-12
 
 
 def read_tokenizer(data_dir: Path) -> TokenizerCard:
@@ -35,8 +35,8 @@ def with_tokenizer(space: TokenSpaceConfig, tokenizer: TokenizerCard) -> TokenSp
 
 def shard_codec(data_dir: Path) -> dict:
     """The codec the shards say tokenized them ({codec_plugin, codec_version,
-    codec_trained}; empty for a corpus without shards); refuses shards that
-    disagree."""
+    codec_trained, codec_id}; empty for a corpus without shards); refuses
+    shards that disagree."""
     codec = None
     for name in shards.complete_shards(data_dir):
         meta = shards.read_meta(data_dir, name)
@@ -52,11 +52,17 @@ def corpus_token_space(space: TokenSpaceConfig, data_dir: Path) -> TokenSpaceCon
     name it, the codec they were tokenized with (loaded as the build loaded
     it), whose fields the temporal level takes from the same codec."""
     space = with_tokenizer(space, read_tokenizer(data_dir))
-    plugin = shard_codec(data_dir).get("codec_plugin")
-    if plugin:
+    made_by = shard_codec(data_dir)
+    if made_by.get("codec_plugin"):
         build_file = Path(data_dir) / "build.json"
         checkpoint = json.loads(build_file.read_text()).get("codec_checkpoint") if build_file.is_file() else None
-        codec = load_codec(plugin, Path(checkpoint) if checkpoint else None)
+        codec = load_codec(made_by["codec_plugin"], Path(checkpoint) if checkpoint else None)
+        # The checkpoint build.json names may have been replaced since the build.
+        now, then = (codec.codec_id, made_by["codec_id"]) if made_by.get("codec_id") else \
+            (codec.version, made_by["codec_version"])
+        if now != then:
+            raise ValueError(f"{data_dir} was tokenized by codec {then}, but its codec checkpoint "
+                             f"{checkpoint} is now {now}; rebuild the corpus")
         space = replace(space, **{f: getattr(codec, f) for f in CODEC_FIELDS})
     return space
 

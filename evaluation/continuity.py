@@ -89,14 +89,14 @@ def spectral_flux(audio: np.ndarray, sample_rate: int = 24000) -> np.ndarray:
 
 
 def join_continuity(audio: np.ndarray, joins: list[tuple[float, float]], sample_rate: int = 24000,
-                    exclude: list[float] = ()) -> JoinContinuity:
+                    exclude: list[float] = (), clicks: list[float] | None = None) -> JoinContinuity:
     """Does the sound change more at the joins than elsewhere? The mean flux
     in each join zone is compared with windows of the median zone length all
     over the same piece, so a busy piece is judged against itself. Joins and
     windows near a planned section boundary (`exclude`) are left out of both
     sides: a change there is meant. Clicks count as at a join within 10 ms of
-    its zone."""
-    clicks = find_clicks(audio, sample_rate)
+    its zone. `clicks`: find_clicks(audio) when the caller has it already."""
+    clicks = find_clicks(audio, sample_rate) if clicks is None else clicks
     zones = [_widen(s, e) for s, e in joins]
     at = [c for c in clicks if any(s - _CLICK_AT_JOIN_S <= c <= e + _CLICK_AT_JOIN_S for s, e in zones)]
     if not zones or is_silent(audio):

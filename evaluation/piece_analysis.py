@@ -13,6 +13,7 @@ from evaluation.prompt_set import AskedAttributes
 from evaluation.structure import (
     energy_agreement,
     section_similarity,
+    similarity_features,
     structure_strength,
 )
 from evaluation.tempo import estimate_tempo, tempo_error
@@ -29,6 +30,8 @@ def analyze_piece(audio: np.ndarray, sample_rate: int, record: dict, asked: Aske
     tempo = estimate_tempo(audio, sample_rate)
     key = estimate_key(audio, sample_rate)
     drums = detect_drums(audio, sample_rate)
+    clicks = find_clicks(audio, sample_rate)
+    features = similarity_features(audio, sample_rate)
     boundaries = [s["start_s"] for s in sections[1:]]
     joins = [(j["start_s"], j["end_s"]) for j in record.get("joins", [])]
     planned_mode = mode_quality(record["mode"]) if record.get("mode") else None
@@ -58,14 +61,14 @@ def analyze_piece(audio: np.ndarray, sample_rate: int, record: dict, asked: Aske
             "matches_prompt": _match(drums.present, asked.drums),
         },
         "structure": {
-            **_rounded(asdict(structure_strength(audio, sample_rate))),
-            "sections": _rounded(asdict(section_similarity(audio, sections, sample_rate))),
+            **_rounded(asdict(structure_strength(audio, sample_rate, features))),
+            "sections": _rounded(asdict(section_similarity(audio, sections, sample_rate, features))),
             "energy_agreement": _round(energy_agreement(audio, sections, sample_rate)),
         },
         "continuity": {
-            **_rounded(asdict(join_continuity(audio, joins, sample_rate, exclude=boundaries))),
+            **_rounded(asdict(join_continuity(audio, joins, sample_rate, exclude=boundaries, clicks=clicks))),
             "joins": len(joins),
-            "click_times_s": [round(t, 3) for t in find_clicks(audio, sample_rate)],
+            "click_times_s": [round(t, 3) for t in clicks],
         },
     }
 

@@ -26,23 +26,23 @@ _BLOCK_S = 4.0
 _STRUCTURE_THRESHOLD = 0.02
 
 
-def _z_features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """[T, 25] chroma+MFCC at 12.5 frames/s, each column z-scored over the piece."""
+def similarity_features(audio: np.ndarray, sample_rate: int = 24000) -> np.ndarray:
+    """[T, 25] chroma+MFCC at 12.5 frames/s, each column z-scored over the
+    piece: what the measures below compare (compute once, pass to each)."""
     if sample_rate != 24000:  # the semantic features are defined at 24 kHz
         audio = librosa.resample(audio.astype(np.float32), orig_sr=sample_rate, target_sr=24000)
     features = frame_features(audio)[:, _SIMILARITY_COLUMNS]
     return (features - features.mean(0)) / (features.std(0) + 1e-6)
 
 
-def _unit_frames(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    z = _z_features(audio, sample_rate)
+def _unit_frames(z: np.ndarray) -> np.ndarray:
     return z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)
 
 
 def self_similarity(audio: np.ndarray, sample_rate: int = 24000) -> tuple[np.ndarray, np.ndarray]:
     """(frame_times_s [T], ssm [T, T]): cosine similarity of z-scored
     chroma+MFCC frames at 12.5 frames/s, in [-1, 1]."""
-    unit = _unit_frames(audio, sample_rate)
+    unit = _unit_frames(similarity_features(audio, sample_rate))
     return np.arange(len(unit)) / SEMANTIC_RATE, unit @ unit.T
 
 
@@ -77,13 +77,14 @@ def _repeat_pairs(sections: list[dict]) -> list[tuple[int, int]]:
     return pairs
 
 
-def section_similarity(audio: np.ndarray, sections: list[dict], sample_rate: int = 24000) -> SectionSimilarity:
+def section_similarity(audio: np.ndarray, sections: list[dict], sample_rate: int = 24000,
+                       features: np.ndarray | None = None) -> SectionSimilarity:
     """Cosine between section means of the z-scored chroma+MFCC frames (the
     vectors behind self_similarity, averaged over each section). Means rather
     than frame-by-frame SSM blocks: a repeat with a varied melody or a fill
     is still the same section, and a mean hears that where aligned frames do
     not. Sections shorter than one frame are skipped."""
-    z = _z_features(audio, sample_rate)
+    z = similarity_features(audio, sample_rate) if features is None else features
     means: dict[int, np.ndarray] = {}
     for i, section in enumerate(sections):
         start, end = _frame_span(section, len(z))
@@ -110,14 +111,15 @@ class StructureStrength:
     reason: str = ""
 
 
-def structure_strength(audio: np.ndarray, sample_rate: int = 24000) -> StructureStrength:
+def structure_strength(audio: np.ndarray, sample_rate: int = 24000,
+                       features: np.ndarray | None = None) -> StructureStrength:
     """Block contrast of the self-similarity matrix: average the SSM over
     4 s x 4 s blocks and take the spread of the blocks off the diagonal.
     Sections make some blocks alike and others unlike (a large spread);
     stationary noise or a metronome makes every block the same (near 0)."""
     if is_silent(audio):
         return StructureStrength(None, 0.0, "silent")
-    unit = _unit_frames(audio, sample_rate)
+    unit = _unit_frames(similarity_features(audio, sample_rate) if features is None else features)
     block = int(_BLOCK_S * SEMANTIC_RATE)
     n = len(unit) // block
     if n < 3:

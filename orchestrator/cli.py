@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+TRAINER_NAMES = ("codec", "text", "semantic", "acoustic", "temporal")  # orchestrator/train_command.py's TRAINERS
+
 LEVELS = ("semantic", "acoustic", "temporal")
 
 
@@ -83,18 +85,26 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--codec-plugin", default="seanet_small")
     build.add_argument("--codec-checkpoint", type=Path)
     build.add_argument("--clusters", type=int, default=512, help="semantic tokenizer vocabulary")
+    build.add_argument("--semantic-tokenizer", type=Path, metavar="FILE",
+                       help="tokenize with another build's semantic_tokenizer.safetensors instead of fitting one")
     build.set_defaults(run=_data_build)
     show = data_sub.add_parser("show", help="counts, hours and histograms of a built corpus")
     show.add_argument("dir", type=Path)
     show.set_defaults(run=_data_show)
 
     tr = sub.add_parser("train", help="train one level's model (or the codec, or the text–audio space) on a corpus")
-    tr.add_argument("what", choices=["codec", "text", "semantic", "acoustic", "temporal"])
+    tr.add_argument("what", choices=list(TRAINER_NAMES))
     tr.add_argument("--data", type=Path, required=True, help="a corpus built by `hiermusic data build`")
     tr.add_argument("--out", type=Path, required=True, help="run directory: checkpoints, final weights and card")
     tr.add_argument("--config", type=Path, help="JSON with any fields of the trainer's config to change")
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     tr.set_defaults(run=_train)
+
+    bd = sub.add_parser("bundle", help="store a finished training run's weights in weights/ as float16")
+    bd.add_argument("what", choices=list(TRAINER_NAMES))
+    bd.add_argument("run_dir", type=Path, help="the --out directory of `hiermusic train WHAT`")
+    bd.add_argument("--weights", type=Path, help="weights directory (default: the bundled one every service loads)")
+    bd.set_defaults(run=_bundle)
 
     ev = sub.add_parser("eval", help="run a prompt set through a mesh and write a report (or: eval compare A B)")
     ev.add_argument("--prompts", type=Path, help="JSONL prompt set (default: the bundled standard set)")
@@ -332,6 +342,8 @@ def _data_build(args: argparse.Namespace) -> int:
         return _fail("--songs and --scores must be >= 0 and --shard-size >= 1", 2)
     if args.manifest and not args.manifest.is_file():
         return _fail(f"--manifest {args.manifest} does not exist", 2)
+    if args.semantic_tokenizer and not args.semantic_tokenizer.is_file():
+        return _fail(f"--semantic-tokenizer {args.semantic_tokenizer} does not exist", 2)
     config = BuildConfig(
         songs=args.songs,
         scores=args.scores,
@@ -341,6 +353,7 @@ def _data_build(args: argparse.Namespace) -> int:
         codec_plugin=args.codec_plugin,
         codec_checkpoint=str(args.codec_checkpoint.resolve()) if args.codec_checkpoint else "",
         clusters=args.clusters,
+        semantic_tokenizer=str(args.semantic_tokenizer.resolve()) if args.semantic_tokenizer else "",
     )
     try:
         build(config, args.out, args.workers or os.cpu_count() or 1, progress_log)
@@ -380,6 +393,19 @@ def _train(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as err:  # a bad corpus, a missing checkpoint named in the config
         return _fail(str(err))
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    from orchestrator.bundle_command import BUDGET_MB, bundle
+    from services.common.bootstrap import WEIGHTS_DIR
+
+    try:
+        done = bundle(args.what, args.run_dir, args.weights or WEIGHTS_DIR)
+    except (ValueError, OSError) as err:
+        return _fail(str(err))
+    print(f"{done.path}: {done.version}, {done.megabytes:.1f} MB (float16); bundled weights now "
+          f"{done.total_megabytes:.1f} of {BUDGET_MB:g} MB")
     return 0
 
 

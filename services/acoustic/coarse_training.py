@@ -199,7 +199,7 @@ def train(data_dir: Path, out_dir: Path, config: CoarseTrainConfig, device: str 
     torch.manual_seed(config.seed)
     model = CoarseTransformer(model_config).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    run = Run.start(out_dir, {"model": model}, optimizer, model_config, log)
+    run = Run.start(out_dir, {"model": model}, optimizer, model_config, log, config, data_dir)
 
     conditioner = PlanConditioner(Path(config.semantic_checkpoint) if config.semantic_checkpoint else None,
                                   space, dev)

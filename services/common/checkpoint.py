@@ -25,6 +25,7 @@ class ModelCard:
     steps: int = 0
     wall_time_s: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
+    storage: str = "float32"  # float16: halved for the bundle; loading casts back to the module's float32
 
 
 def card_path(weights: Path) -> Path:
@@ -36,9 +37,11 @@ def save_checkpoint(module: torch.nn.Module, card: ModelCard, path: Path) -> str
     Both are written whole beside their places first; the old card goes
     before the new weights move in, so an interrupted save leaves weights
     without a card (refused on load), never new weights under an old card."""
-    path = Path(path)
+    return _write({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, card, Path(path))
+
+
+def _write(state: dict[str, torch.Tensor], card: ModelCard, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     weights_tmp, card_tmp = path.with_name(path.name + ".tmp"), card_path(path).with_name(card_path(path).name + ".tmp")
     save_file(state, str(weights_tmp))
     card_tmp.write_text(json.dumps(asdict(card), indent=2) + "\n")
@@ -64,3 +67,19 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def save_half(source: Path, target: Path) -> str:
+    """Copies a checkpoint with its floating-point tensors stored as float16
+    (half the bytes; bundled weights share a size budget) and its card saying
+    so; returns the new file's sha256. Refuses weights float16 cannot hold."""
+    state, card, _ = load_checkpoint(source)
+    halved = {}
+    for name, value in state.items():
+        if value.is_floating_point():
+            value = value.to(torch.float16)
+            if not torch.isfinite(value).all():
+                raise ValueError(f"{source}: {name} does not fit in float16")
+        halved[name] = value.contiguous()
+    card.storage = "float16"
+    return _write(halved, card, Path(target))

@@ -28,6 +28,10 @@ from services.common.checkpoint import ModelCard, load_checkpoint, save_checkpoi
 
 CHECKPOINTS = "checkpoints"
 SPLITS = ("train", "valid", "test")
+# Training settings a resumed run may change: how long it runs and how it
+# reports. Any other (learning rate, batch, seed, data...) makes another run.
+MAY_CHANGE_ON_RESUME = frozenset({"steps", "log_every", "eval_every", "eval_songs", "checkpoint_every",
+                                  "keep_checkpoints", "listen_clips", "threads", "device", "audio_cache"})
 
 Log = Callable[[str], None]
 Item = TypeVar("Item")
@@ -177,12 +181,15 @@ class Run:
 
     @classmethod
     def start(cls, out_dir: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
-              model_config: Any, log: Log) -> "Run":
+              model_config: Any, log: Log, config: Any, data_dir: Path) -> "Run":
         """A run from the newest checkpoint in out_dir (loaded into the modules
         and the optimizer), or from step 0 when there is none. `model_config`
-        is the model's config dataclass, as its card stores it."""
+        is the model's config dataclass, as its card stores it; `config` the
+        trainer's config and `data_dir` the corpus, which a resumed run must
+        share with the run it continues (MAY_CHANGE_ON_RESUME aside)."""
         run = cls(Path(out_dir), modules, optimizer)
         if card := resume(run.out_dir, modules, {"model": optimizer}, asdict(model_config)):
+            check_same_run(card, config, data_dir, run.out_dir)
             run.step, run.wall_before, run.metrics = card.steps, card.wall_time_s, dict(card.metrics)
             log(f"resuming from {run.out_dir / CHECKPOINTS} at step {run.step}")
         return run
@@ -204,6 +211,18 @@ class Run:
         save_checkpoint(self.modules["model"], card, path)
         return {"steps": self.step, "wall_time_s": card.wall_time_s, "metrics": dict(self.metrics),
                 "checkpoint": str(path), "steps_per_s": self.steps_per_s}
+
+
+def check_same_run(card: ModelCard, config: Any, data_dir: Path, out_dir: Path) -> None:
+    if card.data and card.data != corpus_id(data_dir):
+        raise ValueError(f"{out_dir} was trained on {card.data}, not {corpus_id(data_dir)}; use another out_dir")
+    saved = card.config.get("training", {})
+    now = json.loads(json.dumps({k: v for k, v in asdict(config).items() if k != "model"}))
+    changed = sorted(k for k in now.keys() & saved.keys() if now[k] != saved[k] and k not in MAY_CHANGE_ON_RESUME)
+    if changed:
+        were = ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed)
+        raise ValueError(f"{out_dir} was trained with other settings ({were}); only "
+                         f"{', '.join(sorted(MAY_CHANGE_ON_RESUME & now.keys()))} may change on resume")
 
 
 def other_losses(running: dict[str, float]) -> str:

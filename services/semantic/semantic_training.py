@@ -213,7 +213,7 @@ def train(data_dir: Path, out_dir: Path, config: SemanticTrainConfig, device: st
     # state), so a resumed run indexes its state the same way either way.
     optimizer = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=config.lr,
                                   weight_decay=config.weight_decay)
-    run = Run.start(out_dir, {"model": model, "boundary": head}, optimizer, model_config, log)
+    run = Run.start(out_dir, {"model": model, "boundary": head}, optimizer, model_config, log, config, data_dir)
 
     rate = model_config.token_space.semantic_rate
     max_len = model_config.semantic.transformer.max_len

@@ -141,7 +141,7 @@ def train_text_audio(
     torch.manual_seed(config.seed)
     model = TextAudioModel(config.model).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    run = Run.start(out_dir, {"model": model}, optimizer, config.model, log)
+    run = Run.start(out_dir, {"model": model}, optimizer, config.model, log, config, data_dir)
 
     cache = Path(config.mel_cache) if config.mel_cache else out_dir / MEL_CACHE
     songs = by_split(load_songs(data_dir, model, cache, log))

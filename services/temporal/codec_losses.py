@@ -30,3 +30,22 @@ class MultiScaleMelLoss(nn.Module):
     @staticmethod
     def _log(mel: nn.Module, wav: torch.Tensor) -> torch.Tensor:
         return torch.log(mel(wav).clamp_min(LOG_FLOOR))  # [B, 1, n_mels, frames]
+
+
+class SpectrumMelLoss(nn.Module):
+    """For a decoder that predicts the magnitude (istft_decoder.py,
+    learned_phase=False): mean |log mel| difference computed from predicted
+    and reference log STFT magnitudes [B, F, T], so the loss weighs the low
+    bands, where pitch is, as the waveform mel loss does."""
+
+    def __init__(self, sample_rate: int, n_fft: int, n_mels: int = 64) -> None:
+        super().__init__()
+        banks = torchaudio.functional.melscale_fbanks(n_fft // 2 + 1, 0.0, sample_rate / 2, n_mels, sample_rate)
+        self.register_buffer("banks", banks, persistent=False)  # [F, n_mels]
+
+    def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        return (self._log_mel(estimate) - self._log_mel(reference)).abs().mean()
+
+    def _log_mel(self, log_magnitude: torch.Tensor) -> torch.Tensor:
+        power = (2 * log_magnitude).exp().transpose(1, 2)  # [B, T, F]
+        return torch.log((power @ self.banks).clamp_min(LOG_FLOOR))  # [B, T, n_mels]

@@ -17,8 +17,10 @@ from torch import nn
 from services.common.level import load_or_init
 from services.temporal.codec import Codec, quiet_weight_norm
 from services.temporal.istft_decoder import ISTFTDecoder
+from services.temporal.stft_encoder import STFTEncoder
 
-DECODERS = ("seanet", "istft")
+DECODERS = ("seanet", "istft", "magnitude")
+ENCODERS = ("seanet", "stft")
 
 
 @dataclass
@@ -30,15 +32,26 @@ class SeanetCodecConfig:
     lstm: int = 1  # one LSTM layer at the frame rate: context for little decode time
     codebooks: int = 8
     codebook_size: int = 1024
-    # True when training from scratch: codebooks start from k-means on the first
-    # batch. False gives random codebooks that decode at once (the untrained default).
+    # True when training from scratch: codebooks start empty and the trainer fits
+    # them by k-means on its first crops (codebooks.kmeans_init) before the first
+    # step. False gives random codebooks that decode at once (the untrained default).
     kmeans_init: bool = False
     # "seanet": the package's decoder, upsampling to the sample rate. "istft":
     # ConvNeXt blocks at the frame rate and an inverse STFT; trains and decodes faster.
+    # "magnitude": the same blocks predicting the magnitude only, phase by
+    # Griffin-Lim at decode; the only one of the three that keeps pitch after
+    # an hour's training on a CPU (istft_decoder.py says why).
     decoder: str = "seanet"
     istft_dim: int = 256
     istft_layers: int = 6
     istft_n_fft: int = 1920  # 4 hops, as Vocos
+    griffin_lim_iters: int = 32  # decoder "magnitude": phase refinements a decode
+    # "seanet": the package's encoder over the waveform. "stft": ConvNeXt blocks
+    # over each frame's log magnitude (stft_encoder.py), which learns pitch in
+    # the steps a CPU has; it shares istft_n_fft with the decoder.
+    encoder: str = "seanet"
+    encoder_dim: int = 192
+    encoder_layers: int = 4
 
 
 class SeanetCodecModel(nn.Module):
@@ -46,19 +59,24 @@ class SeanetCodecModel(nn.Module):
         super().__init__()
         if config.decoder not in DECODERS:
             raise ValueError(f"unknown codec decoder {config.decoder!r}; use one of {', '.join(DECODERS)}")
+        if config.encoder not in ENCODERS:
+            raise ValueError(f"unknown codec encoder {config.encoder!r}; use one of {', '.join(ENCODERS)}")
         self.config = config
         seanet = dict(dimension=config.dimension, n_filters=config.n_filters, ratios=config.ratios, lstm=config.lstm)
         with quiet_weight_norm():
-            self.encoder = SEANetEncoder(**seanet)
+            self.encoder: nn.Module = SEANetEncoder(**seanet) if config.encoder == "seanet" else STFTEncoder(
+                config.dimension, self.hop_length, config.encoder_dim, config.encoder_layers, config.istft_n_fft)
             self.decoder: nn.Module = SEANetDecoder(**seanet) if config.decoder == "seanet" else ISTFTDecoder(
-                config.dimension, self.hop_length, config.istft_dim, config.istft_layers, config.istft_n_fft)
+                config.dimension, self.hop_length, config.istft_dim, config.istft_layers, config.istft_n_fft,
+                learned_phase=config.decoder == "istft", griffin_lim_iters=config.griffin_lim_iters)
         self.quantizer = ResidualVectorQuantizer(
             dimension=config.dimension,
             n_q=config.codebooks,
             bins=config.codebook_size,
             kmeans_init=config.kmeans_init,
         )
-        _variance_preserving_init(self.encoder)
+        if config.encoder == "seanet":
+            _variance_preserving_init(self.encoder)
         if config.decoder == "seanet":
             _variance_preserving_init(self.decoder)
             # Random weights then play at about -20 dBFS rather than clipping.
@@ -73,14 +91,17 @@ class SeanetCodecModel(nn.Module):
         return self.config.sample_rate / self.hop_length
 
     def forward(self, wav: torch.Tensor, codebooks: int | None = None) -> tuple[torch.Tensor, QuantizedResult]:
-        """Training pass: wav [B, 1, N] -> reconstruction [B, 1, N] and the
-        quantizer's result (codes [K, B, T], commitment penalty), through the
-        first `codebooks` levels only when given (quantizer dropout)."""
+        """Training pass: wav [B, 1, N] -> reconstruction [B, 1, N] (decoder
+        "magnitude": log STFT magnitude [B, F, T]) and the quantizer's result
+        (codes [K, B, T], commitment penalty), through the first `codebooks`
+        levels only when given (quantizer dropout)."""
         rate = int(self.frame_rate)
         # The package picks the levels by bandwidth; half a level's worth more
         # keeps its floor() from rounding down to one level fewer.
         bandwidth = (codebooks + 0.5) * self.quantizer.get_bandwidth_per_quantizer(rate) if codebooks else None
         q = self.quantizer(self.encoder(wav), rate, bandwidth)
+        if isinstance(self.decoder, ISTFTDecoder) and not self.decoder.learned_phase:
+            return self.decoder.log_magnitude(q.quantized), q  # Griffin-Lim is for decoding, not training
         return self.decoder(q.quantized)[..., : wav.shape[-1]], q
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:

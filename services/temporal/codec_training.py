@@ -34,6 +34,7 @@ import numpy as np
 import soundfile as sf
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from corpus import shards
 from corpus.labels import SongLabels
@@ -43,9 +44,9 @@ from services.common.checkpoint import ModelCard
 from services.common.contract import TokenSpaceConfig
 from services.common.level import card_for, state_digest
 from services.common.nn import resolve_device
-from services.common.training import SPLITS, Run, Steps, corpus_id, train_loop
+from services.common.training import SPLITS, Run, Steps, corpus_id, other_losses, train_loop
 from services.temporal.codebooks import DeadCodeRestarts, kmeans_init
-from services.temporal.codec_losses import MultiScaleMelLoss
+from services.temporal.codec_losses import MultiScaleMelLoss, SpectrumMelLoss
 from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec
 
 FINAL = "codec.safetensors"
@@ -76,7 +77,9 @@ class CodecTrainConfig:
     # at 8 x 1 s over 1024 codes); 0 never restarts.
     dead_code_below: float = 0.05
     quantizer_dropout: float = 0.5  # share of batches through a random 1..K levels; the rest use all K
-    wave_weight: float = 0.1  # EnCodec's weights: waveform L1 0.1, log-mel 1, commitment 1
+    # EnCodec's weights: waveform L1 0.1, log-mel 1, commitment 1. A magnitude
+    # decoder has no waveform in training: wave_weight weighs its log-magnitude L1.
+    wave_weight: float = 0.1
     mel_weight: float = 1.0
     commitment_weight: float = 1.0
     mel_fft_sizes: tuple[int, ...] = (512, 1024, 2048)
@@ -187,13 +190,27 @@ def random_crops(pieces: list[torch.Tensor], batch: int, crop: int, gain_db: flo
     return wav * 10 ** (gain / 20)
 
 
-def objective(model: SeanetCodecModel, mel_loss: MultiScaleMelLoss, wav: torch.Tensor, levels: int,
+def mel_loss_for(model: SeanetCodecModel, config: CodecTrainConfig) -> nn.Module:
+    if model.config.decoder == "magnitude":
+        return SpectrumMelLoss(config.model.sample_rate, config.model.istft_n_fft, config.mel_bands)
+    return MultiScaleMelLoss(config.model.sample_rate, config.mel_fft_sizes, config.mel_bands)
+
+
+def objective(model: SeanetCodecModel, mel_loss: nn.Module, wav: torch.Tensor, levels: int,
               config: CodecTrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of one batch wav [B, 1, N] through the first `levels`
-    codebooks, and its unweighted parts."""
-    recon, q = model(wav, levels)  # [B, 1, N]
-    parts = {"wave_l1": F.l1_loss(recon, wav), "mel_l1": mel_loss(recon, wav), "commitment": q.penalty}
-    loss = (config.wave_weight * parts["wave_l1"] + config.mel_weight * parts["mel_l1"]
+    codebooks, and its unweighted parts: waveform L1 and mel L1, or for a
+    magnitude decoder log-magnitude L1 (weighted as the waveform's) and mel L1
+    of the spectrum it predicts."""
+    out, q = model(wav, levels)  # [B, 1, N], or log magnitude [B, F, T]
+    if model.config.decoder == "magnitude":
+        target = model.decoder.target_log_magnitude(wav)  # [B, F, T]
+        parts = {"mag_l1": F.l1_loss(out, target), "mel_l1": mel_loss(out, target)}
+    else:
+        parts = {"wave_l1": F.l1_loss(out, wav), "mel_l1": mel_loss(out, wav)}
+    parts["commitment"] = q.penalty
+    first = parts.get("wave_l1", parts.get("mag_l1"))
+    loss = (config.wave_weight * first + config.mel_weight * parts["mel_l1"]
             + config.commitment_weight * parts["commitment"])
     return loss, parts
 
@@ -244,11 +261,11 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
     dev = resolve_device(device)
     torch.manual_seed(config.seed)
     model = SeanetCodecModel(config.model).to(dev)
-    mel_loss = MultiScaleMelLoss(config.model.sample_rate, config.mel_fft_sizes, config.mel_bands).to(dev)
+    mel_loss = mel_loss_for(model, config).to(dev)
     # Codebooks are EMA buffers, so the optimizer sees encoder and decoder only.
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.8, 0.99),
                                   weight_decay=config.weight_decay)
-    run = Run.start(out_dir, {"model": model}, optimizer, config.model, log)
+    run = Run.start(out_dir, {"model": model}, optimizer, config.model, log, config, data_dir)
 
     cache = Path(config.audio_cache) if config.audio_cache else out_dir / AUDIO_CACHE
     audio = load_audio(data_dir, config, cache, log)
@@ -288,8 +305,7 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
 
     def describe(running: dict[str, float]) -> str:
         nonlocal restarted
-        line = (f"mel {running['mel_l1']:.3f} wave {running['wave_l1']:.4f} commit {running['commitment']:.4f} "
-                f"codes restarted {restarted}")
+        line = f"{other_losses(running)} codes restarted {restarted}"
         restarted = 0
         return line
 

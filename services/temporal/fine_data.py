@@ -11,7 +11,7 @@ semantic tokens, the labelled form, and the text and section embeddings the
 semantic plugin computes for it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,8 @@ class Song:
     codes: torch.Tensor  # int16 [codebooks, T], every RVQ level at the frame rate
     plan: PlanArrays  # the plan the scheduler would hold for this song
     chunks: list[Chunk]  # the scheduler's layout of its T frames
+    # Each chunk's context, made once (as the acoustic trainer's songs keep theirs).
+    contexts: dict[int, ChunkInputs] = field(default_factory=dict, repr=False)
 
 
 def load_songs(
@@ -45,4 +47,6 @@ def load_songs(
 def chunk_inputs(song: Song, chunk: Chunk, space: TokenSpaceConfig, margin_s: float, max_frames: int) -> ChunkInputs:
     """The chunk's context exactly as the temporal service decodes it from the
     scheduler's request."""
-    return decode_context(chunk_context(song.plan, chunk, space, margin_s), space, max_frames)
+    if chunk.index not in song.contexts:
+        song.contexts[chunk.index] = decode_context(chunk_context(song.plan, chunk, space, margin_s), space, max_frames)
+    return song.contexts[chunk.index]

@@ -85,3 +85,21 @@ def test_build_with_user_audio_resume_and_show(tmp_path):
 
     changed = run_cli([*args[:3], 4, *args[4:]], timeout=120)
     assert changed.returncode == 1 and "other settings" in changed.stderr
+
+
+def test_a_build_can_speak_another_builds_semantic_tokens(tmp_path):
+    """A corpus rebuilt with a new codec keeps the semantic tokens models were trained on."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["data", "build", "--songs", 2, "--scores", 0, "--clusters", 8, "--workers", 1]
+    assert run_cli([*common, "--out", first], timeout=600).returncode == 0
+    tokenizer = first / "semantic_tokenizer.safetensors"
+
+    wrong = run_cli([*common[:-4], "--clusters", 16, "--workers", 1, "--out", second, "--semantic-tokenizer", tokenizer],
+                    timeout=120)
+    assert wrong.returncode == 1 and "8 clusters" in wrong.stderr and not second.exists()
+
+    result = run_cli([*common, "--songs", 1, "--out", second, "--semantic-tokenizer", tokenizer], timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"from {tokenizer}" in result.stderr
+    ids = [json.loads((d / "semantic_tokenizer.json").read_text())["tokenizer_id"] for d in (first, second)]
+    assert ids[0] == ids[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,10 @@ def assert_matches_uninterrupted(train: Train, data_dir: Path, resumed: dict, st
 
 
 def assert_refuses_another_architecture(train: Train, data_dir: Path, out: Path, config: Any, other: Any) -> None:
-    """A run into a directory whose checkpoints hold another architecture is refused."""
+    """A run into a directory whose checkpoints hold another architecture, or
+    were trained at another learning rate, is refused."""
     train(data_dir, out, config, log=lambda _: None)
     with pytest.raises(ValueError, match="different architecture"):
         train(data_dir, out, other, log=lambda _: None)
+    with pytest.raises(ValueError, match=r"other settings \(lr "):
+        train(data_dir, out, replace(config, lr=config.lr * 2), log=lambda _: None)

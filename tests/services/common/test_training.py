@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from services.common.training import by_split, learning_rate_schedule, unigram_entropy
+from services.common.checkpoint import ModelCard
+from services.common.training import check_same_run, by_split, corpus_id, learning_rate_schedule, unigram_entropy
 
 
 @dataclass
@@ -39,3 +40,25 @@ def test_items_are_grouped_by_split_in_order() -> None:
     groups = by_split(items)
     assert list(groups) == ["train", "valid", "test"]
     assert groups["train"] == [items[1], items[3]] and groups["valid"] == [items[0]] and groups["test"] == [items[2]]
+
+
+@dataclass
+class _Settings:
+    steps: int = 10
+    lr: float = 1e-3
+    batch: int = 4
+    eval_every: int = 5
+
+
+def test_a_resumed_run_may_run_longer_but_not_differently(tmp_path) -> None:
+    corpus, other = tmp_path / "corpus", tmp_path / "other"
+    for d in (corpus, other):
+        d.mkdir()
+        (d / "build.json").write_text(f'{{"songs": {len(d.name)}}}')
+    card = ModelCard("p", "acoustic", "v", {"training": {"steps": 10, "lr": 1e-3, "batch": 4, "eval_every": 5}}, {},
+                     data=corpus_id(corpus))
+    check_same_run(card, _Settings(steps=20, eval_every=2), corpus, tmp_path)  # longer, reported more often
+    with pytest.raises(ValueError, match=r"other settings \(batch 4 -> 8, lr 0.001 -> 0.002\)"):
+        check_same_run(card, _Settings(lr=2e-3, batch=8), corpus, tmp_path)
+    with pytest.raises(ValueError, match="was trained on"):
+        check_same_run(card, _Settings(), other, tmp_path)

@@ -95,8 +95,10 @@ def test_a_card_from_before_the_decoder_option_loads_the_seanet_decoder(codec: S
     assert torch.equal(loaded.decode(random_codes(10)), codec.decode(random_codes(10)))
 
 
-def test_the_istft_decoder_keeps_the_token_space() -> None:
-    model = SeanetCodecModel(SeanetCodecConfig(decoder="istft", istft_dim=32, istft_layers=1)).eval()
+@pytest.mark.parametrize("encoder, decoder", [("seanet", "istft"), ("seanet", "magnitude"), ("stft", "magnitude")])
+def test_every_encoder_and_decoder_keeps_the_token_space(encoder: str, decoder: str) -> None:
+    model = SeanetCodecModel(SeanetCodecConfig(encoder=encoder, decoder=decoder, istft_dim=32, istft_layers=1,
+                                               encoder_dim=32, encoder_layers=1)).eval()
     assert model.frame_rate == 50.0 and isinstance(model.decoder, ISTFTDecoder)
     with torch.no_grad():
         codes = model.encode(0.1 * torch.randn(1, 1, 4800))
@@ -104,6 +106,23 @@ def test_the_istft_decoder_keeps_the_token_space() -> None:
         assert model.decode(codes).shape == model.decode(codes[:, :2]).shape == (1, 1, 4800)
 
 
-def test_an_unknown_decoder_is_refused() -> None:
+def test_an_unknown_decoder_or_encoder_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown codec decoder 'hifigan'"):
         SeanetCodecModel(SeanetCodecConfig(decoder="hifigan"))
+    with pytest.raises(ValueError, match="unknown codec encoder 'mel'"):
+        SeanetCodecModel(SeanetCodecConfig(encoder="mel"))
+
+
+def test_the_stft_encoders_frame_t_hears_the_audio_around_its_centre() -> None:
+    """A click at frame 20's centre moves latent frames 19-21 only (windows of
+    4 hops centred on sample t * hop + hop / 2, where the SEANet encoder's
+    frame t sits), symmetrically around 20."""
+    torch.manual_seed(0)
+    model = SeanetCodecModel(SeanetCodecConfig(encoder="stft", decoder="magnitude", encoder_dim=32,
+                                               encoder_layers=0)).eval()
+    quiet = 1e-3 * torch.randn(1, 1, 40 * 480)
+    click = quiet.clone()
+    click[0, 0, 20 * 480 + 240] = 0.5
+    with torch.no_grad():
+        moved = (model.encoder(click) - model.encoder(quiet)).norm(dim=1)[0]  # [40]
+    assert moved.shape == (40,) and (moved > 1e-4).nonzero()[:, 0].tolist() == [19, 20, 21]

@@ -1,0 +1,61 @@
+"""`hiermusic bundle WHAT RUN_DIR`: a finished training run's weights into
+weights/ (or --weights DIR), stored as float16, where every service loads its
+level's file by default. Bundled weights share one size budget (they travel
+with the repository); a bundle that would break it is refused before anything
+is written."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors import safe_open
+
+from orchestrator.train_command import TRAINERS
+from services.common.checkpoint import load_checkpoint, save_half
+
+BUDGET_MB = 40.0
+
+
+@dataclass
+class Bundled:
+    path: Path
+    megabytes: float
+    total_megabytes: float  # every .safetensors in the weights directory, this one included
+    version: str
+
+
+def half_megabytes(checkpoint: Path) -> float:
+    """The tensor bytes of `checkpoint` once floats are stored as float16."""
+    total = 0
+    with safe_open(str(checkpoint), "pt") as f:
+        for name in f.keys():
+            value = f.get_slice(name)
+            count = 1
+            for n in value.get_shape():
+                count *= n
+            total += count * (2 if value.get_dtype().startswith(("F", "BF")) else _itemsize(value.get_dtype()))
+    return total / 1e6
+
+
+def _itemsize(dtype: str) -> int:
+    return {"I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}[dtype]
+
+
+def bundle(what: str, run_dir: Path, weights_dir: Path, budget_mb: float = BUDGET_MB) -> Bundled:
+    """Copies RUN_DIR/<what's weights> into weights_dir as float16; refuses
+    an untrained checkpoint and one that would take the directory over budget."""
+    name = TRAINERS[what].produces
+    source = Path(run_dir) / name
+    _, card, _ = load_checkpoint(source)  # a missing card or file is refused here
+    if not card.trained:
+        raise ValueError(f"{source} is not a trained checkpoint (its card says trained: false)")
+    target = Path(weights_dir) / name
+    others = sum(p.stat().st_size for p in Path(weights_dir).glob("*.safetensors") if p.name != name) / 1e6 \
+        if Path(weights_dir).is_dir() else 0.0
+    size = half_megabytes(source)
+    if others + size > budget_mb:
+        raise ValueError(f"{name} would take {size:.1f} MB as float16; with the {others:.1f} MB already in "
+                         f"{weights_dir} that is over the {budget_mb:g} MB budget of bundled weights")
+    save_half(source, target)
+    written = target.stat().st_size / 1e6
+    return Bundled(target, written, others + written, card.version)

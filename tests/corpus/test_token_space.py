@@ -1,0 +1,44 @@
+"""The token space a corpus speaks: its tokenizer, and the codec that made its
+codes, which must still be the checkpoint build.json names."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+import torch
+
+from corpus.codec_tokens import load_codec
+from corpus.labels import SongLabels
+from corpus.token_space import corpus_token_space
+from services.common.checkpoint import ModelCard, save_checkpoint
+from services.common.contract import TokenSpaceConfig
+from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel
+from tests.services.tiny_corpus import untokenized, write_corpus
+
+TINY = SeanetCodecConfig(n_filters=4, dimension=32, lstm=0, codebook_size=64, decoder="istft", istft_dim=32,
+                         istft_layers=1)
+
+
+def codec_checkpoint(path, seed: int):
+    torch.manual_seed(seed)
+    card = ModelCard("seanet_small", "codec", f"seanet-small-istft-1-{seed:08d}", asdict(TINY),
+                     asdict(TokenSpaceConfig()), trained=True, steps=1)
+    save_checkpoint(SeanetCodecModel(TINY), card, path)
+    return load_codec("seanet_small", path)
+
+
+def test_a_corpus_whose_codec_checkpoint_was_replaced_is_refused(tmp_path) -> None:
+    checkpoint = tmp_path / "codec.safetensors"
+    codec = codec_checkpoint(checkpoint, 0)
+    song = untokenized(SongLabels(song_id="s0", source="user", caption="a drone", duration_s=1.0, sections=[]), "train")
+    meta = {"codec_plugin": "seanet_small", "codec_version": codec.version, "codec_trained": True,
+            "codec_id": codec.codec_id}
+    (tmp_path / "corpus").mkdir()
+    corpus = write_corpus(tmp_path / "corpus", [[song]], tokenizer="feature-kmeans-8-test", clusters=8, meta=meta,
+                          build={"codec_checkpoint": str(checkpoint)})
+    space = corpus_token_space(TokenSpaceConfig(), corpus)
+    assert space.codec_id == codec.codec_id != "seanet-small-24k" and space.codebook_size == 64
+
+    codec_checkpoint(checkpoint, 1)  # other weights under the same name
+    with pytest.raises(ValueError, match="rebuild the corpus"):
+        corpus_token_space(TokenSpaceConfig(), corpus)

@@ -1,7 +1,12 @@
-"""The bundled codec: a small SEANet encoder with a residual vector quantizer,
-both from the `encodec` package, and either the package's SEANet decoder or a
-Vocos-style iSTFT decoder (istft_decoder.py), sized so that decoding a 5 s
-chunk costs a small fraction of the temporal level's budget on a 2-core CPU."""
+"""The bundled codec: the `encodec` package's residual vector quantizer
+between an encoder (the package's SEANet encoder over the waveform, or a
+spectral encoder, stft_encoder.py) and a decoder (the package's SEANet
+decoder, or a Vocos-style iSTFT head predicting magnitude and phase, or
+magnitude only with Griffin-Lim phase: istft_decoder.py), sized so that
+decoding a 5 s chunk costs a small fraction of the temporal level's budget on
+a 2-core CPU. The bundled weights are the spectral encoder and the magnitude
+decoder, the pair that learnt pitch within an hour on that CPU; the config
+class keeps its name so older cards load."""
 from __future__ import annotations
 
 import math

@@ -1,6 +1,8 @@
 """Trains the bundled codec (codec_seanet.py) on a built corpus: random crops
 of the training songs through encoder, residual quantizer and decoder, with
-waveform L1, multi-scale log-mel L1 and the quantizer's commitment penalty.
+waveform L1 and multi-scale log-mel L1 (a magnitude decoder: log-magnitude
+L1 and log-mel L1 of the spectrum it predicts) and the quantizer's
+commitment penalty.
 
 Songs are never stored as audio, so each one is rendered once (corpus.build
 re-renders deterministically) and a bounded excerpt of it is kept as int16 in
@@ -61,7 +63,9 @@ Log = Callable[[str], None]
 
 @dataclass
 class CodecTrainConfig:
-    model: SeanetCodecConfig = field(default_factory=lambda: SeanetCodecConfig(decoder="istft", kmeans_init=True))
+    # The bundled codec's: spectral encoder, magnitude decoder (codec_seanet.py says why).
+    model: SeanetCodecConfig = field(default_factory=lambda: SeanetCodecConfig(
+        encoder="stft", decoder="magnitude", istft_dim=192, istft_layers=4, kmeans_init=True))
     steps: int = 20000
     batch: int = 8
     crop_s: float = 1.0
@@ -77,9 +81,8 @@ class CodecTrainConfig:
     # at 8 x 1 s over 1024 codes); 0 never restarts.
     dead_code_below: float = 0.05
     quantizer_dropout: float = 0.5  # share of batches through a random 1..K levels; the rest use all K
-    # EnCodec's weights: waveform L1 0.1, log-mel 1, commitment 1. A magnitude
-    # decoder has no waveform in training: wave_weight weighs its log-magnitude L1.
-    wave_weight: float = 0.1
+    wave_weight: float = 0.1  # EnCodec's weights: waveform L1 0.1, log-mel 1, commitment 1
+    magnitude_weight: float = 1.0  # a magnitude decoder's log-magnitude L1 (it has no waveform in training)
     mel_weight: float = 1.0
     commitment_weight: float = 1.0
     mel_fft_sizes: tuple[int, ...] = (512, 1024, 2048)
@@ -200,8 +203,7 @@ def objective(model: SeanetCodecModel, mel_loss: nn.Module, wav: torch.Tensor, l
               config: CodecTrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of one batch wav [B, 1, N] through the first `levels`
     codebooks, and its unweighted parts: waveform L1 and mel L1, or for a
-    magnitude decoder log-magnitude L1 (weighted as the waveform's) and mel L1
-    of the spectrum it predicts."""
+    magnitude decoder log-magnitude L1 and mel L1 of the spectrum it predicts."""
     out, q = model(wav, levels)  # [B, 1, N], or log magnitude [B, F, T]
     if model.config.decoder == "magnitude":
         target = model.decoder.target_log_magnitude(wav)  # [B, F, T]
@@ -209,8 +211,9 @@ def objective(model: SeanetCodecModel, mel_loss: nn.Module, wav: torch.Tensor, l
     else:
         parts = {"wave_l1": F.l1_loss(out, wav), "mel_l1": mel_loss(out, wav)}
     parts["commitment"] = q.penalty
-    first = parts.get("wave_l1", parts.get("mag_l1"))
-    loss = (config.wave_weight * first + config.mel_weight * parts["mel_l1"]
+    reconstruction = (config.wave_weight * parts["wave_l1"] if "wave_l1" in parts
+                      else config.magnitude_weight * parts["mag_l1"])
+    loss = (reconstruction + config.mel_weight * parts["mel_l1"]
             + config.commitment_weight * parts["commitment"])
     return loss, parts
 

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from evaluation.speed import scrape as scrape_endpoint
 from orchestrator.mesh import LevelLaunch, LocalMesh
+from services.common.bootstrap import bundled_checkpoint
+from services.common.checkpoint import load_checkpoint
+from services.common.contract import TokenSpaceConfig
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "orchestrator.cli"]
@@ -107,3 +110,10 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def bundled_token_space(level: str) -> TokenSpaceConfig:
+    """The token space of the level's bundled weights (the untrained default
+    when none are bundled): a model swapped into the default mesh must speak it."""
+    checkpoint = bundled_checkpoint(level)
+    return TokenSpaceConfig(**load_checkpoint(checkpoint)[1].token_space) if checkpoint else TokenSpaceConfig()

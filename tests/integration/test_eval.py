@@ -10,10 +10,9 @@ import torch
 
 from services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
 from services.common.checkpoint import save_checkpoint
-from services.common.contract import TokenSpaceConfig
 from services.common.level import card_for
 from services.common.nn import TransformerConfig
-from tests.integration.mesh_helpers import run_cli
+from tests.integration.mesh_helpers import bundled_token_space, run_cli
 
 PNG = b"\x89PNG"
 
@@ -76,7 +75,7 @@ def test_a_rerun_keeps_the_pieces_it_has(ten, tmp_path):
 
 def test_compare_shows_a_swapped_level(ten, tmp_path):
     out_a, _ = ten
-    space = TokenSpaceConfig()
+    space = bundled_token_space("acoustic")  # a swap must speak the token space of the levels it joins
     config = CoarseConfig(token_space=space, transformer=TransformerConfig(dim=128, layers=2, heads=4, max_len=512))
     torch.manual_seed(11)
     checkpoint = tmp_path / "acoustic-b.safetensors"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from services.common.checkpoint import save_checkpoint
 from services.common.contract import TokenSpaceConfig
 from services.common.level import card_for
 from services.common.nn import TransformerConfig
-from tests.integration.mesh_helpers import Composer, alive, free_port, run_cli, start_levels
+from tests.integration.mesh_helpers import Composer, alive, bundled_token_space, free_port, run_cli, start_levels
 
 
 def _acoustic_checkpoint(path, version: str, space: TokenSpaceConfig):
@@ -52,7 +53,8 @@ def test_swap_acoustic_between_songs(swap_mesh, tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     old_version = first["models"]["acoustic"]["version"]
 
-    checkpoint = _acoustic_checkpoint(tmp_path / "swap.safetensors", "coarse-swap-test-v2", TokenSpaceConfig())
+    checkpoint = _acoustic_checkpoint(tmp_path / "swap.safetensors", "coarse-swap-test-v2",
+                                      bundled_token_space("acoustic"))
     acoustic.stop()
     swapped = start_levels(tmp_path / "acoustic1", [LevelLaunch("acoustic", port=port, device="cpu",
                                                                  checkpoint=str(checkpoint))])
@@ -69,7 +71,7 @@ def test_swap_acoustic_between_songs(swap_mesh, tmp_path):
         swapped.stop()
 
     # A model whose token space does not match its neighbours is refused.
-    wrong = _acoustic_checkpoint(tmp_path / "wrong.safetensors", "coarse-512", TokenSpaceConfig(codebook_size=512))
+    wrong = _acoustic_checkpoint(tmp_path / "wrong.safetensors", "coarse-512", replace(bundled_token_space("acoustic"), codebook_size=512))
     mismatched = start_levels(tmp_path / "acoustic2", [LevelLaunch("acoustic", port=port, device="cpu",
                                                                     checkpoint=str(wrong))])
     try:

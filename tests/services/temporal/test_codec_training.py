@@ -83,10 +83,11 @@ def test_crops_come_from_every_piece_fill_short_ones_and_depend_on_the_generator
     assert (again.abs().amax(dim=(1, 2)) > 1000 / 32767).any()  # gain goes up as well as down
 
 
-@pytest.mark.parametrize("decoder", ["istft", "magnitude"])
-def test_loss_falls_when_overfitting(corpus_dir, tmp_path, decoder: str) -> None:
+@pytest.mark.parametrize("encoder, decoder", [("seanet", "istft"), ("stft", "magnitude")])
+def test_loss_falls_when_overfitting(corpus_dir, tmp_path, encoder: str, decoder: str) -> None:
     lines: list[str] = []
-    train(corpus_dir, tmp_path / "run", config(60, model=replace(TINY, decoder=decoder), quantizer_dropout=0.0,
+    model = replace(TINY, encoder=encoder, decoder=decoder, encoder_dim=32, encoder_layers=1)
+    train(corpus_dir, tmp_path / "run", config(60, model=model, quantizer_dropout=0.0,
                                                 eval_every=60, checkpoint_every=60), log=lines.append)
     mel = {int(m[1]): float(m[2]) for line in lines if (m := re.search(r"step (\d+)/60 .*mel_l1 (\S+)", line))}
     assert mel[60] < 0.85 * mel[5], mel

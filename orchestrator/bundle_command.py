@@ -38,7 +38,7 @@ def half_megabytes(checkpoint: Path) -> float:
 
 
 def _itemsize(dtype: str) -> int:
-    return {"I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}[dtype]
+    return {"I64": 8, "U64": 8, "I32": 4, "U32": 4, "I16": 2, "U16": 2, "I8": 1, "U8": 1, "BOOL": 1}.get(dtype, 8)
 
 
 def bundle(what: str, run_dir: Path, weights_dir: Path, budget_mb: float = BUDGET_MB) -> Bundled:

@@ -3,7 +3,7 @@ overlap-add crossfade that joins rendered chunks into one stream."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,16 +24,19 @@ class Chunk:
         return self.end - self.start
 
 
-def layout(total_frames: int, chunk_frames: int, overlap_frames: int) -> list[Chunk]:
-    if not 0 <= overlap_frames < chunk_frames:
-        raise ValueError(f"overlap {overlap_frames} frames must be shorter than the chunk ({chunk_frames})")
-    chunks, start = [], 0
-    while True:
-        end = min(start + chunk_frames, total_frames)
-        chunks.append(Chunk(len(chunks), start, end, 0 if not chunks else chunks[-1].end - start))
-        if end >= total_frames:
-            return chunks
-        start += chunk_frames - overlap_frames
+def layout(total_frames: int, chunk_frames: int, overlap_frames: int, first_frames: int = 0) -> list[Chunk]:
+    """Chunks of chunk_frames, each sharing overlap_frames with the one before;
+    the first is first_frames long when that is set (and shorter than a
+    chunk), so the first audio comes sooner: a listener waits for the first
+    chunk only."""
+    first = min(first_frames or chunk_frames, chunk_frames)
+    if not 0 <= overlap_frames < first:
+        raise ValueError(f"overlap {overlap_frames} frames must be shorter than the chunk ({first})")
+    chunks = [Chunk(0, 0, min(first, total_frames), 0)]
+    while chunks[-1].end < total_frames:
+        start = chunks[-1].end - overlap_frames
+        chunks.append(Chunk(len(chunks), start, min(start + chunk_frames, total_frames), overlap_frames))
+    return chunks
 
 
 @dataclass
@@ -43,6 +46,30 @@ class PlanArrays:
     section_embeddings: np.ndarray  # float32 [S, E]
     section_energy: np.ndarray  # float32 [S]
     text_embedding: np.ndarray  # float32 [E]
+    # The beat grid: seconds of every beat and of every bar's first beat;
+    # empty when the plan has none, and the context then carries no beats.
+    beats: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    downbeats: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    drums: int = levels_pb2.DRUMS_UNSAID  # a levels_pb2.Drums value
+
+
+def beat_positions(marks: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """How many marks (beats, or bars' first beats) lie before each time,
+    fractionally: 2.5 is halfway from the third mark to the fourth. Before the
+    first mark and after the last the nearest interval is carried on, so a
+    pickup before bar 1 counts down from 0. marks ascending, >= 2 of them."""
+    marks = np.asarray(marks, dtype=np.float64)
+    i = np.clip(np.searchsorted(marks, times, side="right") - 1, 0, len(marks) - 2)
+    return i + (times - marks[i]) / (marks[i + 1] - marks[i])
+
+
+def frame_beats(plan: PlanArrays, chunk: Chunk, frame_rate: float) -> np.ndarray | None:
+    """float32 [frames, 2]: each frame's position in beats and in bars; None
+    without a grid of at least two beats and two bars."""
+    if len(plan.beats) < 2 or len(plan.downbeats) < 2:
+        return None
+    times = np.arange(chunk.start, chunk.end) / frame_rate
+    return np.stack([beat_positions(plan.beats, times), beat_positions(plan.downbeats, times)], axis=1).astype(np.float32)
 
 
 def chunk_context(
@@ -56,7 +83,7 @@ def chunk_context(
     lo = max(0, min(chunk.start // per_sem - margin, total - 1))
     hi = min(total, math.ceil(chunk.end / per_sem) + margin)
     sections, local = np.unique(plan.frame_sections[lo:hi], return_inverse=True)
-    return levels_pb2.ChunkContext(
+    context = levels_pb2.ChunkContext(
         chunk_index=chunk.index,
         start_frame=chunk.start,
         num_frames=chunk.frames,
@@ -66,7 +93,12 @@ def chunk_context(
         section_embeddings=encode(plan.section_embeddings[sections]),
         text_embedding=encode(plan.text_embedding),
         section_energy=plan.section_energy[sections].tolist(),
+        drums=plan.drums,
     )
+    beats = frame_beats(plan, chunk, space.frame_rate)
+    if beats is not None:
+        context.frame_beats.CopyFrom(encode(beats))
+    return context
 
 
 class Crossfader:

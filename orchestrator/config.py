@@ -24,6 +24,10 @@ class ActorResources:
 class SchedulerConfig:
     chunk_s: float = 5.0
     overlap_s: float = 1.0
+    # The first chunk alone is shorter: time to first audio is the plan plus
+    # one chunk through both chunk levels, and both cost in proportion to the
+    # chunk's frames. 0: as long as the others.
+    first_chunk_s: float = 2.0
     semantic_margin_s: float = 1.0  # plan context beyond the chunk on each side
     rpc_deadline_s: float = 60.0  # per level call; a dead level fails the song within it
     retries: int = 2  # extra attempts on UNAVAILABLE, so a restarted level is picked up

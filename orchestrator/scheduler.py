@@ -48,6 +48,20 @@ def chunk_seed(seed: int, chunk: int, level: int) -> int:
     return (seed * 1_000_003 + chunk * 7 + level) % (2**63)
 
 
+def plan_times(plan: levels_pb2.PiecePlan, field: str) -> np.ndarray:
+    """The plan's beat or bar times (`field`); empty from a semantic level
+    that plans no beat grid, and chunks then carry no beats."""
+    if not plan.HasField(field):
+        return np.zeros(0, np.float32)
+    try:
+        times = decode(getattr(plan, field), field, F32, [None])
+    except TensorError as err:
+        raise SongError(f"semantic level returned a bad {field}: {err}") from None
+    if len(times) < 2 or not (np.diff(times) > 0).all():
+        raise SongError(f"semantic level returned {field} that are not two or more increasing times")
+    return times
+
+
 def validate_request(request: composer_pb2.ComposeRequest) -> None:
     if not request.prompt.strip():
         raise ValueError("prompt is empty; describe the music to make")
@@ -125,6 +139,10 @@ class Scheduler:
         overlap_frames = int(round((request.overlap_s or self.config.overlap_s) * fr))
         if not 0 <= overlap_frames < chunk_frames:
             raise SongError(f"overlap of {overlap_frames} frames must be shorter than the chunk ({chunk_frames})")
+        first_frames = min(int(round(self.config.first_chunk_s * fr)) or chunk_frames, chunk_frames)
+        if first_frames <= overlap_frames:
+            raise SongError(f"the first chunk ({first_frames} frames) must be longer than the overlap "
+                            f"({overlap_frames}); raise first_chunk_s or lower overlap_s")
         for level in ("acoustic", "temporal"):
             if chunk_frames > infos[level].max_chunk_frames:
                 raise SongError(
@@ -142,7 +160,7 @@ class Scheduler:
         log.info("planned", sections=len(plan.sections), tempo_bpm=plan.tempo_bpm)
         yield composer_pb2.ComposeEvent(plan=plan)
 
-        chunks = layout(int(round(request.duration_s * fr)), chunk_frames, overlap_frames)
+        chunks = layout(int(round(request.duration_s * fr)), chunk_frames, overlap_frames, first_frames)
         crossfader = Crossfader(space.hop_length)
         trace: list[composer_pb2.ChunkTrace] = []
         first_audio = None
@@ -242,6 +260,9 @@ class Scheduler:
             section_embeddings=sections,
             section_energy=np.array([s.energy for s in plan.sections], dtype=np.float32),
             text_embedding=self._check("semantic", plan.text_embedding, "text_embedding", F32, [space.embedding_dim]),
+            beats=plan_times(plan, "beats"),
+            downbeats=plan_times(plan, "downbeats"),
+            drums=plan.drums,
         )
 
     @staticmethod

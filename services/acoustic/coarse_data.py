@@ -165,4 +165,7 @@ def stack_plans(plans: list[PlanMemory], frames: int, device: torch.device) -> P
         frame_section=pad([p.frame_section[0] for p in plans], frames),
         section_mask=mask(sections),
         semantic_mask=mask(semantic),
+        frame_beats=pad([p.frame_beats[0] if p.frame_beats is not None
+                         else torch.full((len(p.frame_semantic[0]), 2), float("nan")) for p in plans], frames),
+        drums=torch.cat([p.drums if p.drums is not None else torch.zeros(1, dtype=torch.long) for p in plans]).to(device),
     )

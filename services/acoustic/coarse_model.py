@@ -2,7 +2,9 @@
 cross-attending to the plan and carrying summary tokens between chunks. Each
 frame also gets its own slice of the plan (the semantic token and the section,
 with its energy, that cover it), so section boundaries inside a chunk are seen
-where they fall."""
+where they fall, and (with `beat_inputs`) where it lies in the beat and the
+bar of the plan's beat grid: the tempo asked for reaches the frames exactly,
+which semantic tokens at 12.5/s cannot carry to within a few percent."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,6 +16,19 @@ from services.common.contract import TokenSpaceConfig
 from services.common.nn import KVCache, SummaryPooler, Transformer, TransformerConfig, sample
 
 SEMANTIC_POSITIONS = 256  # relative positions of plan tokens around the chunk
+BEAT_FEATURES = 7  # sin/cos of the beat, half-beat and bar phases, and whether a grid is known
+
+
+def beat_features(frame_beats: torch.Tensor | None, shape: tuple[int, int]) -> torch.Tensor:
+    """frame_beats [B, T, 2] (positions in beats and bars; NaN or None: no
+    grid) -> [B, T, BEAT_FEATURES], all zero where no grid is known."""
+    if frame_beats is None:
+        return torch.zeros(*shape, BEAT_FEATURES)
+    known = ~frame_beats.isnan().any(dim=-1, keepdim=True)  # [B, T, 1]
+    beats, bars = frame_beats.nan_to_num(0.0).unbind(-1)
+    angles = torch.stack([2 * torch.pi * beats, 4 * torch.pi * beats, 2 * torch.pi * bars], dim=-1)  # [B, T, 3]
+    phases = torch.cat([angles.sin(), angles.cos()], dim=-1) * known
+    return torch.cat([phases, known.float()], dim=-1)
 
 
 @dataclass
@@ -22,6 +37,11 @@ class CoarseConfig:
     transformer: TransformerConfig = field(
         default_factory=lambda: TransformerConfig(dim=256, layers=4, heads=4, max_len=512)
     )
+    # Frames hear their place in the beat grid (False: models made before it).
+    beat_inputs: bool = False
+    # Frames hear whether the prompt asked for drums, asked for none, or did
+    # not say: a caption embedding hears "no drums" much as "drums".
+    drums_inputs: bool = False
 
 
 @dataclass
@@ -39,6 +59,8 @@ class PlanMemory:
     # and plan tokens (True = real); None: nothing padded, as in serving.
     section_mask: torch.Tensor | None = None  # bool [B, k]
     semantic_mask: torch.Tensor | None = None  # bool [B, s]
+    frame_beats: torch.Tensor | None = None  # float [B, T, 2] beats and bars from the start; NaN/None: no grid
+    drums: torch.Tensor | None = None  # long [B], levels_pb2.Drums; None: unsaid
 
 
 class CoarseTransformer(nn.Module):
@@ -62,6 +84,14 @@ class CoarseTransformer(nn.Module):
         # Level k > 0 also sees the ids just chosen for levels < k of the same frame.
         self.depth_emb = nn.ModuleList(nn.Embedding(space.codebook_size, d) for _ in range(self.codebooks - 1))
         self.pooler = SummaryPooler(space.summary_tokens, d, space.summary_dim, config.transformer.heads)
+        if config.beat_inputs:
+            # Zero at first, so weights trained without beats load and start unchanged.
+            self.beat_proj = nn.Linear(BEAT_FEATURES, d)
+            nn.init.zeros_(self.beat_proj.weight)
+            nn.init.zeros_(self.beat_proj.bias)
+        if config.drums_inputs:
+            self.drums_emb = nn.Embedding(3, d)  # unsaid, wanted, unwanted
+            nn.init.zeros_(self.drums_emb.weight)
 
     def memory(self, plan: PlanMemory) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Cross-attention memory [B, 1 + k + s, D] and its mask (None: no padding)."""
@@ -79,10 +109,15 @@ class CoarseTransformer(nn.Module):
 
     def frame_plan(self, plan: PlanMemory) -> torch.Tensor:
         """Each frame's own plan: its semantic token plus its section and that
-        section's energy. [B, T, D]"""
+        section's energy, its place in the beat grid and the drums asked. [B, T, D]"""
         sections = self.frame_section(torch.cat([plan.sections, plan.energy[..., None]], dim=-1))  # [B, k, D]
         index = plan.frame_section[..., None].expand(-1, -1, sections.shape[-1])  # [B, T, D]
-        return self.frame_sem(plan.frame_semantic) + torch.gather(sections, 1, index)
+        out = self.frame_sem(plan.frame_semantic) + torch.gather(sections, 1, index)
+        if self.config.beat_inputs:
+            out = out + self.beat_proj(beat_features(plan.frame_beats, tuple(plan.frame_semantic.shape)).to(out))
+        if self.config.drums_inputs and plan.drums is not None:
+            out = out + self.drums_emb(plan.drums)[:, None]
+        return out
 
     def summary_prefix(
         self, summary: torch.Tensor | None, batch: int, opens: torch.Tensor | None = None

@@ -50,7 +50,7 @@ from services.acoustic.plugin import CoarseTransformerPlugin
 from services.common.checkpoint import ModelCard
 from services.common.level import card_for, state_digest
 from services.common.nn import resolve_device
-from services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy
+from services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy, warm_start
 from services.semantic.label_plans import PlanConditioner
 
 FINAL = "acoustic.safetensors"
@@ -61,7 +61,8 @@ Log = Callable[[str], None]
 
 @dataclass
 class CoarseTrainConfig:
-    model: CoarseConfig = field(default_factory=CoarseConfig)  # token space: the corpus's codec and tokenizer
+    # Token space: the corpus's codec and tokenizer.
+    model: CoarseConfig = field(default_factory=lambda: CoarseConfig(beat_inputs=True, drums_inputs=True))
     steps: int = 20000
     batch: int = 16  # windows per step
     chunks: int = 3  # consecutive chunks per window: summaries are backpropagated through these
@@ -76,6 +77,12 @@ class CoarseTrainConfig:
     # The semantic plugin checkpoint whose text and section embeddings condition
     # training; empty: its seeded untrained weights, as an untrained service sends.
     semantic_checkpoint: str = ""
+    # Start from these weights (e.g. an earlier run's) instead of random ones;
+    # layers they lack (beat_proj for weights made before beat inputs) start as initialised.
+    init_checkpoint: str = ""
+    # Share of training windows whose drums are hidden ("unsaid"), as from a
+    # prompt that does not mention them; the corpus's labels always say.
+    drums_unsaid: float = 0.3
     eval_songs: int = 64  # songs of the valid (and test) split scored, the first of each; 0: all
     release: str = "0.1"  # the card's version is coarse_transformer-<release>-<weights digest>
     eval_every: int = 500
@@ -128,17 +135,22 @@ class Sums:
                     self.overlapped + other.overlapped)
 
 
-def walk(model: CoarseTransformer, windows: list[Window], geometry: Geometry, summaries: bool = True) -> Sums:
+def walk(model: CoarseTransformer, windows: list[Window], geometry: Geometry, summaries: bool = True,
+         unsaid: torch.Tensor | None = None) -> Sums:
     """Teacher-forced pass over each window's chunks in order, chained as the
     scheduler chains them. `summaries` False gives every chunk none (the
-    first chunk's learned stand-in): what the model does without them."""
+    first chunk's learned stand-in): what the model does without them.
+    `unsaid` (bool [B]) hides those windows' drums from the model."""
     space, chunking = model.config.token_space, geometry.chunking
     hop, overlap = chunking.hop, chunking.overlap
     zero = torch.zeros((), device=geometry.device)
     sums = Sums(torch.zeros(space.coarse_codebooks, device=geometry.device), zero, zero, zero)
 
     def batch(slot: int):
-        return chunk_batch(windows, slot, space, chunking, geometry.max_frames, geometry.device)
+        made = chunk_batch(windows, slot, space, chunking, geometry.max_frames, geometry.device)
+        if unsaid is not None:
+            made.plan.drums = made.plan.drums.masked_fill(unsaid.to(made.plan.drums.device), 0)
+        return made
 
     summary, before = None, None  # before: log-probs [B, K, overlap, V] the last chunk gave the next one's overlap
     if summaries and any(w.first > 0 for w in windows):
@@ -200,6 +212,7 @@ def train(data_dir: Path, out_dir: Path, config: CoarseTrainConfig, device: str 
     model = CoarseTransformer(model_config).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     run = Run.start(out_dir, {"model": model}, optimizer, model_config, log, config, data_dir)
+    warm_start(run, model, config.init_checkpoint, log)
 
     conditioner = PlanConditioner(Path(config.semantic_checkpoint) if config.semantic_checkpoint else None,
                                   space, dev)
@@ -215,7 +228,8 @@ def train(data_dir: Path, out_dir: Path, config: CoarseTrainConfig, device: str 
 
     def losses(generator: torch.Generator) -> dict[str, torch.Tensor]:
         picks = torch.randint(len(windows), (config.batch,), generator=generator)
-        sums = walk(model, [windows[i] for i in picks], geometry)
+        unsaid = torch.rand(config.batch, generator=generator) < config.drums_unsaid
+        sums = walk(model, [windows[i] for i in picks], geometry, unsaid=unsaid)
         ce, continuity = sums.ce_mean(), sums.continuity_mean()
         return {"loss": ce + config.continuity_weight * continuity, "ce": ce, "continuity": continuity}
 

@@ -37,6 +37,8 @@ def plan_memory(ctx: ChunkInputs, space: TokenSpaceConfig, device: torch.device)
         semantic_pos=t(positions.astype(np.int64)),
         frame_semantic=t(ctx.semantic_tokens[aligned]),
         frame_section=t(ctx.frame_sections[aligned]),
+        frame_beats=t(ctx.frame_beats) if ctx.frame_beats is not None else None,
+        drums=torch.tensor([ctx.drums], device=device),
     )
 
 

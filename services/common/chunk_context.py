@@ -33,6 +33,11 @@ def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig, ma
         )
     if not np.isfinite(energy).all():
         raise TensorError("context.section_energy: contains NaN or infinite values")
+    if message.drums not in levels_pb2.Drums.values():
+        raise TensorError(f"context.drums: {message.drums} is not a Drums value")
+    beats = None
+    if not is_set(message.frame_beats):
+        beats = decode(message.frame_beats, "context.frame_beats", F32, [message.num_frames, 2])
     return ChunkInputs(
         chunk_index=message.chunk_index,
         start_frame=message.start_frame,
@@ -43,6 +48,8 @@ def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig, ma
         section_embeddings=sections,
         text_embedding=text,
         section_energy=energy,
+        frame_beats=beats,
+        drums=message.drums,
     )
 
 

@@ -141,6 +141,8 @@ class ChunkInputs:
     section_embeddings: np.ndarray  # float32 [k, E]
     text_embedding: np.ndarray  # float32 [E]
     section_energy: np.ndarray  # float32 [k]
+    frame_beats: np.ndarray | None = None  # float32 [num_frames, 2]: beats and bars from the start; None: no grid
+    drums: int = 0  # levels_pb2.Drums: 0 unsaid, 1 wanted, 2 unwanted
 
 
 def card_for(plugin: str, level: str, loaded_config: Any, token_space: TokenSpaceConfig, version: str) -> ModelCard:

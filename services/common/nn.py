@@ -31,6 +31,9 @@ class KVCache:
         self.keys: dict[int, torch.Tensor] = {}
         self.values: dict[int, torch.Tensor] = {}
         self.filled: dict[int, int] = {}
+        # Cross-attention keys and values per layer: the memory is the same at
+        # every step, so it is projected once, not once per token.
+        self.memory: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def length(self) -> int:
@@ -82,10 +85,19 @@ class Attention(nn.Module):
         key_mask: torch.Tensor | None = None,
         cache: KVCache | None = None,
         layer: int = 0,
+        memory_cache: KVCache | None = None,
     ) -> torch.Tensor:
+        """Self-attention with `cache` (keys and values appended step by
+        step), cross-attention to a fixed `source` with `memory_cache` (its
+        keys and values projected on the first step and kept)."""
         b, t, d = x.shape
         q = self._split(self.q(x))
-        k, v = (self._split(z) for z in self.kv(source).chunk(2, dim=-1))
+        if memory_cache is not None and layer in memory_cache.memory:
+            k, v = memory_cache.memory[layer]
+        else:
+            k, v = (self._split(z) for z in self.kv(source).chunk(2, dim=-1))
+            if memory_cache is not None:
+                memory_cache.memory[layer] = (k, v)
         past = cache.past(layer) if cache is not None else 0
         if cache is not None:
             k, v = cache.extend(layer, k, v)
@@ -135,7 +147,7 @@ class Block(nn.Module):
         h = self.norm1(x)
         x = x + self.attn(h, h, causal=causal, cache=cache, layer=layer)
         if self.cross is not None and memory is not None:
-            x = x + self.cross(self.norm_cross(x), memory, key_mask=memory_mask)
+            x = x + self.cross(self.norm_cross(x), memory, key_mask=memory_mask, memory_cache=cache, layer=layer)
         return x + self.ff(self.norm2(x))
 
 

@@ -213,6 +213,21 @@ class Run:
                 "checkpoint": str(path), "steps_per_s": self.steps_per_s}
 
 
+def warm_start(run: Run, model: torch.nn.Module, checkpoint: str, log: Log) -> None:
+    """A fresh run starts from `checkpoint`'s weights instead of random ones
+    (a resumed run already has its own). Parameters the checkpoint lacks,
+    layers added since it was made, keep their initial values; anything else
+    that differs is an error, not a silent partial load."""
+    if not checkpoint or run.step > 0:
+        return
+    state, card, _ = load_checkpoint(Path(checkpoint))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected:
+        raise ValueError(f"{checkpoint} has weights this model does not: {', '.join(sorted(unexpected))}")
+    log(f"starting from {checkpoint} ({card.version}, {card.steps} steps)"
+        + (f"; new here: {', '.join(sorted(missing))}" if missing else ""))
+
+
 def check_same_run(card: ModelCard, config: Any, data_dir: Path, out_dir: Path) -> None:
     if card.data and card.data != corpus_id(data_dir):
         raise ValueError(f"{out_dir} was trained on {card.data}, not {corpus_id(data_dir)}; use another out_dir")

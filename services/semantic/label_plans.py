@@ -21,7 +21,7 @@ from corpus.token_space import check_tokens
 from orchestrator.chunking import PlanArrays
 from services.common.contract import TokenSpaceConfig
 from services.semantic.planner import FormPlan, Planner, SectionPlan
-from services.semantic.plugin import MiniLMPlanner, form_conditioning
+from services.semantic.plugin import MiniLMPlanner, drums_value, form_conditioning
 from services.semantic.prompt import MODES, SECTION_TYPES, key_index
 
 # What a plan always has but some labels lack (scores, user audio): the
@@ -110,6 +110,11 @@ class PlanConditioner:
                 section_embeddings=model.semantic.section_embeddings(cond)[0].float().cpu().numpy(),
                 section_energy=np.array([s.energy for s in form.sections], dtype=np.float32),
                 text_embedding=text[i].float().cpu().numpy(),
+                # The labelled beats, pickups and meter included: what the
+                # planner's grid stands for at serving time.
+                beats=np.asarray(labels.beats, dtype=np.float32),
+                downbeats=np.asarray(labels.downbeats, dtype=np.float32),
+                drums=drums_value(labels.drums),
             ))
         return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -17,6 +18,15 @@ BEATS_PER_BAR = 4  # 4/4 throughout: bar_s = 240 / tempo
 
 def bar_seconds(tempo_bpm: float) -> float:
     return 60.0 * BEATS_PER_BAR / tempo_bpm
+
+
+def beat_grid(tempo_bpm: float, duration_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """float32 seconds of every beat and of every bar's first beat, from 0
+    past the end of the piece: the plan's sections start on bar lines from
+    0, as the corpus's songs do."""
+    beat = 60.0 / tempo_bpm
+    beats = np.arange(int(duration_s / beat) + 2) * beat
+    return beats.astype(np.float32), beats[::BEATS_PER_BAR].astype(np.float32)
 
 
 @dataclass

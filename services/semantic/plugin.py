@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from protos.hiermusic.v1 import contract_pb2
+from protos.hiermusic.v1 import contract_pb2, levels_pb2
 from services.common.contract import TokenSpaceConfig
 from services.common.level import load_or_init, model_info
-from services.semantic.planner import FormPlan, Planner, PlannerConfig, SectionPlan, bar_seconds
+from services.semantic.planner import FormPlan, Planner, PlannerConfig, SectionPlan, bar_seconds, beat_grid
 from services.semantic.prompt import MODES, SECTION_TYPES, key_index, parse_prompt
 from services.semantic.semantic_model import (
     PieceConditioning,
@@ -66,6 +66,9 @@ class PlanResult:
     section_embeddings: np.ndarray  # float32 [S, E]
     semantic_tokens: np.ndarray  # int64 [T], T = ceil(duration_s * semantic_rate)
     frame_sections: np.ndarray  # int64 [T], section of each frame (frame t at t / semantic_rate)
+    beats: np.ndarray  # float32 [b], seconds of each beat at the planned tempo
+    downbeats: np.ndarray  # float32 [d], seconds of each bar's first beat
+    drums: int  # levels_pb2.Drums, as the prompt asked
 
 
 class MiniLMPlanner:
@@ -108,6 +111,7 @@ class MiniLMPlanner:
         cond = form_conditioning(text, form, semantic_frames(duration_s, self.token_space.semantic_rate),
                                  self.token_space.semantic_rate)
         tokens = self.model.semantic.generate(cond, generator, temperature, top_k)
+        beats, downbeats = beat_grid(form.tempo_bpm, duration_s)
         return PlanResult(
             sections=form.sections,
             tempo_bpm=form.tempo_bpm,
@@ -117,7 +121,17 @@ class MiniLMPlanner:
             section_embeddings=self.model.semantic.section_embeddings(cond)[0].float().cpu().numpy(),
             semantic_tokens=tokens.cpu().numpy().astype(np.int64),
             frame_sections=cond.frame_sections[0].cpu().numpy().astype(np.int64),
+            beats=beats,
+            downbeats=downbeats,
+            drums=drums_value(explicit.drums),
         )
+
+
+def drums_value(drums: bool | None) -> int:
+    """The plan's Drums value for what a prompt (or a song's labels) says."""
+    if drums is None:
+        return levels_pb2.DRUMS_UNSAID
+    return levels_pb2.DRUMS_WANTED if drums else levels_pb2.DRUMS_UNWANTED
 
 
 def form_conditioning(text: torch.Tensor, form: FormPlan, num_frames: int, rate: float) -> PieceConditioning:

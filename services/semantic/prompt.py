@@ -1,4 +1,4 @@
-"""Attributes a prompt states explicitly (tempo, key, mode) and the planner's
+"""Attributes a prompt states explicitly (tempo, key, mode, drums or none) and the planner's
 vocabularies. What the prompt says is honoured exactly; the planner only
 predicts what it leaves open."""
 from __future__ import annotations
@@ -23,6 +23,12 @@ _MODE = r"(?P<mode>major|minor|maj|min|dorian|mixolydian)"
 _KEY_MODE = re.compile(rf"\b{_NOTE}\s*{_MODE}\b", re.IGNORECASE)
 _KEY_OF = re.compile(rf"\bkey(?:\s+of|:)?\s+{_NOTE}(?![\w#♯♭])", re.IGNORECASE)
 _MODE_ONLY = re.compile(rf"\b{_MODE}\s+(?:key|scale|tonality|mode)\b", re.IGNORECASE)
+# Drums asked away ("no drums", "without percussion", "drumless", "no beat")
+# and asked for (a drum, percussion, a kick, hats, a beat or groove word).
+_PERCUSSION = r"(?:drums?|drum\s*kit|percussion|beats?|kick|hats|hi-?hats)"
+_NO_DRUMS = re.compile(rf"\b(?:no|without|zero|minus)\s+(?:\w+\s+){{0,2}}?{_PERCUSSION}\b|\bdrumless\b|"
+                       rf"\bbeatless\b", re.IGNORECASE)
+_DRUMS = re.compile(rf"\b{_PERCUSSION}\b|\bdrum\s+and\s+bass\b|\bfour on the floor\b", re.IGNORECASE)
 _NUMBER = r"(?P<bpm>\d+(?:\.\d+)?)"
 _TEMPO = (
     re.compile(rf"\b{_NUMBER}\s*(?:bpm|beats per minute)\b", re.IGNORECASE),
@@ -35,6 +41,7 @@ class PromptAttributes:
     tempo_bpm: float | None = None
     key: str | None = None  # as the prompt spells it, e.g. "Bb", "F#"
     mode: str | None = None  # one of MODES
+    drums: bool | None = None  # False: the prompt asks for none
 
 
 def key_index(name: str) -> int:
@@ -50,7 +57,16 @@ def parse_prompt(text: str) -> PromptAttributes:
     A lowercase lone "a" is read as the article ("in a minor key" sets only
     the mode), so A is recognised when written in capitals."""
     key, mode = _parse_key_mode(text)
-    return PromptAttributes(tempo_bpm=_parse_tempo(text), key=key, mode=mode)
+    return PromptAttributes(tempo_bpm=_parse_tempo(text), key=key, mode=mode, drums=_parse_drums(text))
+
+
+def _parse_drums(text: str) -> bool | None:
+    """False when the prompt asks for no drums (which wins over any drum word
+    it also has, as in "no drums, just a beat-less pad"), True when it names
+    drums, percussion or a beat, None when it says nothing of them."""
+    if _NO_DRUMS.search(text):
+        return False
+    return True if _DRUMS.search(text) else None
 
 
 def _parse_tempo(text: str) -> float | None:

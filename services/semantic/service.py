@@ -49,6 +49,9 @@ class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
             frame_sections=encode(plan.frame_sections),
             duration_s=request.duration_s,
             model=self.plugin.info(),
+            beats=encode(plan.beats),
+            downbeats=encode(plan.downbeats),
+            drums=plan.drums,
         )
 
 

@@ -13,7 +13,9 @@ song's first sees a real summary, as it would when served. The overlap's
 fine tokens are given and copied, never sampled, so unlike the acoustic level
 there is no second view of them for a continuity loss to align.
 
-All fine levels are teacher-forced in one pass (FineTransformer.teacher_forced).
+All fine levels are teacher-forced in one pass (FineTransformer.teacher_forced),
+each at a random reveal step (chunk_cross_entropy); the trainer's models
+sample each level in 4 interleaved steps (FineConfig.reveal_steps).
 Validation walks whole songs chunk by chunk, each chunk with the summary of
 the one before, and reports each fine codebook's cross-entropy next to its
 unigram baseline (the entropy of the training split's token frequencies).
@@ -53,7 +55,7 @@ Log = Callable[[str], None]
 @dataclass
 class FineTrainConfig:
     # The token space's codec and semantic tokenizer fields are taken from the corpus.
-    model: FineConfig = field(default_factory=FineConfig)
+    model: FineConfig = field(default_factory=lambda: FineConfig(reveal_steps=4, tied_heads=True))
     steps: int = 20000
     batch: int = 8  # windows per step
     window_chunks: int = 3  # consecutive chunks per window, chained by their summaries
@@ -95,18 +97,48 @@ class ChunkReader:
 
 
 def chunk_cross_entropy(
-    model: FineTransformer, codes: torch.Tensor, plan: PlanContext, summary: torch.Tensor | None, prefix: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+    model: FineTransformer,
+    codes: torch.Tensor,
+    plan: PlanContext,
+    summary: torch.Tensor | None,
+    prefix: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Summed cross-entropy per fine level [fine] over the frames after the
-    prefix, and the summary [B, n, summary_dim] for the next chunk."""
-    logits, summary_out = model.teacher_forced(codes, plan, summary, prefix)  # [B, fine, T, V]
-    target = codes[:, model.coarse :, prefix:]  # [B, fine, T - P]
-    ce = F.cross_entropy(logits[:, :, prefix:].permute(0, 3, 1, 2), target, reduction="none")  # [B, fine, T - P]
-    return ce.sum(dim=(0, 2)), summary_out
+    prefix, the summary [B, n, summary_dim] for the next chunk, and how many
+    tokens the sum covers. Without a generator (evaluation) every reveal step
+    is run and each frame scored at its own step: the exact likelihood of the
+    order `generate` samples in, summary from the last step as `generate`
+    pools it. With one (training) each chunk's pass for each level takes a
+    random step and is scored on every frame not visible at it, as MaskGIT
+    trains: all steps' conditionals from one pass."""
+    b, fine, t = codes.shape[0], model.codebooks - model.coarse, codes.shape[-1]
+    frame_steps = model.frame_steps(t, prefix, codes.device)[None, None]  # [1, 1, T]
+    target = codes[:, model.coarse :]  # [B, fine, T]
+
+    def scored_ce(step: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, summary_out = model.teacher_forced(codes, plan, summary, prefix, step)  # [B, fine, T, V]
+        ce = F.cross_entropy(logits.permute(0, 3, 1, 2), target, reduction="none")  # [B, fine, T]
+        return (ce * scored).sum(dim=(0, 2)), summary_out
+
+    steps = model.config.reveal_steps
+    if generator is not None:
+        step = torch.randint(steps, (b, fine), generator=generator).to(codes.device)
+        scored = frame_steps >= step[..., None]  # [B, fine, T]
+        ce, summary_out = scored_ce(step, scored)
+        return ce, summary_out, int(scored.sum())
+    total = torch.zeros(fine, device=codes.device)
+    for s in range(steps):
+        ce, summary_out = scored_ce(codes.new_full((b, fine), s), frame_steps == s)
+        total = total + ce
+    return total, summary_out, b * fine * (t - prefix)
 
 
 def window_loss(
-    model: FineTransformer, reader: ChunkReader, windows: list[tuple[Song, list[Chunk], bool]]
+    model: FineTransformer,
+    reader: ChunkReader,
+    windows: list[tuple[Song, list[Chunk], bool]],
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, int]:
     """Summed cross-entropy over a batch of windows and the number of tokens
     it covers. Windows are grouped by their chunks' lengths so each group runs
@@ -123,9 +155,9 @@ def window_loss(
                 with torch.no_grad():
                     _, summary = model.teacher_forced(codes, plan, None, prefix)
                 continue
-            ce, summary = chunk_cross_entropy(model, codes, plan, summary, prefix)
+            ce, summary, scored = chunk_cross_entropy(model, codes, plan, summary, prefix, generator)
             total = total + ce.sum()
-            tokens += ce.numel() * codes.shape[0] * (codes.shape[-1] - prefix)
+            tokens += scored
     return total, tokens
 
 
@@ -157,10 +189,10 @@ def evaluate(
             for part in (members[k : k + batch] for k in range(0, len(members), batch)):
                 codes, plan, prefix = reader.read([(songs[i], songs[i].chunks[n]) for i in part])
                 summary = torch.stack([carried[i] for i in part]) if n > 0 and summaries else None
-                ce, summary = chunk_cross_entropy(model, codes, plan, summary, prefix)
+                ce, summary, scored = chunk_cross_entropy(model, codes, plan, summary, prefix)
                 carried.update(zip(part, summary))
                 sums += ce.double().cpu()
-                tokens += len(part) * (codes.shape[-1] - prefix)
+                tokens += scored // len(ce)
                 chunks += len(part)
     model.train(was_training)
     per_codebook = sums / max(tokens, 1)
@@ -228,7 +260,7 @@ def train(data_dir: Path, out_dir: Path, config: FineTrainConfig, device: str = 
             song = train_songs[i]
             begin = max(0, first - 1)  # the chunk before a mid-song window, for its summary
             batch.append((song, song.chunks[begin : first + config.window_chunks], first > 0))
-        total, tokens = window_loss(model, reader, batch)
+        total, tokens = window_loss(model, reader, batch, generator)
         return {"loss": total / tokens}
 
     def validate() -> None:

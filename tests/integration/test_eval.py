@@ -37,7 +37,7 @@ def test_ten_prompts_write_the_report_and_pictures(ten):
         picture = (out / piece["picture"]).read_bytes()
         assert picture[:4] == PNG and len(picture) > 20_000
         assert piece["measures"]["duration_s"] == pytest.approx(8.0, abs=0.1)
-        assert piece["measures"]["continuity"]["joins"] == 1  # 8 s: chunks of 5 s with 1 s overlap
+        assert piece["measures"]["continuity"]["joins"] == 2  # 8 s: a first chunk of 2 s, then 5 s with 1 s overlap
     markdown = (out / "report.md").read_text()
     assert "| measure | value |" in markdown and markdown.count("![p0") == 10
     for piece in report["pieces"]:
@@ -56,7 +56,7 @@ def test_speed_comes_from_the_services_prometheus(ten):
     calls = {(s["level"], s["method"]): s["calls"] for s in report["speed"]["levels"]}
     chunks = sum(p["timings"]["levels"]["acoustic"]["calls"] for p in report["pieces"])
     assert calls[("semantic", "Plan")] == 10
-    assert calls[("acoustic", "GenerateCoarse")] == chunks == 20  # two chunks per 8 s piece
+    assert calls[("acoustic", "GenerateCoarse")] == chunks == 30  # three chunks per 8 s piece
     assert calls[("temporal", "Render")] == chunks
     songs = report["speed"]["songs"]
     assert songs["songs"] == 10 and 0 < songs["first_audio_s_mean"] <= songs["real_time_factor_max"] * 8

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from orchestrator.chunking import Crossfader, PlanArrays, chunk_context, layout
+from orchestrator.chunking import Crossfader, PlanArrays, beat_positions, chunk_context, frame_beats, layout
 from services.common.contract import TokenSpaceConfig
 from services.common.tensors import decode
 
@@ -15,6 +17,15 @@ def test_layout_covers_the_piece_with_overlaps():
     assert layout(100, 250, 50) == [layout(100, 250, 50)[0]] and layout(100, 250, 50)[0].end == 100
     with pytest.raises(ValueError):
         layout(100, 50, 50)
+
+
+def test_a_short_first_chunk_then_full_chunks():
+    chunks = layout(600, 250, 50, first_frames=100)
+    assert [(c.start, c.end, c.overlap) for c in chunks] == [(0, 100, 0), (50, 300, 50), (250, 500, 50), (450, 600, 50)]
+    assert layout(600, 250, 50, first_frames=400) == layout(600, 250, 50)  # never longer than a chunk
+    assert layout(60, 250, 50, first_frames=100) == [layout(60, 250, 50)[0]]
+    with pytest.raises(ValueError, match="shorter than the chunk"):
+        layout(600, 250, 50, first_frames=50)
 
 
 def test_crossfade_emits_every_sample_once_and_joins_smoothly():
@@ -49,3 +60,30 @@ def test_chunk_context_slices_the_plan():
     assert set(local.tolist()) == {0, 1}
     wide = chunk_context(plan, chunk, space, margin_s=1.0)  # 12 semantic frames each side
     assert wide.semantic_start == 38 and len(wide.section_energy) == 3
+    assert not ctx.HasField("frame_beats")  # this plan has no beat grid
+
+
+def test_beat_positions_count_beats_and_carry_the_grid_past_its_ends():
+    beats = np.array([0.25, 0.75, 1.25, 1.75])  # 120 bpm after a quarter-second pickup
+    at = beat_positions(beats, np.array([0.0, 0.25, 0.5, 1.75, 2.0]))
+    np.testing.assert_allclose(at, [-0.5, 0.0, 0.5, 3.0, 3.5])
+    uneven = beat_positions(np.array([0.0, 1.0, 1.5]), np.array([0.5, 1.25]))  # the tempo doubles at 1 s
+    np.testing.assert_allclose(uneven, [0.5, 1.5])
+
+
+def test_chunk_context_carries_each_frame_s_place_in_the_beat_grid():
+    space = TokenSpaceConfig()  # 50 frames/s
+    plan = PlanArrays(
+        semantic_tokens=np.zeros(150, dtype=np.int64),
+        frame_sections=np.zeros(150, dtype=np.int64),
+        section_embeddings=np.eye(1, 256, dtype=np.float32),
+        section_energy=np.array([0.5], dtype=np.float32),
+        text_embedding=np.ones(256, dtype=np.float32),
+        beats=np.arange(0, 13, 0.5, dtype=np.float32),  # 120 bpm, 4/4
+        downbeats=np.arange(0, 13, 2.0, dtype=np.float32),
+    )
+    chunk = layout(600, 250, 50)[1]  # frames 200..450: 4 s to 9 s
+    beats = decode(chunk_context(plan, chunk, space, margin_s=1.0).frame_beats, "b", 1, [250, 2])
+    np.testing.assert_allclose(beats[0], [8.0, 2.0])  # 4 s: the ninth beat, the third bar's first
+    np.testing.assert_allclose(beats[25], [9.0, 2.25], rtol=1e-6)  # half a second later
+    assert frame_beats(replace(plan, beats=plan.beats[:1]), chunk, 50.0) is None  # one beat is no grid

@@ -26,13 +26,15 @@ from protos.hiermusic.v1 import tensor_pb2 as protos_dot_hiermusic_dot_v1_dot_te
 from protos.hiermusic.v1 import contract_pb2 as protos_dot_hiermusic_dot_v1_dot_contract__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protos/hiermusic/v1/levels.proto\x12\x0chiermusic.v1\x1a protos/hiermusic/v1/tensor.proto\x1a\"protos/hiermusic/v1/contract.proto\"T\n\x08Sampling\x12\x13\n\x0btemperature\x18\x01 \x01(\x02\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x16\n\x0eguidance_scale\x18\x04 \x01(\x02\"h\n\x07Section\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07start_s\x18\x02 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x03 \x01(\x01\x12\x0c\n\x04\x62\x61rs\x18\x04 \x01(\x05\x12\x0e\n\x06\x65nergy\x18\x05 \x01(\x02\x12\x11\n\trepeat_of\x18\x06 \x01(\x05\"[\n\x0bPlanRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x12\n\nduration_s\x18\x02 \x01(\x01\x12(\n\x08sampling\x18\x03 \x01(\x0b\x32\x16.hiermusic.v1.Sampling\"\xdb\x02\n\tPiecePlan\x12\'\n\x08sections\x18\x01 \x03(\x0b\x32\x15.hiermusic.v1.Section\x12\x11\n\ttempo_bpm\x18\x02 \x01(\x01\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12,\n\x0etext_embedding\x18\x05 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x30\n\x12section_embeddings\x18\x06 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12-\n\x0fsemantic_tokens\x18\x07 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12,\n\x0e\x66rame_sections\x18\x08 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x12\n\nduration_s\x18\t \x01(\x01\x12&\n\x05model\x18\n \x01(\x0b\x32\x17.hiermusic.v1.ModelInfo\"\xb9\x02\n\x0c\x43hunkContext\x12\x13\n\x0b\x63hunk_index\x18\x01 \x01(\x05\x12\x13\n\x0bstart_frame\x18\x02 \x01(\x03\x12\x12\n\nnum_frames\x18\x03 \x01(\x03\x12\x16\n\x0esemantic_start\x18\x04 \x01(\x03\x12-\n\x0fsemantic_tokens\x18\x05 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12,\n\x0e\x66rame_sections\x18\x06 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x30\n\x12section_embeddings\x18\x07 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12,\n\x0etext_embedding\x18\x08 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x16\n\x0esection_energy\x18\t \x03(\x02\"\xba\x01\n\rCoarseRequest\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.hiermusic.v1.ChunkContext\x12%\n\x07summary\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12+\n\rprefix_tokens\x18\x03 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12(\n\x08sampling\x18\x04 \x01(\x0b\x32\x16.hiermusic.v1.Sampling\"\xc3\x01\n\x0e\x43oarseResponse\x12+\n\rcoarse_tokens\x18\x01 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12%\n\x07summary\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x19\n\x11summary_in_sha256\x18\x03 \x01(\t\x12\x1a\n\x12summary_out_sha256\x18\x04 \x01(\t\x12&\n\x05model\x18\x05 \x01(\x0b\x32\x17.hiermusic.v1.ModelInfo\"\xe7\x01\n\rRenderRequest\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.hiermusic.v1.ChunkContext\x12+\n\rcoarse_tokens\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12%\n\x07summary\x18\x03 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12+\n\rprefix_tokens\x18\x04 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12(\n\x08sampling\x18\x05 \x01(\x0b\x32\x16.hiermusic.v1.Sampling\"\xe6\x01\n\x0eRenderResponse\x12)\n\x0b\x66ine_tokens\x18\x01 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12#\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12%\n\x07summary\x18\x03 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x19\n\x11summary_in_sha256\x18\x04 \x01(\t\x12\x1a\n\x12summary_out_sha256\x18\x05 \x01(\t\x12&\n\x05model\x18\x06 \x01(\x0b\x32\x17.hiermusic.v1.ModelInfo2\x8f\x01\n\rSemanticLevel\x12\x42\n\x08\x44\x65scribe\x12\x1d.hiermusic.v1.DescribeRequest\x1a\x17.hiermusic.v1.ModelInfo\x12:\n\x04Plan\x12\x19.hiermusic.v1.PlanRequest\x1a\x17.hiermusic.v1.PiecePlan2\xa0\x01\n\rAcousticLevel\x12\x42\n\x08\x44\x65scribe\x12\x1d.hiermusic.v1.DescribeRequest\x1a\x17.hiermusic.v1.ModelInfo\x12K\n\x0eGenerateCoarse\x12\x1b.hiermusic.v1.CoarseRequest\x1a\x1c.hiermusic.v1.CoarseResponse2\x98\x01\n\rTemporalLevel\x12\x42\n\x08\x44\x65scribe\x12\x1d.hiermusic.v1.DescribeRequest\x1a\x17.hiermusic.v1.ModelInfo\x12\x43\n\x06Render\x12\x1b.hiermusic.v1.RenderRequest\x1a\x1c.hiermusic.v1.RenderResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protos/hiermusic/v1/levels.proto\x12\x0chiermusic.v1\x1a protos/hiermusic/v1/tensor.proto\x1a\"protos/hiermusic/v1/contract.proto\"T\n\x08Sampling\x12\x13\n\x0btemperature\x18\x01 \x01(\x02\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x16\n\x0eguidance_scale\x18\x04 \x01(\x02\"h\n\x07Section\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07start_s\x18\x02 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x03 \x01(\x01\x12\x0c\n\x04\x62\x61rs\x18\x04 \x01(\x05\x12\x0e\n\x06\x65nergy\x18\x05 \x01(\x02\x12\x11\n\trepeat_of\x18\x06 \x01(\x05\"[\n\x0bPlanRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x12\n\nduration_s\x18\x02 \x01(\x01\x12(\n\x08sampling\x18\x03 \x01(\x0b\x32\x16.hiermusic.v1.Sampling\"\xcd\x03\n\tPiecePlan\x12\'\n\x08sections\x18\x01 \x03(\x0b\x32\x15.hiermusic.v1.Section\x12\x11\n\ttempo_bpm\x18\x02 \x01(\x01\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12,\n\x0etext_embedding\x18\x05 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x30\n\x12section_embeddings\x18\x06 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12-\n\x0fsemantic_tokens\x18\x07 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12,\n\x0e\x66rame_sections\x18\x08 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x12\n\nduration_s\x18\t \x01(\x01\x12&\n\x05model\x18\n \x01(\x0b\x32\x17.hiermusic.v1.ModelInfo\x12#\n\x05\x62\x65\x61ts\x18\x0b \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\'\n\tdownbeats\x18\x0c \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\"\n\x05\x64rums\x18\r \x01(\x0e\x32\x13.hiermusic.v1.Drums\"\x88\x03\n\x0c\x43hunkContext\x12\x13\n\x0b\x63hunk_index\x18\x01 \x01(\x05\x12\x13\n\x0bstart_frame\x18\x02 \x01(\x03\x12\x12\n\nnum_frames\x18\x03 \x01(\x03\x12\x16\n\x0esemantic_start\x18\x04 \x01(\x03\x12-\n\x0fsemantic_tokens\x18\x05 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12,\n\x0e\x66rame_sections\x18\x06 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x30\n\x12section_embeddings\x18\x07 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12,\n\x0etext_embedding\x18\x08 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x16\n\x0esection_energy\x18\t \x03(\x02\x12)\n\x0b\x66rame_beats\x18\n \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\"\n\x05\x64rums\x18\x0b \x01(\x0e\x32\x13.hiermusic.v1.Drums\"\xba\x01\n\rCoarseRequest\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.hiermusic.v1.ChunkContext\x12%\n\x07summary\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12+\n\rprefix_tokens\x18\x03 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12(\n\x08sampling\x18\x04 \x01(\x0b\x32\x16.hiermusic.v1.Sampling\"\xc3\x01\n\x0e\x43oarseResponse\x12+\n\rcoarse_tokens\x18\x01 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12%\n\x07summary\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x19\n\x11summary_in_sha256\x18\x03 \x01(\t\x12\x1a\n\x12summary_out_sha256\x18\x04 \x01(\t\x12&\n\x05model\x18\x05 \x01(\x0b\x32\x17.hiermusic.v1.ModelInfo\"\xe7\x01\n\rRenderRequest\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.hiermusic.v1.ChunkContext\x12+\n\rcoarse_tokens\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12%\n\x07summary\x18\x03 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12+\n\rprefix_tokens\x18\x04 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12(\n\x08sampling\x18\x05 \x01(\x0b\x32\x16.hiermusic.v1.Sampling\"\xe6\x01\n\x0eRenderResponse\x12)\n\x0b\x66ine_tokens\x18\x01 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12#\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12%\n\x07summary\x18\x03 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x19\n\x11summary_in_sha256\x18\x04 \x01(\t\x12\x1a\n\x12summary_out_sha256\x18\x05 \x01(\t\x12&\n\x05model\x18\x06 \x01(\x0b\x32\x17.hiermusic.v1.ModelInfo*?\n\x05\x44rums\x12\x10\n\x0c\x44RUMS_UNSAID\x10\x00\x12\x10\n\x0c\x44RUMS_WANTED\x10\x01\x12\x12\n\x0e\x44RUMS_UNWANTED\x10\x02\x32\x8f\x01\n\rSemanticLevel\x12\x42\n\x08\x44\x65scribe\x12\x1d.hiermusic.v1.DescribeRequest\x1a\x17.hiermusic.v1.ModelInfo\x12:\n\x04Plan\x12\x19.hiermusic.v1.PlanRequest\x1a\x17.hiermusic.v1.PiecePlan2\xa0\x01\n\rAcousticLevel\x12\x42\n\x08\x44\x65scribe\x12\x1d.hiermusic.v1.DescribeRequest\x1a\x17.hiermusic.v1.ModelInfo\x12K\n\x0eGenerateCoarse\x12\x1b.hiermusic.v1.CoarseRequest\x1a\x1c.hiermusic.v1.CoarseResponse2\x98\x01\n\rTemporalLevel\x12\x42\n\x08\x44\x65scribe\x12\x1d.hiermusic.v1.DescribeRequest\x1a\x17.hiermusic.v1.ModelInfo\x12\x43\n\x06Render\x12\x1b.hiermusic.v1.RenderRequest\x1a\x1c.hiermusic.v1.RenderResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.hiermusic.v1.levels_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_DRUMS']._serialized_start=2118
+  _globals['_DRUMS']._serialized_end=2181
   _globals['_SAMPLING']._serialized_start=120
   _globals['_SAMPLING']._serialized_end=204
   _globals['_SECTION']._serialized_start=206
@@ -40,21 +42,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PLANREQUEST']._serialized_start=312
   _globals['_PLANREQUEST']._serialized_end=403
   _globals['_PIECEPLAN']._serialized_start=406
-  _globals['_PIECEPLAN']._serialized_end=753
-  _globals['_CHUNKCONTEXT']._serialized_start=756
-  _globals['_CHUNKCONTEXT']._serialized_end=1069
-  _globals['_COARSEREQUEST']._serialized_start=1072
-  _globals['_COARSEREQUEST']._serialized_end=1258
-  _globals['_COARSERESPONSE']._serialized_start=1261
-  _globals['_COARSERESPONSE']._serialized_end=1456
-  _globals['_RENDERREQUEST']._serialized_start=1459
-  _globals['_RENDERREQUEST']._serialized_end=1690
-  _globals['_RENDERRESPONSE']._serialized_start=1693
-  _globals['_RENDERRESPONSE']._serialized_end=1923
-  _globals['_SEMANTICLEVEL']._serialized_start=1926
-  _globals['_SEMANTICLEVEL']._serialized_end=2069
-  _globals['_ACOUSTICLEVEL']._serialized_start=2072
-  _globals['_ACOUSTICLEVEL']._serialized_end=2232
-  _globals['_TEMPORALLEVEL']._serialized_start=2235
-  _globals['_TEMPORALLEVEL']._serialized_end=2387
+  _globals['_PIECEPLAN']._serialized_end=867
+  _globals['_CHUNKCONTEXT']._serialized_start=870
+  _globals['_CHUNKCONTEXT']._serialized_end=1262
+  _globals['_COARSEREQUEST']._serialized_start=1265
+  _globals['_COARSEREQUEST']._serialized_end=1451
+  _globals['_COARSERESPONSE']._serialized_start=1454
+  _globals['_COARSERESPONSE']._serialized_end=1649
+  _globals['_RENDERREQUEST']._serialized_start=1652
+  _globals['_RENDERREQUEST']._serialized_end=1883
+  _globals['_RENDERRESPONSE']._serialized_start=1886
+  _globals['_RENDERRESPONSE']._serialized_end=2116
+  _globals['_SEMANTICLEVEL']._serialized_start=2184
+  _globals['_SEMANTICLEVEL']._serialized_end=2327
+  _globals['_ACOUSTICLEVEL']._serialized_start=2330
+  _globals['_ACOUSTICLEVEL']._serialized_end=2490
+  _globals['_TEMPORALLEVEL']._serialized_start=2493
+  _globals['_TEMPORALLEVEL']._serialized_end=2645
 # @@protoc_insertion_point(module_scope)

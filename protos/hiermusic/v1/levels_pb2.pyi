@@ -1,12 +1,22 @@
 from protos.hiermusic.v1 import tensor_pb2 as _tensor_pb2
 from protos.hiermusic.v1 import contract_pb2 as _contract_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Drums(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DRUMS_UNSAID: _ClassVar[Drums]
+    DRUMS_WANTED: _ClassVar[Drums]
+    DRUMS_UNWANTED: _ClassVar[Drums]
+DRUMS_UNSAID: Drums
+DRUMS_WANTED: Drums
+DRUMS_UNWANTED: Drums
 
 class Sampling(_message.Message):
     __slots__ = ("temperature", "top_k", "seed", "guidance_scale")
@@ -47,7 +57,7 @@ class PlanRequest(_message.Message):
     def __init__(self, prompt: _Optional[str] = ..., duration_s: _Optional[float] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ...) -> None: ...
 
 class PiecePlan(_message.Message):
-    __slots__ = ("sections", "tempo_bpm", "key", "mode", "text_embedding", "section_embeddings", "semantic_tokens", "frame_sections", "duration_s", "model")
+    __slots__ = ("sections", "tempo_bpm", "key", "mode", "text_embedding", "section_embeddings", "semantic_tokens", "frame_sections", "duration_s", "model", "beats", "downbeats", "drums")
     SECTIONS_FIELD_NUMBER: _ClassVar[int]
     TEMPO_BPM_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +68,9 @@ class PiecePlan(_message.Message):
     FRAME_SECTIONS_FIELD_NUMBER: _ClassVar[int]
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    BEATS_FIELD_NUMBER: _ClassVar[int]
+    DOWNBEATS_FIELD_NUMBER: _ClassVar[int]
+    DRUMS_FIELD_NUMBER: _ClassVar[int]
     sections: _containers.RepeatedCompositeFieldContainer[Section]
     tempo_bpm: float
     key: str
@@ -68,10 +81,13 @@ class PiecePlan(_message.Message):
     frame_sections: _tensor_pb2.Tensor
     duration_s: float
     model: _contract_pb2.ModelInfo
-    def __init__(self, sections: _Optional[_Iterable[_Union[Section, _Mapping]]] = ..., tempo_bpm: _Optional[float] = ..., key: _Optional[str] = ..., mode: _Optional[str] = ..., text_embedding: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., section_embeddings: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., semantic_tokens: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., frame_sections: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., duration_s: _Optional[float] = ..., model: _Optional[_Union[_contract_pb2.ModelInfo, _Mapping]] = ...) -> None: ...
+    beats: _tensor_pb2.Tensor
+    downbeats: _tensor_pb2.Tensor
+    drums: Drums
+    def __init__(self, sections: _Optional[_Iterable[_Union[Section, _Mapping]]] = ..., tempo_bpm: _Optional[float] = ..., key: _Optional[str] = ..., mode: _Optional[str] = ..., text_embedding: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., section_embeddings: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., semantic_tokens: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., frame_sections: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., duration_s: _Optional[float] = ..., model: _Optional[_Union[_contract_pb2.ModelInfo, _Mapping]] = ..., beats: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., downbeats: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., drums: _Optional[_Union[Drums, str]] = ...) -> None: ...
 
 class ChunkContext(_message.Message):
-    __slots__ = ("chunk_index", "start_frame", "num_frames", "semantic_start", "semantic_tokens", "frame_sections", "section_embeddings", "text_embedding", "section_energy")
+    __slots__ = ("chunk_index", "start_frame", "num_frames", "semantic_start", "semantic_tokens", "frame_sections", "section_embeddings", "text_embedding", "section_energy", "frame_beats", "drums")
     CHUNK_INDEX_FIELD_NUMBER: _ClassVar[int]
     START_FRAME_FIELD_NUMBER: _ClassVar[int]
     NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +97,8 @@ class ChunkContext(_message.Message):
     SECTION_EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     TEXT_EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     SECTION_ENERGY_FIELD_NUMBER: _ClassVar[int]
+    FRAME_BEATS_FIELD_NUMBER: _ClassVar[int]
+    DRUMS_FIELD_NUMBER: _ClassVar[int]
     chunk_index: int
     start_frame: int
     num_frames: int
@@ -90,7 +108,9 @@ class ChunkContext(_message.Message):
     section_embeddings: _tensor_pb2.Tensor
     text_embedding: _tensor_pb2.Tensor
     section_energy: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, chunk_index: _Optional[int] = ..., start_frame: _Optional[int] = ..., num_frames: _Optional[int] = ..., semantic_start: _Optional[int] = ..., semantic_tokens: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., frame_sections: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., section_embeddings: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., text_embedding: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., section_energy: _Optional[_Iterable[float]] = ...) -> None: ...
+    frame_beats: _tensor_pb2.Tensor
+    drums: Drums
+    def __init__(self, chunk_index: _Optional[int] = ..., start_frame: _Optional[int] = ..., num_frames: _Optional[int] = ..., semantic_start: _Optional[int] = ..., semantic_tokens: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., frame_sections: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., section_embeddings: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., text_embedding: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., section_energy: _Optional[_Iterable[float]] = ..., frame_beats: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., drums: _Optional[_Union[Drums, str]] = ...) -> None: ...
 
 class CoarseRequest(_message.Message):
     __slots__ = ("context", "summary", "prefix_tokens", "sampling")

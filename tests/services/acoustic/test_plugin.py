@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
+from services.acoustic.coarse_model import CoarseConfig, CoarseTransformer, beat_features
 from services.acoustic.plugin import CoarseTransformerPlugin, plan_memory
 from services.common.checkpoint import save_checkpoint
 from services.common.level import ChunkInputs, card_for
@@ -82,3 +85,50 @@ def test_checkpoint_of_another_level_is_refused(tmp_path):
                     tmp_path / "t.safetensors")
     with pytest.raises(ValueError, match="temporal plugin 'fine_transformer'"):
         CoarseTransformerPlugin(tmp_path / "t.safetensors", CPU)
+
+
+def test_frames_hear_their_place_in_the_beat_grid():
+    """A model made with beat inputs starts as the same model without them
+    (its beat layer is zero), loads weights made before beats existed, and
+    once trained its frames hear the grid the context carries."""
+    config = CoarseConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128))
+    torch.manual_seed(0)
+    plain = CoarseTransformer(config).eval()
+    beat = CoarseTransformer(replace(config, beat_inputs=True)).eval()
+    missing, unexpected = beat.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["beat_proj.bias", "beat_proj.weight"] and not unexpected
+
+    grid = np.stack([np.arange(60) / 25, np.arange(60) / 50], axis=1).astype(np.float32)  # 120 bpm, 2 beats a bar
+    with_grid, without = plan_memory(replace(_ctx(), frame_beats=grid), config.token_space, CPU), plan_memory(
+        _ctx(), config.token_space, CPU)
+    assert with_grid.frame_beats.shape == (1, 60, 2) and without.frame_beats is None
+    with torch.inference_mode():
+        torch.testing.assert_close(beat.frame_plan(with_grid), plain.frame_plan(with_grid))
+        torch.nn.init.normal_(beat.beat_proj.weight)
+        heard = beat.frame_plan(with_grid)
+        assert not torch.allclose(heard, plain.frame_plan(with_grid))
+        # Frames a bar apart hear the same phase; no grid is heard as none at all.
+        torch.testing.assert_close(heard[0, 0] - plain.frame_plan(with_grid)[0, 0],
+                                   heard[0, 50] - plain.frame_plan(with_grid)[0, 50], atol=1e-4, rtol=0)
+        torch.testing.assert_close(beat.frame_plan(without) - beat.beat_proj.bias, plain.frame_plan(without))
+
+
+def test_beat_features_mark_frames_without_a_grid():
+    positions = torch.tensor([[[0.25, 0.0625], [float("nan"), float("nan")]]])
+    features = beat_features(positions, (1, 2))
+    assert features.shape == (1, 2, 7)
+    torch.testing.assert_close(features[0, 0, :3], torch.tensor([1.0, 0.0, math.sin(math.pi / 8)]))
+    assert features[0, 0, -1] == 1 and features[0, 1].abs().sum() == 0
+    assert beat_features(None, (1, 2)).abs().sum() == 0
+
+
+def test_frames_hear_the_drums_the_prompt_asked_for():
+    config = CoarseConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128), drums_inputs=True)
+    model = CoarseTransformer(config).eval()
+    torch.nn.init.normal_(model.drums_emb.weight[1:])  # trained: wanted and unwanted differ; unsaid stays zero
+    plans = {d: plan_memory(replace(_ctx(), drums=d), config.token_space, CPU) for d in (0, 1, 2)}
+    with torch.inference_mode():
+        heard = {d: model.frame_plan(p) for d, p in plans.items()}
+    assert plans[2].drums.tolist() == [2]
+    assert not torch.allclose(heard[1], heard[2]) and not torch.allclose(heard[0], heard[1])
+    torch.testing.assert_close(heard[1] - heard[0], model.drums_emb.weight[1].expand_as(heard[1]))

@@ -7,7 +7,16 @@ import pytest
 import torch
 
 from services.common.checkpoint import ModelCard
-from services.common.training import check_same_run, by_split, corpus_id, learning_rate_schedule, unigram_entropy
+from services.common.checkpoint import save_checkpoint
+from services.common.training import (
+    Run,
+    by_split,
+    check_same_run,
+    corpus_id,
+    learning_rate_schedule,
+    unigram_entropy,
+    warm_start,
+)
 
 
 @dataclass
@@ -62,3 +71,27 @@ def test_a_resumed_run_may_run_longer_but_not_differently(tmp_path) -> None:
         check_same_run(card, _Settings(lr=2e-3, batch=8), corpus, tmp_path)
     with pytest.raises(ValueError, match="was trained on"):
         check_same_run(card, _Settings(), other, tmp_path)
+
+
+def test_a_fresh_run_starts_from_given_weights_and_new_layers_keep_their_own(tmp_path) -> None:
+    torch.manual_seed(0)
+    before = torch.nn.Sequential(torch.nn.Linear(3, 4))
+    save_checkpoint(before, ModelCard("p", "acoustic", "p-1", {}, {}, trained=True, steps=7), tmp_path / "w.safetensors")
+    grown = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    new_layer = grown[1].weight.detach().clone()
+    lines: list[str] = []
+    run = Run(tmp_path / "run", {"model": grown}, torch.optim.SGD(grown.parameters(), lr=0.1))
+    warm_start(run, grown, str(tmp_path / "w.safetensors"), lines.append)
+    assert torch.equal(grown[0].weight, before[0].weight) and torch.equal(grown[1].weight, new_layer)
+    assert "p-1, 7 steps" in lines[0] and "new here: 1.bias, 1.weight" in lines[0]
+
+    run.step = 5  # resumed: its own checkpoint stands, the warm start is not applied again
+    torch.nn.init.zeros_(grown[0].weight)
+    warm_start(run, grown, str(tmp_path / "w.safetensors"), lines.append)
+    assert grown[0].weight.abs().sum() == 0
+
+    other = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    save_checkpoint(other, ModelCard("p", "acoustic", "p-2", {}, {}), tmp_path / "big.safetensors")
+    with pytest.raises(ValueError, match="does not: 1.bias, 1.weight"):
+        warm_start(Run(tmp_path / "r2", {"model": before}, torch.optim.SGD(before.parameters(), lr=0.1)), before,
+                   str(tmp_path / "big.safetensors"), lines.append)

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from corpus.labels import SectionLabel, SongLabels
+from protos.hiermusic.v1 import levels_pb2
 from services.common.contract import TokenSpaceConfig
 from services.semantic.label_plans import PlanConditioner, form_of, plannable
 
@@ -42,3 +43,11 @@ def test_plans_carry_energy_on_the_planner_s_bins_as_a_served_plan_does() -> Non
     assert plan.section_energy.tolist() == [0.25, 1.0]
     assert plan.frame_sections.tolist() == [0] * 13 + [1] * 13
     assert plan.section_embeddings.shape == (2, TokenSpaceConfig().embedding_dim)
+
+
+def test_plans_carry_the_labelled_beats_and_drums() -> None:
+    song = replace(labels("b"), beats=[0.25, 0.75, 1.25, 1.75], downbeats=[0.25, 2.25], drums=True)
+    conditioner = PlanConditioner(None, TokenSpaceConfig(), CPU)
+    plan, quiet = conditioner.plans([song, replace(song, drums=False)], [np.arange(26)] * 2)
+    assert plan.beats.tolist() == [0.25, 0.75, 1.25, 1.75] and plan.downbeats.tolist() == [0.25, 2.25]
+    assert (plan.drums, quiet.drums) == (levels_pb2.DRUMS_WANTED, levels_pb2.DRUMS_UNWANTED)

@@ -68,6 +68,11 @@ def test_explicit_tempo_key_mode_are_honoured(plugin: MiniLMPlanner) -> None:
     bar_s = 240.0 / 72.0
     if len(plan.sections) > 1:
         assert plan.sections[0].end_s == pytest.approx(plan.sections[0].bars * bar_s)
+    # The beat grid the lower levels hear: every beat at 72 bpm from 0 past the end, a bar every 4 beats.
+    np.testing.assert_allclose(np.diff(plan.beats), 60.0 / 72.0, rtol=1e-5)
+    assert plan.beats[0] == 0 and plan.beats[-1] >= 20.0 and plan.downbeats.tolist() == plan.beats[::4].tolist()
+    for section in plan.sections:
+        assert np.abs(plan.downbeats - section.start_s).min() < 1e-3  # sections start on bar lines
 
 
 def test_deterministic_by_seed(plugin: MiniLMPlanner) -> None:

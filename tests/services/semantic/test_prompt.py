@@ -47,6 +47,27 @@ def test_everything_at_once_and_first_mention_wins() -> None:
     assert attrs == PromptAttributes(tempo_bpm=84.0, key="G", mode="minor")
 
 
+@pytest.mark.parametrize(
+    ("prompt", "drums"),
+    [
+        ("a calm piano piece", None),
+        ("an upbeat pop song", None),  # "upbeat" is not a beat
+        ("rock with big drums", True),
+        ("light percussion and a guitar", True),
+        ("minimal techno, kick and hats only", True),
+        ("fast drum and bass", True),
+        ("sleepy ambient, no drums", False),
+        ("a string quartet, no percussion at all", False),
+        ("without any drums, please", False),
+        ("a drumless pad drone", False),
+        ("shimmering bells and no beat", False),
+        ("no drums, just a soft beat-like pulse of bass", False),  # asking for none wins
+    ],
+)
+def test_drums_asked_for_or_away(prompt: str, drums: bool | None) -> None:
+    assert parse_prompt(prompt).drums is drums
+
+
 def test_unplayable_tempo_is_refused() -> None:
     with pytest.raises(ValueError, match="1000 bpm"):
         parse_prompt("speedcore at 1000 bpm")

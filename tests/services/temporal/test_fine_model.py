@@ -131,3 +131,69 @@ def test_teacher_forced_matches_the_level_by_level_passes(model: FineTransformer
         torch.testing.assert_close(summary_out, model.summarize(hidden), atol=1e-5, rtol=1e-5)
         _, summary_none = model.teacher_forced(target, plan, None, prefix_len=10)
         assert not torch.allclose(summary_out, summary_none)
+
+
+@pytest.fixture(scope="module")
+def revealing() -> FineTransformer:
+    torch.manual_seed(0)
+    config = FineConfig(transformer=TransformerConfig(dim=64, layers=2, heads=4, max_len=128), reveal_steps=4,
+                        tied_heads=True)
+    return FineTransformer(config).eval()
+
+
+def test_reveal_steps_interleave_after_the_prefix(revealing: FineTransformer) -> None:
+    steps = revealing.frame_steps(14, 2, CPU).tolist()
+    assert steps == [-1, -1, 0, 2, 1, 3, 0, 2, 1, 3, 0, 2, 1, 3]  # step 1 halfway between step 0's frames
+    assert model_steps(1).frame_steps(5, 1, CPU).tolist() == [-1, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="power of two"):
+        FineConfig(reveal_steps=3)
+
+
+def model_steps(steps: int) -> FineTransformer:
+    return FineTransformer(FineConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=64),
+                                      reveal_steps=steps))
+
+
+def test_a_later_step_hears_the_codes_of_earlier_steps(revealing: FineTransformer, plan: PlanContext) -> None:
+    """Step s reads the level's true codes on frames of steps < s and nothing
+    of the others: changing a step-2 frame's code moves step 3's logits, not
+    step 2's own or step 1's."""
+    target = codes((1, 8, T), seed=3)
+    frame_steps = revealing.frame_steps(T, 10, CPU)
+    other = target.clone()
+    other[0, 4, frame_steps == 2] = (other[0, 4, frame_steps == 2] + 1) % 1024
+    with torch.inference_mode():
+        for step, moves in ((1, False), (2, False), (3, True)):
+            a, _ = revealing(target, 4, plan, prefix_len=10, step=step)
+            b, _ = revealing(other, 4, plan, prefix_len=10, step=step)
+            assert (not torch.allclose(a, b, atol=1e-5)) == moves, step
+
+
+def test_teacher_forced_steps_match_forward(revealing: FineTransformer, plan: PlanContext) -> None:
+    target = codes((1, 8, T), seed=4)
+    step = torch.tensor([[0, 1, 2, 3, 1, 2]])
+    with torch.inference_mode():
+        logits, _ = revealing.teacher_forced(target, plan, None, prefix_len=10, step=step)
+        for level in range(2, 8):
+            single, _ = revealing(target, level, plan, prefix_len=10, step=int(step[0, level - 2]))
+            torch.testing.assert_close(logits[:, level - 2], single, atol=1e-4, rtol=1e-4)
+
+
+def test_generate_with_reveal_steps_samples_every_frame_and_keeps_the_prefix(
+    revealing: FineTransformer, plan: PlanContext
+) -> None:
+    prefix = codes((1, 6, 12), seed=9)
+    fine, summary = generate(revealing, plan, prefix=prefix, seed=3)
+    again, _ = generate(revealing, plan, prefix=prefix, seed=3)
+    assert fine.shape == (1, 6, T) and torch.equal(fine, again) and torch.equal(fine[..., :12], prefix)
+    assert summary.shape == (1, 8, 256)
+    # Greedy decoding through the passes is what the step-by-step forward passes choose.
+    with torch.inference_mode():
+        greedy, _ = revealing.generate(codes((1, 2, T)), plan, None, prefix, 0.0, 0, None)
+        full = torch.cat([codes((1, 2, T)), greedy], dim=1)
+        frame_steps = revealing.frame_steps(T, 12, CPU)
+        for level in (2, 7):
+            for step in range(4):
+                logits, _ = revealing(full, level, plan, prefix_len=12, step=step)
+                now = frame_steps == step
+                assert torch.equal(logits[0, now].argmax(-1), greedy[0, level - 2, now])

@@ -56,22 +56,33 @@ def labels(i: int) -> SongLabels:
                       key="D", mode="minor")
 
 
-@pytest.fixture(scope="module")
-def corpus_dir(tmp_path_factory) -> Path:
-    """Twelve 4 s songs in the shard layout `data build` writes, tokenized (so
-    the shards say) by a codec checkpoint whose card says trained."""
-    root = tmp_path_factory.mktemp("fine_corpus")
+def runs_codes(rng: np.random.Generator) -> np.ndarray:
+    """int16 [8, FRAMES]: every level in runs of 8 frames of random values,
+    so a fine code is told by its neighbours at its own level, not by the
+    coarse levels."""
+    return np.repeat(rng.integers(0, 256, (8, FRAMES // 8)), 8, axis=1).astype(np.int16)
+
+
+def write_fine_corpus(root: Path, make_codes, train: int = 8) -> Path:
     codec = load_codec("seanet_small")
     card = card_for("seanet_small", "codec", codec.model.config, TokenSpaceConfig(), CODEC_VERSION)
     save_checkpoint(codec.model, replace(card, trained=True), root / "codec.safetensors")
     rng = np.random.default_rng(0)
-    splits = ["train"] * 8 + ["valid"] * 2 + ["test"] * 2
-    songs = [shards.ShardSong(labels(i), split, synthetic_codes(rng), np.zeros((SEMANTIC, 28), np.float16))
+    splits = ["train"] * train + ["valid"] * 2 + ["test"] * 2
+    songs = [shards.ShardSong(labels(i), split, make_codes(rng), np.zeros((SEMANTIC, 28), np.float16))
              for i, split in enumerate(splits)]
     semantic = {s.labels.song_id: rng.integers(0, 512, SEMANTIC) for s in songs}
     meta = {"codec_plugin": "seanet_small", "codec_version": CODEC_VERSION, "codec_trained": True}
     build = {"codec_plugin": "seanet_small", "codec_checkpoint": str(root / "codec.safetensors")}
-    return write_corpus(root, [songs[:6], songs[6:]], semantic, TOKENIZER, 512, meta, build)
+    return write_corpus(root, [songs[: len(songs) // 2], songs[len(songs) // 2 :]], semantic, TOKENIZER, 512, meta,
+                        build)
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory) -> Path:
+    """Twelve 4 s songs in the shard layout `data build` writes, tokenized (so
+    the shards say) by a codec checkpoint whose card says trained."""
+    return write_fine_corpus(tmp_path_factory.mktemp("fine_corpus"), synthetic_codes)
 
 
 def config(steps: int, **changes) -> FineTrainConfig:
@@ -142,13 +153,30 @@ def test_the_plugin_loads_the_checkpoint_and_renders_the_learned_fine_tokens(cor
     assert (fine == codes[2:]).mean() > 0.9
 
 
+def test_reveal_steps_learn_what_neighbouring_codes_tell(tmp_path) -> None:
+    """Codes in runs of 8 frames, each level independent of the others: one
+    pass per level can do no better than the unigram, while later reveal
+    steps see the run's value at their neighbours. Validation scores every
+    frame at its own step, an exact likelihood, so the drop is real."""
+    torch.set_num_threads(1)
+    corpus = write_fine_corpus(tmp_path / "corpus", runs_codes, train=64)  # too many runs to memorise
+    result = train(corpus, tmp_path / "run", config(120, model=replace(TINY, reveal_steps=4, tied_heads=True),
+                                                    eval_every=120, checkpoint_every=120), log=lambda line: None)
+    metrics = result["metrics"]
+    assert metrics["unigram"] > 4.5  # 200 draws of 256 values per level
+    assert metrics["valid_ce"] < 0.8 * metrics["unigram"], metrics
+    assert metrics["test_ce"] < 0.8 * metrics["unigram"], metrics
+
+
 def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(corpus_dir, tmp_path) -> None:
+    """With reveal steps, whose draw per chunk and level comes from the step's generator."""
     torch.set_num_threads(1)
     out = tmp_path / "run"
-    run_until_checkpoint(train, corpus_dir, out, config(20), 10)  # the first checkpoint
+    settings = config(20, model=replace(TINY, reveal_steps=2))
+    run_until_checkpoint(train, corpus_dir, out, settings, 10)  # the first checkpoint
     assert checkpoints(out) == ["step-0000010"]
 
-    result, _ = resume_run(train, corpus_dir, out, config(20), 10)
+    result, _ = resume_run(train, corpus_dir, out, settings, 10)
     assert json.loads((out / "temporal.json").read_text())["steps"] == 20
     assert checkpoints(out) == ["step-0000010", "step-0000020"]
-    assert_matches_uninterrupted(train, corpus_dir, result, tmp_path / "straight", config(20))
+    assert_matches_uninterrupted(train, corpus_dir, result, tmp_path / "straight", settings)

@@ -279,13 +279,18 @@ def train_loop(run: Run, config: LoopConfig, steps: Steps, log: Log) -> None:
         if steps.after_step is not None:
             steps.after_step(generator)
         run.step += 1
+        # Kept as tensors and read only when reported: reading a loss every
+        # step would make the host wait for the device at every step.
         for name, value in losses.items():
-            v = float(value.detach())
+            v = value.detach()
             running[name] = v if run.step == run.first_step + 1 else 0.95 * running[name] + 0.05 * v
-            run.metrics[f"train_{name}"] = running[name]
-        if run.step % steps.log_every == 0 or run.step == config.steps:
+        last = run.step == config.steps
+        if last or not (run.step % steps.log_every and run.step % config.eval_every and run.step % config.checkpoint_every):
+            run.metrics.update({f"train_{name}": float(v) for name, v in running.items()})
+        if run.step % steps.log_every == 0 or last:
             rate = (run.step - run.first_step) / (time.monotonic() - run.started)
-            parts = (f"step {run.step}/{config.steps} loss {running['loss']:.3f}", steps.describe(running),
+            now = {name: float(v) for name, v in running.items()}
+            parts = (f"step {run.step}/{config.steps} loss {now['loss']:.3f}", steps.describe(now),
                      f"lr {schedule.at(run.step - 1):.2e} {rate:.3g} steps/s")
             log(" ".join(part for part in parts if part))
         if run.step % config.eval_every == 0 or run.step == config.steps:

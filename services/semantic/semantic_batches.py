@@ -41,6 +41,9 @@ class Piece:
     tokens: torch.Tensor  # int64 [T], the first T <= max_frames semantic tokens
     boundary: torch.Tensor  # bool [T], True on the first frame of every section but the first
     repeats: torch.Tensor  # int64 [P, 2], (frame of a repeat, same offset into its first occurrence)
+    # The conditioning of its form, made once (on the CPU, its text a
+    # placeholder): each batch only adds the text embeddings of that step.
+    layout: PieceConditioning
 
 
 @dataclass
@@ -100,29 +103,29 @@ def load_pieces(data_dir: Path, planner: Planner, rate: float, max_frames: int,
                 continue
             tokens = torch.from_numpy(semantic[labels.song_id]).long()[:max_frames]  # [T]
             form = form_of(labels, planner)
-            # Only the layout is read here, so any text will do.
-            sections = form_conditioning(torch.zeros(1, 1), form, len(tokens), rate).frame_sections[0]  # [T]
+            layout = form_conditioning(torch.zeros(1, 1), form, len(tokens), rate)
+            sections = layout.frame_sections[0]  # [T]
             boundary = torch.cat([torch.zeros(1, dtype=torch.bool), sections[1:] != sections[:-1]])
             pieces.append(Piece(labels, split, form, global_ids(labels, planner), section_ids(labels, planner),
-                                tokens, boundary, repeat_pairs(sections, labels)))
+                                tokens, boundary, repeat_pairs(sections, labels), layout))
     if skipped:
         log("skipped songs without a whole plan: " + ", ".join(f"{n} ({why})" for why, n in skipped.items()))
     return pieces
 
 
-def make_batch(pieces: list[Piece], text: torch.Tensor, planner: Planner, rate: float) -> Batch:
+def make_batch(pieces: list[Piece], text: torch.Tensor, planner: Planner) -> Batch:
     """`text`: the pieces' joint text embeddings [B, E]; everything lands on its device."""
     device = text.device
-    conds = [form_conditioning(text[i : i + 1], p.form, len(p.tokens), rate) for i, p in enumerate(pieces)]
+    conds = [p.layout for p in pieces]
 
     def pad(rows: list[torch.Tensor], value: float = 0) -> torch.Tensor:
         return pad_sequence([r.to(device) for r in rows], batch_first=True, padding_value=value)
 
     cond = PieceConditioning(
         text=text,
-        key=torch.cat([c.key for c in conds]),
-        mode=torch.cat([c.mode for c in conds]),
-        tempo_bpm=torch.cat([c.tempo_bpm for c in conds]),
+        key=torch.cat([c.key for c in conds]).to(device),
+        mode=torch.cat([c.mode for c in conds]).to(device),
+        tempo_bpm=torch.cat([c.tempo_bpm for c in conds]).to(device),
         section_types=pad([c.section_types[0] for c in conds]),  # [B, S]
         section_energy=pad([c.section_energy[0] for c in conds]),
         frame_sections=pad([c.frame_sections[0] for c in conds]),  # [B, T]

@@ -152,7 +152,7 @@ def unigram_baselines(pieces: list[Piece]) -> dict[str, float]:
 
 @torch.no_grad()
 def evaluate(model: MiniLMPlannerModel, head: nn.Linear, pieces: list[Piece], sentences: torch.Tensor,
-             batch: int, rate: float) -> dict[str, float]:
+             batch: int) -> dict[str, float]:
     """Teacher-forced cross-entropy of every stream, the repeat distance and
     planner accuracies over `pieces`; `sentences` are their MiniLM caption
     embeddings [N, text_dim]."""
@@ -169,7 +169,7 @@ def evaluate(model: MiniLMPlannerModel, head: nn.Linear, pieces: list[Piece], se
 
     for start in range(0, len(pieces), batch):
         group = pieces[start : start + batch]
-        b = make_batch(group, model.text(sentences[start : start + batch]), model.planner, rate)
+        b = make_batch(group, model.text(sentences[start : start + batch]), model.planner)
         out = forward(model, head, b)
         for name, (value, count) in loss_sums(out, b).items():
             add(f"{name}_ce" if name != "repeat" else "repeat_distance", value, count)
@@ -234,14 +234,14 @@ def train(data_dir: Path, out_dir: Path, config: SemanticTrainConfig, device: st
 
     def losses(generator: torch.Generator) -> dict[str, torch.Tensor]:
         picks = torch.randperm(len(train_set), generator=generator)[:batch]
-        b = make_batch([train_set[i] for i in picks], model.text(captions.pick(picks, generator)), model.planner, rate)
+        b = make_batch([train_set[i] for i in picks], model.text(captions.pick(picks, generator)), model.planner)
         sums = loss_sums(forward(model, head, b), b)
         return {"loss": total_loss(sums, config), "planner": sum(mean(sums[n]) for n in PLANNED),
                 **{n: mean(sums[n]) for n in ("semantic", "boundary", "repeat")}}
 
     def validate(split: str = "valid") -> None:
         if pieces[split]:
-            found = evaluate(model, head, pieces[split], captions.stored[split], batch, rate)
+            found = evaluate(model, head, pieces[split], captions.stored[split], batch)
             run.metrics.update({f"{split}_{k}": v for k, v in found.items()})
             log(f"step {run.step} {split} {describe(found, unigram)}")
 

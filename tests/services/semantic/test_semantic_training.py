@@ -107,7 +107,7 @@ def test_batches_condition_the_transformer_as_a_served_plan_does(corpus_dir) -> 
         [x.type for x in piece.form.sections].index(s.type) for s in piece.form.sections]
 
     text = torch.nn.functional.normalize(torch.randn(2, 32), dim=-1)
-    batch = make_batch([pieces[0], piece], text, model.planner, RATE)
+    batch = make_batch([pieces[0], piece], text, model.planner)
     served = form_conditioning(text[1:], piece.form, len(piece.tokens), RATE)
     t, s = len(piece.tokens), len(piece.form.sections)
     for name in ("frame_sections", "section_position", "bar_position"):
@@ -140,12 +140,12 @@ def test_losses_fall_on_a_short_overfit(corpus_dir, trained) -> None:
     pieces = load_pieces(corpus_dir, model.planner, RATE, MAX_FRAMES, tokenizer, lambda _: None)
     train_set = [p for p in pieces if p.split == "train"]
     sentences = encode_sentences([p.labels.caption for p in train_set], CPU)
-    before = evaluate(model, head, train_set, sentences, 4, RATE)
+    before = evaluate(model, head, train_set, sentences, 4)
 
     step_dir = out / "checkpoints" / "step-0000100"
     model.load_state_dict(load_checkpoint(step_dir / "model.safetensors")[0])
     head.load_state_dict(load_checkpoint(step_dir / "boundary.safetensors")[0])
-    after = evaluate(model, head, train_set, sentences, 4, RATE)
+    after = evaluate(model, head, train_set, sentences, 4)
     unigram = json.loads((out / "semantic.json").read_text())["metrics"]
     for name in STREAMS:
         assert after[f"{name}_ce"] < before[f"{name}_ce"], name

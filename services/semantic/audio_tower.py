@@ -102,11 +102,12 @@ class AudioTower(nn.Module):
     def windows(self, mel: torch.Tensor) -> torch.Tensor:
         """One piece's frames [n_mels, T] -> crops [N, n_mels, crop_frames] that
         cover it: back to back, the last one flush with the end (overlapping
-        its neighbour rather than padded). A piece shorter than a crop is one
-        window of its own length."""
+        its neighbour rather than padded). A piece shorter than a crop is
+        repeated to fill one, as training fills its crops of short songs: the
+        tower then sees the lengths it learnt."""
         size, total = self.config.crop_frames, mel.shape[-1]
         if total <= size:
-            return mel[None]
+            return mel.repeat(1, -(-size // total))[None, :, :size]
         starts = list(range(0, total - size + 1, size))
         if starts[-1] + size < total:
             starts.append(total - size)

@@ -97,7 +97,7 @@ def load_songs(data_dir: Path, model: TextAudioModel, cache: Path, log: Log) -> 
 
 def random_crops(songs: list[Song], frames: int, gain_db: float, generator: torch.Generator) -> torch.Tensor:
     """One random crop per song -> float32 [B, n_mels, frames]; a song shorter
-    than a crop is repeated to fill it."""
+    than a crop is repeated to fill it (as AudioTower.windows fills it)."""
     crops = []
     for song in songs:
         mel = song.mel

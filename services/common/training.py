@@ -178,6 +178,9 @@ class Run:
     started: float = 0.0  # time.monotonic() at this run's first step
     first_step: int = 0
     steps_per_s: float = 0.0
+    # The checkpoint a warm-started run began from (path, version, steps,
+    # data), kept in every card it writes so the lineage survives resumes.
+    init_from: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def start(cls, out_dir: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
@@ -191,6 +194,7 @@ class Run:
         if card := resume(run.out_dir, modules, {"model": optimizer}, asdict(model_config)):
             check_same_run(card, config, data_dir, run.out_dir)
             run.step, run.wall_before, run.metrics = card.steps, card.wall_time_s, dict(card.metrics)
+            run.init_from = dict(card.config.get("training", {}).get("init_from", {}))
             log(f"resuming from {run.out_dir / CHECKPOINTS} at step {run.step}")
         return run
 
@@ -204,6 +208,8 @@ class Run:
         made = replace(card, trained=self.step > 0, data=corpus_id(data_dir), steps=self.step,
                        metrics=dict(self.metrics), wall_time_s=self.wall_time_s())
         made.config["training"] = {k: v for k, v in asdict(config).items() if k != "model"} | training
+        if self.init_from:
+            made.config["training"]["init_from"] = dict(self.init_from)
         return made
 
     def finish(self, card: ModelCard, path: Path) -> dict:
@@ -224,6 +230,7 @@ def warm_start(run: Run, model: torch.nn.Module, checkpoint: str, log: Log) -> N
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected:
         raise ValueError(f"{checkpoint} has weights this model does not: {', '.join(sorted(unexpected))}")
+    run.init_from = {"checkpoint": checkpoint, "version": card.version, "steps": card.steps, "data": card.data}
     log(f"starting from {checkpoint} ({card.version}, {card.steps} steps)"
         + (f"; new here: {', '.join(sorted(missing))}" if missing else ""))
 

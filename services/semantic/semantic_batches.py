@@ -22,9 +22,9 @@ from corpus.labels import SongLabels
 from corpus.semantic_tokenizer import TokenizerCard
 from services.semantic.label_plans import form_of, unplannable
 from services.semantic.planner import FormPlan, Planner
-from services.semantic.plugin import form_conditioning
+from services.semantic.plugin import drums_value, form_conditioning
 from services.semantic.prompt import MODES, SECTION_TYPES, key_index
-from services.semantic.semantic_model import PieceConditioning
+from services.semantic.semantic_model import PieceConditioning, repeat_pairs
 
 IGNORE = -100  # target of padding; F.cross_entropy skips it
 
@@ -74,21 +74,6 @@ def section_ids(labels: SongLabels, planner: Planner) -> torch.Tensor:
     return torch.stack([types, bars, energy], dim=1).cpu()
 
 
-def repeat_pairs(frame_sections: torch.Tensor, labels: SongLabels) -> torch.Tensor:
-    """int64 [P, 2]: each frame of a section that brings back an earlier one
-    (labels' repeat_of) with the frame at the same offset into that earlier
-    one, over the length of the shorter of the two."""
-    pairs = []
-    for i, section in enumerate(labels.sections):
-        j = section.repeat_of
-        if not 0 <= j < i:
-            continue
-        again, first = (torch.nonzero(frame_sections == k)[:, 0] for k in (i, j))
-        n = min(len(again), len(first))
-        pairs.append(torch.stack([again[:n], first[:n]], dim=1))
-    return torch.cat(pairs) if pairs else torch.zeros(0, 2, dtype=torch.long)
-
-
 def load_pieces(data_dir: Path, planner: Planner, rate: float, max_frames: int,
                 tokenizer: TokenizerCard, log: Log) -> list[Piece]:
     """Every corpus song whose labels make a whole plan; the others (scores'
@@ -103,11 +88,12 @@ def load_pieces(data_dir: Path, planner: Planner, rate: float, max_frames: int,
                 continue
             tokens = torch.from_numpy(semantic[labels.song_id]).long()[:max_frames]  # [T]
             form = form_of(labels, planner)
-            layout = form_conditioning(torch.zeros(1, 1), form, len(tokens), rate)
+            layout = form_conditioning(torch.zeros(1, 1), form, len(tokens), rate, drums_value(labels.drums))
             sections = layout.frame_sections[0]  # [T]
             boundary = torch.cat([torch.zeros(1, dtype=torch.bool), sections[1:] != sections[:-1]])
+            repeats = repeat_pairs(sections, [s.repeat_of for s in labels.sections])
             pieces.append(Piece(labels, split, form, global_ids(labels, planner), section_ids(labels, planner),
-                                tokens, boundary, repeat_pairs(sections, labels), layout))
+                                tokens, boundary, repeats, layout))
     if skipped:
         log("skipped songs without a whole plan: " + ", ".join(f"{n} ({why})" for why, n in skipped.items()))
     return pieces
@@ -132,6 +118,7 @@ def make_batch(pieces: list[Piece], text: torch.Tensor, planner: Planner) -> Bat
         section_position=pad([c.section_position[0] for c in conds]),
         bar_position=pad([c.bar_position[0] for c in conds]),
         section_mask=pad([torch.ones(len(p.form.sections), dtype=torch.bool) for p in pieces], False),
+        drums=torch.cat([c.drums for c in conds]).to(device),
     )
     tokens = [p.tokens for p in pieces]
     labels = [p.labels for p in pieces]

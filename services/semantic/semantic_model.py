@@ -30,6 +30,12 @@ class SemanticConfig:
     transformer: TransformerConfig = field(default_factory=_decoder_config)
     section_position_bins: int = 32
     bar_position_bins: int = 16  # beat phase at 12.5 frames/s: ~3 frames a beat at 120 bpm
+    # Every step hears whether the prompt asked for drums, asked them away or
+    # did not say (levels_pb2.Drums). Why here: the acoustic level learns
+    # drums from the semantic tokens (they are computed from the real audio,
+    # onset strength among their features), so a "no drums" prompt is kept
+    # only if these tokens are drumless. False: models made before it.
+    drums_input: bool = False
 
 
 def semantic_frames(duration_s: float, rate: float) -> int:
@@ -62,6 +68,28 @@ def frame_layout(
     )
 
 
+def repeat_pairs(frame_sections: torch.Tensor, repeat_of: Sequence[int]) -> torch.Tensor:
+    """int64 [P, 2]: each frame of a section that brings back an earlier one
+    (repeat_of[i] < i; a first occurrence names itself or -1) with the frame
+    at the same offset into that earlier one, over the shorter of the two."""
+    pairs = []
+    for i, j in enumerate(repeat_of):
+        if not 0 <= j < i:
+            continue
+        again, first = (torch.nonzero(frame_sections == k)[:, 0] for k in (i, j))
+        n = min(len(again), len(first))
+        pairs.append(torch.stack([again[:n], first[:n]], dim=1))
+    return torch.cat(pairs) if pairs else torch.zeros(0, 2, dtype=torch.long)
+
+
+def repeat_sources(frame_sections: torch.Tensor, repeat_of: Sequence[int]) -> torch.Tensor:
+    """int64 [T]: for each frame, the frame of the first occurrence it repeats, -1 if none."""
+    sources = torch.full_like(frame_sections, -1)
+    pairs = repeat_pairs(frame_sections, repeat_of)
+    sources[pairs[:, 0]] = pairs[:, 1]
+    return sources
+
+
 @dataclass
 class PieceConditioning:
     """Everything the semantic tokens are conditioned on, batched."""
@@ -76,6 +104,7 @@ class PieceConditioning:
     section_position: torch.Tensor  # float32 [B, T]
     bar_position: torch.Tensor  # float32 [B, T]
     section_mask: torch.Tensor | None = None  # bool [B, S], False = padding
+    drums: torch.Tensor | None = None  # int64 [B], levels_pb2.Drums; None: unsaid
 
 
 class SemanticTransformer(nn.Module):
@@ -103,6 +132,9 @@ class SemanticTransformer(nn.Module):
         self.tokens = nn.Embedding(self.vocab + 1, d)
         self.decoder = Transformer(config.transformer)
         self.head = nn.Linear(d, self.vocab)
+        if config.drums_input:
+            self.drums = nn.Embedding(3, d)
+            nn.init.zeros_(self.drums.weight)  # a warm start begins as the model it starts from
 
     def section_embeddings(self, cond: PieceConditioning) -> torch.Tensor:
         """[B, S, E]: one vector per section, the very same for repeats of a type."""
@@ -126,6 +158,8 @@ class SemanticTransformer(nn.Module):
         frames = torch.gather(per_section, 1, cond.frame_sections[..., None].expand(-1, -1, per_section.shape[-1]))
         frames = frames + self.section_position(self._bin(cond.section_position, self.config.section_position_bins))
         frames = frames + self.bar_position(self._bin(cond.bar_position, self.config.bar_position_bins))
+        if self.config.drums_input and cond.drums is not None:
+            frames = frames + self.drums(cond.drums)[:, None]
         return memory, mask, frames
 
     @staticmethod
@@ -147,12 +181,27 @@ class SemanticTransformer(nn.Module):
 
     @torch.inference_mode()
     def generate(
-        self, cond: PieceConditioning, generator: torch.Generator, temperature: float, top_k: int
+        self,
+        cond: PieceConditioning,
+        generator: torch.Generator,
+        temperature: float,
+        top_k: int,
+        repeat_from: torch.Tensor | None = None,
+        repeat_copy: float = 0.0,
     ) -> torch.Tensor:
         """Samples the piece's tokens step by step with a KV cache: int64 [T]
-        for the single piece in `cond` (B = 1)."""
+        for the single piece in `cond` (B = 1). Where `repeat_from` [T] names
+        an earlier frame (>= 0), the frame takes that frame's token with
+        probability `repeat_copy` instead of a sampled one: a section the
+        plan repeats brings back its first occurrence's material, the model
+        going on from the copied tokens as from its own."""
+        if not 0.0 <= repeat_copy <= 1.0:
+            raise ValueError(f"repeat_copy must be in [0, 1], got {repeat_copy}")
         memory, mask, frames = self._context(cond)
         num_frames = frames.shape[1]
+        if repeat_from is not None and (repeat_from.shape != (num_frames,)
+                                        or bool((repeat_from >= torch.arange(num_frames)).any())):
+            raise ValueError(f"repeat_from must be [{num_frames}] frames earlier than each frame (or -1)")
         out = torch.empty(num_frames, dtype=torch.long)
         prev = torch.full((1, 1), self.bos, dtype=torch.long, device=frames.device)
         cache = KVCache(capacity=num_frames)
@@ -160,5 +209,11 @@ class SemanticTransformer(nn.Module):
             x = self.tokens(prev) + frames[:, t : t + 1]
             logits = self.head(self.decoder(x, memory, mask, cache=cache)[:, -1])  # [1, V]
             prev = sample(logits, temperature, top_k, generator)[:, None]
+            # Drawn at every frame, copied or not, so a frame's draw never
+            # depends on how many frames before it were copies.
+            if repeat_from is not None:
+                copy = float(torch.rand((), generator=generator)) < repeat_copy
+                if copy and repeat_from[t] >= 0:
+                    prev = out[repeat_from[t]].reshape(1, 1).to(prev.device)
             out[t] = prev[0, 0]
         return out

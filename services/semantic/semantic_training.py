@@ -37,14 +37,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from corpus.semantic_tokenizer import TokenizerCard
+from protos.hiermusic.v1 import levels_pb2
 from corpus.token_space import read_tokenizer, with_tokenizer
 from services.common.checkpoint import ModelCard, load_checkpoint
 from services.common.level import card_for, state_digest
 from services.common.nn import resolve_device
-from services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy
+from services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy, warm_start
 from services.semantic.caption_wordings import Captions
 from services.semantic.plugin import MiniLMPlanner, MiniLMPlannerConfig, MiniLMPlannerModel
 from services.semantic.semantic_batches import IGNORE, Batch, Piece, load_pieces, make_batch
+from services.semantic.semantic_model import SemanticConfig
 
 FINAL = "semantic.safetensors"
 PLANNED = ("tempo", "key", "mode", "section_type", "bars", "energy")
@@ -55,7 +57,9 @@ Log = Callable[[str], None]
 
 @dataclass
 class SemanticTrainConfig:
-    model: MiniLMPlannerConfig = field(default_factory=MiniLMPlannerConfig)  # vocabulary: the corpus's tokenizer
+    # Vocabulary: the corpus's tokenizer. The trainer's models hear the drums flag.
+    model: MiniLMPlannerConfig = field(
+        default_factory=lambda: MiniLMPlannerConfig(semantic=SemanticConfig(drums_input=True)))
     steps: int = 20000
     batch: int = 8
     lr: float = 5e-4
@@ -69,6 +73,12 @@ class SemanticTrainConfig:
     boundary_weight: float = 0.1
     repeat_weight: float = 0.1
     text_audio: str = ""  # a text_audio.safetensors whose frozen text projection to use; empty: train one
+    # Start from these weights (an earlier run's semantic.safetensors) instead
+    # of random ones; layers they lack (the drums input) start as initialised.
+    init_checkpoint: str = ""
+    # Share of training songs whose drums are hidden ("unsaid"), as from a
+    # prompt that does not mention them; the corpus's labels always say.
+    drums_unsaid: float = 0.3
     release: str = "0.1"  # the card's version is minilm_planner-<release>-<weights digest>
     eval_every: int = 500
     checkpoint_every: int = 250
@@ -207,13 +217,14 @@ def train(data_dir: Path, out_dir: Path, config: SemanticTrainConfig, device: st
     torch.manual_seed(config.seed)
     model = MiniLMPlannerModel(model_config).to(dev)
     head = boundary_head(model_config).to(dev)
-    if config.text_audio:
-        load_text_projection(model, model_config, Path(config.text_audio))
     # Frozen parameters stay in the optimizer (they get no gradient, so no
     # state), so a resumed run indexes its state the same way either way.
     optimizer = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=config.lr,
                                   weight_decay=config.weight_decay)
     run = Run.start(out_dir, {"model": model, "boundary": head}, optimizer, model_config, log, config, data_dir)
+    warm_start(run, model, config.init_checkpoint, log)
+    if config.text_audio:  # after a warm start, so the joint space's projection is the one kept
+        load_text_projection(model, model_config, Path(config.text_audio))
 
     rate = model_config.token_space.semantic_rate
     max_len = model_config.semantic.transformer.max_len
@@ -235,6 +246,8 @@ def train(data_dir: Path, out_dir: Path, config: SemanticTrainConfig, device: st
     def losses(generator: torch.Generator) -> dict[str, torch.Tensor]:
         picks = torch.randperm(len(train_set), generator=generator)[:batch]
         b = make_batch([train_set[i] for i in picks], model.text(captions.pick(picks, generator)), model.planner)
+        hide = torch.rand(len(picks), generator=generator).to(dev) < config.drums_unsaid
+        b.cond.drums = b.cond.drums.masked_fill(hide, levels_pb2.DRUMS_UNSAID)
         sums = loss_sums(forward(model, head, b), b)
         return {"loss": total_loss(sums, config), "planner": sum(mean(sums[n]) for n in PLANNED),
                 **{n: mean(sums[n]) for n in ("semantic", "boundary", "repeat")}}

@@ -52,10 +52,23 @@ class FineConfig:
     # language models): copying a neighbour's code then needs no separate
     # output row per code to be learnt. False: models made before it.
     tied_heads: bool = False
+    # Frames either side whose known codes at the level being sampled may be
+    # copied: each adds a weight, set per frame from its hidden state, to the
+    # logit of that neighbour's code (a pointer, as in pointer-generator
+    # networks). Why: on corpus B's valid split 20% of RVQ level 3 codes equal
+    # the previous frame's and 14% the one two back (level 4: 9% and 6%), a
+    # mixture of that copy with the unigram alone takes level 3 from 6.90 to
+    # 6.01 nats, yet the tied heads behind a transformer had not learnt the
+    # copy in 600 CPU steps. 0: no copying, as models made before it.
+    copy_window: int = 0
 
     def __post_init__(self) -> None:
         if self.reveal_steps < 1 or self.reveal_steps & (self.reveal_steps - 1):
             raise ValueError(f"reveal_steps must be a power of two, got {self.reveal_steps}")
+        if self.copy_window < 0 or (self.copy_window and self.reveal_steps == 1):
+            raise ValueError(f"copy_window must be >= 0 and needs reveal_steps > 1 (no code of the level being "
+                             f"sampled is known in a single pass), got {self.copy_window} with "
+                             f"{self.reveal_steps} reveal steps")
 
 
 @dataclass
@@ -137,6 +150,11 @@ class FineTransformer(nn.Module):
             # path to the tied output, not a relative position for attention
             # to discover from learned absolute ones.
             self.neighbours = nn.Conv1d(d, d, kernel_size=5, padding=2)
+        if config.copy_window:
+            # Zero-initialised: the model starts as one without copying.
+            self.copy = nn.Linear(d, 2 * config.copy_window)
+            nn.init.zeros_(self.copy.weight)
+            nn.init.zeros_(self.copy.bias)
         self.register_buffer("offsets", torch.arange(ts.codebooks) * ts.codebook_size, persistent=False)
 
     def forward(
@@ -161,7 +179,7 @@ class FineTransformer(nn.Module):
         visible = self.frame_steps(codes.shape[-1], prefix_len, codes.device) < step  # [T]
         hidden = self._pass(frames, codes[:, level], visible, level, self._memory(plan), summary)
         n = self.config.token_space.summary_tokens
-        return self.logits(hidden[:, n:], level), hidden
+        return self.logits(hidden[:, n:], level, codes[:, level], visible.expand(codes.shape[0], -1)), hidden
 
     def teacher_forced(
         self,
@@ -191,22 +209,48 @@ class FineTransformer(nn.Module):
         memory = tuple(m.repeat_interleave(fine, dim=0) for m in self._memory(plan))  # [B * fine, M, D], [B * fine, M]
         heads = None if summary is None else summary.repeat_interleave(fine, dim=0)
         hidden = self._run(x.flatten(0, 1), memory, heads).unflatten(0, (b, fine))  # [B, fine, n + T, D]
-        logits = torch.stack([self.logits(hidden[:, j, n:], self.coarse + j) for j in range(fine)], dim=1)
+        logits = torch.stack([self.logits(hidden[:, j, n:], self.coarse + j, codes[:, self.coarse + j], visible[:, j])
+                              for j in range(fine)], dim=1)
         return logits, self.summarize(hidden[:, -1])
 
     def summarize(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden [B, n + T, D] -> the next chunk's summary [B, n, summary_dim]."""
         return self.pooler(hidden)
 
-    def logits(self, hidden: torch.Tensor, level: int) -> torch.Tensor:
-        """hidden [..., D] -> logits [..., codebook_size] of `level`'s codes."""
+    def logits(
+        self, hidden: torch.Tensor, level: int, tokens: torch.Tensor | None = None, visible: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """hidden [B, T, D] -> logits [B, T, codebook_size] of `level`'s codes.
+        With a copy window, `tokens` [B, T] (the level's codes, read only
+        where `visible` [B, T]) raise the logits of the neighbours' codes."""
         j = level - self.coarse
         if not self.config.tied_heads:
-            return self.heads[j](hidden)
-        size = self.config.token_space.codebook_size
-        table = self.code_emb.weight[level * size : (level + 1) * size]  # [V, D], entries ~N(0, 1)
-        # Scaled so that logits start near zero (hidden is layer-normed, ~unit per entry).
-        return hidden @ table.T * hidden.shape[-1] ** -0.5 + self.head_bias[j]
+            out = self.heads[j](hidden)
+        else:
+            size = self.config.token_space.codebook_size
+            table = self.code_emb.weight[level * size : (level + 1) * size]  # [V, D], entries ~N(0, 1)
+            # Scaled so that logits start near zero (hidden is layer-normed, ~unit per entry).
+            out = hidden @ table.T * hidden.shape[-1] ** -0.5 + self.head_bias[j]
+        if self.config.copy_window and tokens is not None and visible is not None:
+            out = out + self._copy_logits(hidden, tokens, visible, out.shape[-1])
+        return out
+
+    def _copy_logits(self, hidden: torch.Tensor, tokens: torch.Tensor, visible: torch.Tensor, vocab: int) -> torch.Tensor:
+        """[B, T, vocab]: at each frame, the weight of every known neighbour
+        within the window on that neighbour's code (weights of neighbours
+        sharing a code add up)."""
+        w = self.config.copy_window
+        weights = self.copy(hidden)  # [B, T, 2w]
+        t = tokens.shape[-1]
+        out = hidden.new_zeros(*tokens.shape, vocab)
+        for k, offset in enumerate([*range(-w, 0), *range(1, w + 1)]):
+            # The neighbour at t + offset, absent beyond the chunk's ends.
+            src = torch.arange(t, device=tokens.device) + offset  # [T]
+            inside = (src >= 0) & (src < t)
+            src = src.clamp(0, t - 1)
+            known = visible[:, src] & inside  # [B, T]
+            out.scatter_add_(-1, tokens[:, src, None], (weights[..., k] * known)[..., None])
+        return out
 
     def frame_steps(self, frames: int, prefix_len: int, device: torch.device) -> torch.Tensor:
         """long [frames]: the reveal step at which each frame's fine codes are
@@ -258,7 +302,8 @@ class FineTransformer(nn.Module):
             for step in range(self.config.reveal_steps):
                 hidden = self._pass(known + context, tokens, frame_steps < step, level, memory, summary)
                 now = frame_steps == step
-                logits = self.logits(hidden[:, n:][:, now], level)  # [B, frames of this step, V]
+                visible = (frame_steps < step).expand(b, -1)
+                logits = self.logits(hidden[:, n:], level, tokens, visible)[:, now]  # [B, frames of this step, V]
                 tokens[:, now] = sample(logits, temperature, top_k, generator)
             known = known + self._embed_codes(tokens[:, None], level)
             levels.append(tokens)

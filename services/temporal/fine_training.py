@@ -40,7 +40,7 @@ from services.common.checkpoint import ModelCard
 from services.common.contract import TokenSpaceConfig
 from services.common.level import card_for, state_digest
 from services.common.nn import resolve_device
-from services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy
+from services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy, warm_start
 from services.semantic.label_plans import PlanConditioner
 from services.temporal.fine_data import Song, chunk_inputs, load_songs
 from services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
@@ -55,7 +55,7 @@ Log = Callable[[str], None]
 @dataclass
 class FineTrainConfig:
     # The token space's codec and semantic tokenizer fields are taken from the corpus.
-    model: FineConfig = field(default_factory=lambda: FineConfig(reveal_steps=4, tied_heads=True))
+    model: FineConfig = field(default_factory=lambda: FineConfig(reveal_steps=4, tied_heads=True, copy_window=4))
     steps: int = 20000
     batch: int = 8  # windows per step
     window_chunks: int = 3  # consecutive chunks per window, chained by their summaries
@@ -70,6 +70,9 @@ class FineTrainConfig:
     # The semantic level whose text and section embeddings the plan carries;
     # empty: its seeded untrained weights, what an untrained mesh sends.
     semantic_checkpoint: str = ""
+    # Start from these weights (an earlier run's) instead of random ones;
+    # layers they lack (the copy layer for weights made before it) start as initialised.
+    init_checkpoint: str = ""
     eval_every: int = 1000
     eval_songs: int = 32  # valid songs walked whole per evaluation (0: all); the test split is walked whole
     checkpoint_every: int = 500
@@ -233,6 +236,7 @@ def train(data_dir: Path, out_dir: Path, config: FineTrainConfig, device: str = 
     model = FineTransformer(model_config).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     run = Run.start(out_dir, {"model": model}, optimizer, model_config, log, config, data_dir)
+    warm_start(run, model, config.init_checkpoint, log)
 
     conditioner = PlanConditioner(Path(config.semantic_checkpoint) if config.semantic_checkpoint else None,
                                   space, dev)

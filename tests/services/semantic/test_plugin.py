@@ -98,6 +98,20 @@ def test_a_repeated_section_type_gets_the_same_embedding(plugin: MiniLMPlanner) 
         assert np.array_equal(plan.section_embeddings[i], plan.section_embeddings[first])
 
 
+def test_a_repeated_section_brings_back_its_first_occurrences_tokens(plugin: MiniLMPlanner) -> None:
+    plan = plugin.plan(PROMPT, 40.0, seed=2, temperature=1.0, top_k=0)
+    same, total = 0, 0
+    for i, s in enumerate(plan.sections):
+        if s.repeat_of == i:
+            continue
+        again, first = (plan.semantic_tokens[plan.frame_sections == k] for k in (i, s.repeat_of))
+        n = min(len(again), len(first))
+        same, total = same + int((again[:n] == first[:n]).sum()), total + n
+    assert total >= 40
+    # Copied with probability REPEAT_COPY; sampled tokens of an untrained model match by chance only.
+    assert abs(same / total - plugin.REPEAT_COPY) < 0.15, (same, total)
+
+
 @pytest.mark.parametrize(
     ("prompt", "duration", "message"),
     [("", 10.0, "empty"), ("   ", 10.0, "empty"), (PROMPT, 0.0, "duration"), (PROMPT, -1.0, "duration"),

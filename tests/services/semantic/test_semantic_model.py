@@ -12,6 +12,7 @@ from services.semantic.semantic_model import (
     SemanticConfig,
     SemanticTransformer,
     frame_layout,
+    repeat_sources,
     semantic_frames,
 )
 
@@ -109,3 +110,50 @@ def test_generate_matches_the_full_pass_and_is_seeded(model: SemanticTransformer
     c = model.generate(cond, torch.Generator().manual_seed(5), 1.0, 50)
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert 0 <= int(a.min()) and int(a.max()) < 512
+
+
+def test_repeat_sources_pair_each_repeat_with_its_first_occurrence() -> None:
+    sections = torch.tensor([0, 0, 1, 1, 1, 2, 2, 2, 2, 3])  # section 2 repeats 0, 3 repeats 1
+    sources = repeat_sources(sections, [0, 1, 0, 1])  # a first occurrence names itself
+    assert sources.tolist() == [-1, -1, -1, -1, -1, 0, 1, -1, -1, 2]  # past the first's end: new material
+    assert repeat_sources(sections, [-1, -1, -1, -1]).tolist() == [-1] * 10
+
+
+def test_a_repeat_copies_its_first_occurrence_as_often_as_asked(model: SemanticTransformer) -> None:
+    cond = _cond([0, 3, 1, 3], frames=200)  # the second chorus (section 3) repeats section 1
+    sources = repeat_sources(cond.frame_sections[0], [0, 1, 2, 1])
+    again = sources >= 0
+    assert int(again.sum()) == 50
+
+    def share_copied(copy: float, seed: int = 3) -> float:
+        tokens = model.generate(cond, torch.Generator().manual_seed(seed), 1.0, 50, sources, copy)
+        return float((tokens[again] == tokens[sources[again]]).float().mean())
+
+    assert share_copied(1.0) == 1.0
+    assert 0.5 <= share_copied(0.7) < 1.0
+    assert share_copied(0.0) < 0.3  # an untrained model's own repeats are near chance
+    # Up to the first repeat the piece is the same whatever the share copied.
+    copied, sampled = (model.generate(cond, torch.Generator().manual_seed(3), 1.0, 50, sources, copy)
+                       for copy in (1.0, 0.0))
+    first = int(torch.nonzero(again)[0])
+    assert torch.equal(copied[:first], sampled[:first]) and not torch.equal(copied, sampled)
+    with pytest.raises(ValueError, match="earlier than each frame"):
+        model.generate(cond, torch.Generator(), 1.0, 50, torch.arange(200), 1.0)
+    with pytest.raises(ValueError, match="repeat_copy"):
+        model.generate(cond, torch.Generator(), 1.0, 50, sources, 1.5)
+
+
+def test_the_drums_flag_starts_silent_and_then_steers_every_step() -> None:
+    torch.manual_seed(0)
+    config = SemanticConfig(transformer=TransformerConfig(dim=32, layers=1, heads=4, max_len=128))
+    plain = SemanticTransformer(config).eval()
+    hearing = SemanticTransformer(replace(config, drums_input=True)).eval()
+    hearing.load_state_dict(plain.state_dict(), strict=False)
+    cond = _cond([0, 1], frames=40)
+    tokens = torch.randint(0, 512, (1, 40), generator=torch.Generator().manual_seed(2))
+    unwanted = replace(cond, drums=torch.tensor([2]))
+    with torch.no_grad():
+        torch.testing.assert_close(hearing(tokens, unwanted), plain(tokens, cond))  # zero-initialised
+        hearing.drums.weight.normal_()
+        assert not torch.allclose(hearing(tokens, unwanted), hearing(tokens, replace(cond, drums=torch.tensor([1]))))
+        torch.testing.assert_close(plain(tokens, unwanted), plain(tokens, cond))  # a model without it ignores it

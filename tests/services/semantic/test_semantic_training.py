@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from corpus.arranger import arrange
 from corpus.labels import SongLabels
 from corpus.song_spec import compose_spec
 from corpus.token_space import read_tokenizer
-from services.common.checkpoint import load_checkpoint
+from services.common.checkpoint import load_checkpoint, save_checkpoint
 from services.common.contract import TokenSpaceConfig
 from services.common.nn import TransformerConfig
 from services.semantic.planner import PlannerConfig, bar_seconds
@@ -48,7 +49,8 @@ TINY = MiniLMPlannerConfig(
     planner=PlannerConfig(hidden=32, decoder=TransformerConfig(dim=32, layers=1, heads=2, max_len=64,
                                                                cross_attention=False)),
     semantic=SemanticConfig(token_space=TokenSpaceConfig(embedding_dim=32),
-                            transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=MAX_FRAMES)),
+                            transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=MAX_FRAMES),
+                            drums_input=True),
 )
 
 
@@ -194,6 +196,28 @@ def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(corp
 
     result, _ = resume_run(train, corpus_dir, out, config(30), 20)
     assert_matches_uninterrupted(train, corpus_dir, result, tmp_path / "straight", config(30))
+
+
+def test_a_warm_start_begins_from_the_weights_and_its_cards_say_so(corpus_dir, trained, tmp_path) -> None:
+    """A run started from an older model without the drums input: the card of
+    every checkpoint, resumed or not, names the weights it began from."""
+    old, _, _ = trained
+    state, card, _ = load_checkpoint(old / "semantic.safetensors")
+    served = corpus_model_config(TINY, read_tokenizer(corpus_dir))
+    before = MiniLMPlannerModel(replace(served, semantic=replace(served.semantic, drums_input=False)))
+    before.load_state_dict({k: v for k, v in state.items() if not k.startswith("semantic.drums")})
+    save_checkpoint(before, card, tmp_path / "old.safetensors")
+    out, lines = tmp_path / "warm", []
+    run_until_checkpoint(train, corpus_dir, out, config(20, init_checkpoint=str(tmp_path / "old.safetensors")), 10)
+    result = train(corpus_dir, out, config(20, init_checkpoint=str(tmp_path / "old.safetensors")), log=lines.append)
+    assert any("resuming" in line for line in lines)
+    made = json.loads((out / "semantic.json").read_text())["config"]["training"]["init_from"]
+    assert (made["version"], made["steps"]) == (card.version, 100) and result["steps"] == 20
+
+    fresh = []
+    train(corpus_dir, tmp_path / "again", config(1, init_checkpoint=str(tmp_path / "old.safetensors")),
+          log=fresh.append)
+    assert "new here: semantic.drums.weight" in next(line for line in fresh if "starting from" in line)
 
 
 def test_training_refuses_a_checkpoint_of_another_architecture(corpus_dir, tmp_path) -> None:

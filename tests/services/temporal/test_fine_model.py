@@ -137,8 +137,12 @@ def test_teacher_forced_matches_the_level_by_level_passes(model: FineTransformer
 def revealing() -> FineTransformer:
     torch.manual_seed(0)
     config = FineConfig(transformer=TransformerConfig(dim=64, layers=2, heads=4, max_len=128), reveal_steps=4,
-                        tied_heads=True)
-    return FineTransformer(config).eval()
+                        tied_heads=True, copy_window=3)
+    model = FineTransformer(config).eval()
+    with torch.no_grad():  # copying on, so the equivalences below cover it
+        model.copy.bias.copy_(torch.linspace(-2, 3, 6))
+        model.copy.weight.normal_(0, 0.1)
+    return model
 
 
 def test_reveal_steps_interleave_after_the_prefix(revealing: FineTransformer) -> None:
@@ -147,6 +151,36 @@ def test_reveal_steps_interleave_after_the_prefix(revealing: FineTransformer) ->
     assert model_steps(1).frame_steps(5, 1, CPU).tolist() == [-1, 0, 0, 0, 0]
     with pytest.raises(ValueError, match="power of two"):
         FineConfig(reveal_steps=3)
+
+
+def test_copy_weights_land_on_the_known_neighbours_codes(revealing: FineTransformer) -> None:
+    """Frame 5 with neighbours 2..8 known: each one's copy weight goes to its
+    own code, two neighbours sharing a code add up, unknown ones give nothing."""
+    tokens = torch.tensor([[7, 7, 1, 2, 3, 9, 3, 4, 5, 6]])
+    visible = torch.tensor([[True] * 5 + [False, True, True, False, True]])
+    hidden = torch.randn(1, 10, 64)
+    extra = revealing._copy_logits(hidden, tokens, visible, 1024)[0, 5]
+    w = revealing.copy(hidden)[0, 5]  # offsets -3, -2, -1, 1, 2, 3
+    expected = torch.zeros(1024)
+    for code, weight in ((1, w[0]), (2, w[1]), (3, w[2] + w[3]), (4, w[4])):  # frame 8 (offset 3) unknown
+        expected[code] += weight
+    torch.testing.assert_close(extra, expected)
+
+
+def test_copying_starts_switched_off_and_needs_reveal_steps() -> None:
+    """A fresh copy layer adds nothing: the model scores as one without it."""
+    config = FineConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=64), reveal_steps=2,
+                        tied_heads=True)
+    torch.manual_seed(0)
+    plain = FineTransformer(config)
+    torch.manual_seed(0)
+    copying = FineTransformer(replace(config, copy_window=2))
+    copying.load_state_dict(plain.state_dict(), strict=False)
+    hidden, tokens = torch.randn(1, 20, 32), codes((1, 20))
+    visible = torch.ones(1, 20, dtype=torch.bool)
+    torch.testing.assert_close(copying.logits(hidden, 4, tokens, visible), plain.logits(hidden, 4))
+    with pytest.raises(ValueError, match="needs reveal_steps"):
+        FineConfig(copy_window=2)
 
 
 def model_steps(steps: int) -> FineTransformer:

@@ -156,23 +156,25 @@ def test_the_plugin_loads_the_checkpoint_and_renders_the_learned_fine_tokens(cor
 def test_reveal_steps_learn_what_neighbouring_codes_tell(tmp_path) -> None:
     """Codes in runs of 8 frames, each level independent of the others: one
     pass per level can do no better than the unigram, while later reveal
-    steps see the run's value at their neighbours. Validation scores every
+    steps see the run's value at their neighbours and copy it. Validation scores every
     frame at its own step, an exact likelihood, so the drop is real."""
     torch.set_num_threads(1)
     corpus = write_fine_corpus(tmp_path / "corpus", runs_codes, train=64)  # too many runs to memorise
-    result = train(corpus, tmp_path / "run", config(120, model=replace(TINY, reveal_steps=4, tied_heads=True),
+    result = train(corpus, tmp_path / "run", config(120, model=replace(TINY, reveal_steps=4, tied_heads=True,
+                                                                                 copy_window=2),
                                                     eval_every=120, checkpoint_every=120), log=lambda line: None)
     metrics = result["metrics"]
     assert metrics["unigram"] > 4.5  # 200 draws of 256 values per level
-    assert metrics["valid_ce"] < 0.8 * metrics["unigram"], metrics
-    assert metrics["test_ce"] < 0.8 * metrics["unigram"], metrics
+    # Without the copy window 120 steps reached 3.2 of 5.5; with it 1.6.
+    assert metrics["valid_ce"] < 0.4 * metrics["unigram"], metrics
+    assert metrics["test_ce"] < 0.4 * metrics["unigram"], metrics
 
 
 def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(corpus_dir, tmp_path) -> None:
     """With reveal steps, whose draw per chunk and level comes from the step's generator."""
     torch.set_num_threads(1)
     out = tmp_path / "run"
-    settings = config(20, model=replace(TINY, reveal_steps=2))
+    settings = config(20, model=replace(TINY, reveal_steps=2, copy_window=1))
     run_until_checkpoint(train, corpus_dir, out, settings, 10)  # the first checkpoint
     assert checkpoints(out) == ["step-0000010"]
 

@@ -24,6 +24,11 @@ from services.semantic.prompt import key_index
 TEMPO_TOLERANCE = 0.05
 
 
+def reference_tempo_within(audio: np.ndarray, tempo_bpm: float, sample_rate: int = 24000) -> bool:
+    """Whether the tempo measure finds a song's known tempo, as a piece's is judged."""
+    return tempo_error(estimate_tempo(audio, sample_rate).bpm, tempo_bpm, TEMPO_TOLERANCE).within
+
+
 def analyze_piece(audio: np.ndarray, sample_rate: int, record: dict, asked: AskedAttributes) -> dict:
     """JSON-ready measures of one piece. `record` is its song.plan.json."""
     sections = record["sections"]

@@ -43,6 +43,8 @@ def headline(report: dict) -> list[Figure]:
         Figure("tempo within 5% of the asked tempo", ask["tempo"]["within"], ask["tempo"]["asked"]),
         Figure("  octave errors (2x or 1/2x), pieces", ask["tempo"]["octave_errors"]),
         Figure("  no steady beat found, pieces", ask["tempo"]["no_tempo_found"]),
+        Figure("  same measure, held-out corpus songs at their labelled tempo", ask["tempo"].get("reference_within"),
+               ask["tempo"].get("reference_songs")),
         Figure("asked mode (major/minor) found", ask["mode"]["right"], ask["mode"]["asked"]),
         Figure("asked key found", ask["key"]["right"], ask["key"]["asked"]),
         Figure("drums present when asked", ask["drums_when_asked"]["present"], ask["drums_when_asked"]["asked"]),

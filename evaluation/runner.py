@@ -103,7 +103,7 @@ def measure(prompts: list[EvalPrompt], records: list[dict], out: Path, config: E
     from evaluation.codec_fidelity import codec_fidelity
     from evaluation.fidelity import FEATURE_SET, fidelity_features, frechet_distance
     from evaluation.pictures import piece_picture
-    from evaluation.piece_analysis import analyze_piece
+    from evaluation.piece_analysis import analyze_piece, reference_tempo_within
     from evaluation.reference import reference_songs
     from evaluation.structure import section_similarity, self_similarity
     from evaluation.summary import summarize_pieces
@@ -133,12 +133,16 @@ def measure(prompts: list[EvalPrompt], records: list[dict], out: Path, config: E
     gaps = [section_similarity(a, [asdict(s) for s in labels.sections]).gap for labels, a in reference]
     gaps = [g for g in gaps if g is not None]
     reference_gap = round(float(np.mean(gaps)), 4) if gaps else None
+    # The tempo measure on songs whose tempo is known, over as many seconds
+    # as the pieces last: how far the beat tracker itself can be trusted.
+    seconds = max((len(a) / sr for a in audios), default=60.0)
+    reference_tempo = [reference_tempo_within(a[: int(seconds * 24000)], labels.tempo_bpm) for labels, a in reference]
     ref_features = np.concatenate([fidelity_features(a) for _, a in reference])
     temporal = records[0]["models"].get("temporal", {}) if records else {}
     log("measuring the codec and text–audio agreement")
     return {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
-        "summary": summarize_pieces(pieces, reference_gap),
+        "summary": summarize_pieces(pieces, reference_gap, reference_tempo),
         "fidelity": {
             "feature_set": FEATURE_SET,
             "reference": [labels.song_id for labels, _ in reference],

@@ -6,13 +6,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def summarize_pieces(pieces: list[dict], reference_gap: float | None) -> dict:
-    """`pieces`: each with "measures" from analyze_piece."""
+def summarize_pieces(pieces: list[dict], reference_gap: float | None,
+                     reference_tempo: list[bool] | None = None) -> dict:
+    """`pieces`: each with "measures" from analyze_piece; `reference_tempo`:
+    for each held-out corpus song, whether the tempo measure found its
+    labelled tempo (the measure's own accuracy)."""
     m = [p["measures"] for p in pieces]
     return {
         "pieces": len(m),
         "silent": sum(x["silent"] for x in m),
-        "prompt_adherence": _prompt_adherence(m),
+        "prompt_adherence": _prompt_adherence(m, reference_tempo or []),
         "plan_adherence": {
             "tempo_within": _share([x["tempo"]["vs_plan"]["within"] for x in m if x["tempo"]["vs_plan"]]),
             "tempo_within_octave": _share(
@@ -24,7 +27,7 @@ def summarize_pieces(pieces: list[dict], reference_gap: float | None) -> dict:
     }
 
 
-def _prompt_adherence(m: list[dict]) -> dict:
+def _prompt_adherence(m: list[dict], reference_tempo: list[bool]) -> dict:
     tempo = [x["tempo"]["vs_prompt"] for x in m if x["tempo"]["vs_prompt"]]
     drums_on = [x["drums"]["present"] for x in m if x["drums"]["asked"] is True]
     drums_off = [x["drums"]["present"] for x in m if x["drums"]["asked"] is False]
@@ -35,6 +38,8 @@ def _prompt_adherence(m: list[dict]) -> dict:
             "octave_errors": sum(t["octave"] in ("double", "half") for t in tempo),
             "no_tempo_found": sum(t["octave"] == "none" for t in tempo),
             "median_relative_error": _median([t["relative"] for t in tempo if t["relative"] is not None]),
+            "reference_songs": len(reference_tempo),
+            "reference_within": _share(reference_tempo),
         },
         "mode": _asked(m, "mode_matches_prompt"),
         "key": _asked(m, "key_matches_prompt"),

@@ -205,7 +205,10 @@ class Run:
         """`card` filled in with the run so far. How it was trained (`config`
         but its model, and `training`) rides along in the card's config;
         loading the model ignores it."""
-        made = replace(card, trained=self.step > 0, data=corpus_id(data_dir), steps=self.step,
+        # A warm-started run is trained even at step 0 (e.g. a run that only
+        # adds corpus tables to weights trained before).
+        trained = self.step > 0 or bool(self.init_from)
+        made = replace(card, trained=trained, data=corpus_id(data_dir), steps=self.step,
                        metrics=dict(self.metrics), wall_time_s=self.wall_time_s())
         made.config["training"] = {k: v for k, v in asdict(config).items() if k != "model"} | training
         if self.init_from:

@@ -147,3 +147,18 @@ def make_batch(pieces: list[Piece], text: torch.Tensor, planner: Planner) -> Bat
         frame_mask=pad([torch.ones(len(t), dtype=torch.bool) for t in tokens], False),
         repeats=repeats,
     )
+
+
+def drums_evidence(pieces: list[Piece], vocab: int) -> torch.Tensor:
+    """float32 [3, modes, vocab], indexed by levels_pb2.Drums value and mode
+    (MODES): 0 for unsaid, then log p(drums | token, mode) and log p(no
+    drums | token, mode) over the pieces' tokens (counts smoothed by half a
+    frame). Songs whose labels do not say are left out."""
+    counts = torch.full((2, len(MODES), vocab), 0.5, dtype=torch.float64)
+    for p in pieces:
+        if p.labels.drums is not None:
+            mode = int(p.global_ids[2])
+            counts[0 if p.labels.drums else 1, mode] += torch.bincount(p.tokens, minlength=vocab)[:vocab]
+    evidence = torch.zeros(3, len(MODES), vocab)
+    evidence[1:] = (counts / counts.sum(0)).log().float()
+    return evidence

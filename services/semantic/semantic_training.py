@@ -45,7 +45,7 @@ from services.common.nn import resolve_device
 from services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy, warm_start
 from services.semantic.caption_wordings import Captions
 from services.semantic.plugin import MiniLMPlanner, MiniLMPlannerConfig, MiniLMPlannerModel
-from services.semantic.semantic_batches import IGNORE, Batch, Piece, load_pieces, make_batch
+from services.semantic.semantic_batches import IGNORE, Batch, Piece, drums_evidence, load_pieces, make_batch
 from services.semantic.semantic_model import SemanticConfig
 
 FINAL = "semantic.safetensors"
@@ -234,6 +234,9 @@ def train(data_dir: Path, out_dir: Path, config: SemanticTrainConfig, device: st
     if not train_set:
         raise ValueError(f"{data_dir} has no training songs with a whole plan")
     log(describe_splits(pieces))
+    if model_config.semantic.drums_input:  # from the training songs, so a resumed run makes the same
+        model.semantic.drums_evidence.copy_(drums_evidence(train_set, model_config.semantic.token_space
+                                                           .semantic_vocab_size))
     unigram = unigram_baselines(train_set)
     run.metrics.update({f"unigram_{name}_ce": value for name, value in unigram.items()})
     if run.step == 0:  # the boundary head starts at the prior, its loss at the unigram baseline
@@ -265,5 +268,7 @@ def train(data_dir: Path, out_dir: Path, config: SemanticTrainConfig, device: st
 
     train_loop(run, config, Steps(losses, validate, card), log)
 
+    if config.steps == 0:  # no step validated: e.g. a warm start that only adds the drums evidence
+        validate()
     validate("test")
     return run.finish(card(), out_dir / FINAL)

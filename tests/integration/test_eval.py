@@ -46,6 +46,9 @@ def test_ten_prompts_write_the_report_and_pictures(ten):
     asked = report["summary"]["prompt_adherence"]
     assert asked["tempo"]["asked"] >= 3 and asked["mode"]["asked"] >= 2 and asked["no_drums_when_asked"]["asked"] >= 2
     assert report["summary"]["structure"]["reference_repeat_gap_mean"] is not None
+    # The tempo measure's own accuracy on the reference songs rides along.
+    assert asked["tempo"]["reference_songs"] >= 1 and 0.0 <= asked["tempo"]["reference_within"] <= 1.0
+    assert "held-out corpus songs at their labelled tempo" in markdown
     assert report["fidelity"]["frechet_distance"] > 0
     assert report["fidelity"]["codec"]["codebooks_8"]["si_snr_db"] is not None
     assert {"codebooks_8", "codebooks_2"} <= set(report["fidelity"]["codec"])

@@ -157,3 +157,23 @@ def test_the_drums_flag_starts_silent_and_then_steers_every_step() -> None:
         hearing.drums.weight.normal_()
         assert not torch.allclose(hearing(tokens, unwanted), hearing(tokens, replace(cond, drums=torch.tensor([1]))))
         torch.testing.assert_close(plain(tokens, unwanted), plain(tokens, cond))  # a model without it ignores it
+
+
+def test_sampling_weighs_tokens_by_the_drums_asked_for() -> None:
+    """The evidence row of the asked Drums value and the plan's mode is added
+    to every step's logits: tokens the corpus finds only without drums in
+    minor songs are all a minor "no drums" piece gets; an unsaid piece
+    samples as before."""
+    torch.manual_seed(0)
+    model = SemanticTransformer(SemanticConfig(transformer=TransformerConfig(dim=32, layers=1, heads=4, max_len=128),
+                                               drums_input=True)).eval()
+    drumless = torch.arange(512) < 8
+    model.drums_evidence[2, 1] = torch.where(drumless, 0.0, -1e4)  # log p(no drums | token, minor)
+    cond = _cond([0, 1], frames=40)
+    asked_away = model.generate(replace(cond, drums=torch.tensor([2])), torch.Generator().manual_seed(1), 1.0, 0)
+    assert bool(drumless[asked_away].all())
+    unsaid = model.generate(replace(cond, drums=torch.tensor([0])), torch.Generator().manual_seed(1), 1.0, 0)
+    assert not bool(drumless[unsaid].all())
+    major = model.generate(replace(cond, drums=torch.tensor([2]), mode=torch.tensor([0])),
+                           torch.Generator().manual_seed(1), 1.0, 0)
+    assert not bool(drumless[major].all())  # that row was for minor pieces only

@@ -18,8 +18,8 @@ from services.common.contract import TokenSpaceConfig
 from services.common.nn import TransformerConfig
 from services.semantic.planner import PlannerConfig, bar_seconds
 from services.semantic.plugin import MiniLMPlanner, MiniLMPlannerConfig, MiniLMPlannerModel, form_conditioning
-from services.semantic.prompt import SECTION_TYPES
-from services.semantic.semantic_batches import load_pieces, make_batch
+from services.semantic.prompt import MODES, SECTION_TYPES
+from services.semantic.semantic_batches import drums_evidence, load_pieces, make_batch
 from services.semantic.semantic_model import SemanticConfig, frame_layout, semantic_frames
 from services.semantic.semantic_training import (
     STREAMS,
@@ -196,6 +196,22 @@ def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(corp
 
     result, _ = resume_run(train, corpus_dir, out, config(30), 20)
     assert_matches_uninterrupted(train, corpus_dir, result, tmp_path / "straight", config(30))
+
+
+def test_drums_evidence_is_the_share_of_each_tokens_frames_with_and_without_drums(corpus_dir) -> None:
+    planner = MiniLMPlannerModel(corpus_model_config(TINY, read_tokenizer(corpus_dir))).planner
+    pieces = load_pieces(corpus_dir, planner, RATE, MAX_FRAMES, read_tokenizer(corpus_dir), lambda line: None)
+    evidence = drums_evidence(pieces, VOCAB)
+    assert evidence.shape == (3, len(MODES), VOCAB) and not evidence[0].any()
+    torch.testing.assert_close(evidence[1].exp() + evidence[2].exp(), torch.ones(len(MODES), VOCAB))
+    mode = int(pieces[0].global_ids[2])
+    ours = [p for p in pieces if int(p.global_ids[2]) == mode]  # the table is per mode
+    with_drums = torch.cat([p.tokens for p in ours if p.labels.drums] + [torch.zeros(0, dtype=torch.long)])
+    without = torch.cat([p.tokens for p in ours if p.labels.drums is False] + [torch.zeros(0, dtype=torch.long)])
+    token = int(pieces[0].tokens[0])
+    a, b = int((with_drums == token).sum()), int((without == token).sum())
+    assert a + b > 0
+    assert float(evidence[1, mode, token].exp()) == pytest.approx((a + 0.5) / (a + b + 1.0), rel=1e-5)
 
 
 def test_a_warm_start_begins_from_the_weights_and_its_cards_say_so(corpus_dir, trained, tmp_path) -> None:

@@ -197,16 +197,21 @@ class SummaryPooler(nn.Module):
         return self.proj(self.norm(q + self.attn(q, hidden)))  # [B, count, out_dim]
 
 
+def keep_top_k(logits: torch.Tensor, top_k: int) -> torch.Tensor:
+    """[..., V] logits with all but the top_k largest set to -inf (top_k <= 0 or >= V: unchanged)."""
+    if not 0 < top_k < logits.shape[-1]:
+        return logits
+    kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
 def sample(
     logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator | None
 ) -> torch.Tensor:
     """Samples ids from [..., V] logits; temperature <= 0 means argmax."""
     if temperature <= 0:
         return logits.argmax(dim=-1)
-    logits = logits / temperature
-    if 0 < top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+    logits = keep_top_k(logits / temperature, top_k)
     probs = torch.softmax(logits.float(), dim=-1)
     flat = probs.reshape(-1, probs.shape[-1])
     ids = torch.multinomial(flat.cpu() if generator is not None else flat, 1, generator=generator)

@@ -12,8 +12,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from protos.hiermusic.v1 import levels_pb2
 from services.common.contract import TokenSpaceConfig
-from services.common.nn import KVCache, Transformer, TransformerConfig, sample
+from services.common.nn import KVCache, Transformer, TransformerConfig, keep_top_k, sample
 from services.semantic.prompt import KEYS, MODES, SECTION_TYPES
 
 
@@ -220,7 +221,7 @@ class SemanticTransformer(nn.Module):
         prev = torch.full((1, 1), self.bos, dtype=torch.long, device=frames.device)
         cache = KVCache(capacity=num_frames)
         evidence = None
-        if self.config.drums_input and cond.drums is not None and int(cond.drums[0]) != 0:
+        if self.config.drums_input and cond.drums is not None and int(cond.drums[0]) != levels_pb2.DRUMS_UNSAID:
             evidence = self.drums_evidence[cond.drums, cond.mode]  # [1, V]
         for t in range(num_frames):
             x = self.tokens(prev) + frames[:, t : t + 1]
@@ -230,10 +231,7 @@ class SemanticTransformer(nn.Module):
                 # only: the evidence ignores the context (key, section), so
                 # over the whole vocabulary it pulled in drumless tokens of
                 # other keys.
-                if 0 < top_k < logits.shape[-1]:
-                    kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-                    logits = logits.masked_fill(logits < kth, float("-inf"))
-                logits = logits + evidence
+                logits = keep_top_k(logits, top_k) + evidence
             prev = sample(logits, temperature, top_k, generator)[:, None]
             # Drawn at every frame, copied or not, so a frame's draw never
             # depends on how many frames before it were copies.

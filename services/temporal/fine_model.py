@@ -235,7 +235,9 @@ class FineTransformer(nn.Module):
             out = out + self._copy_logits(hidden, tokens, visible, out.shape[-1])
         return out
 
-    def _copy_logits(self, hidden: torch.Tensor, tokens: torch.Tensor, visible: torch.Tensor, vocab: int) -> torch.Tensor:
+    def _copy_logits(
+        self, hidden: torch.Tensor, tokens: torch.Tensor, visible: torch.Tensor, vocab: int
+    ) -> torch.Tensor:
         """[B, T, vocab]: at each frame, the weight of every known neighbour
         within the window on that neighbour's code (weights of neighbours
         sharing a code add up)."""

@@ -230,6 +230,11 @@ def warm_start(run: Run, model: torch.nn.Module, checkpoint: str, log: Log) -> N
     if not checkpoint or run.step > 0:
         return
     state, card, _ = load_checkpoint(Path(checkpoint))
+    ours = model.state_dict()
+    resized = sorted(k for k, v in state.items() if k in ours and v.shape != ours[k].shape)
+    if resized:
+        raise ValueError(f"{checkpoint} does not fit this model (another size or vocabulary): "
+                         + ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(ours[k].shape)}" for k in resized[:4]))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected:
         raise ValueError(f"{checkpoint} has weights this model does not: {', '.join(sorted(unexpected))}")

@@ -84,6 +84,7 @@ def test_a_fresh_run_starts_from_given_weights_and_new_layers_keep_their_own(tmp
     warm_start(run, grown, str(tmp_path / "w.safetensors"), lines.append)
     assert torch.equal(grown[0].weight, before[0].weight) and torch.equal(grown[1].weight, new_layer)
     assert "p-1, 7 steps" in lines[0] and "new here: 1.bias, 1.weight" in lines[0]
+    assert (run.init_from["version"], run.init_from["steps"]) == ("p-1", 7)  # every card of the run names it
 
     run.step = 5  # resumed: its own checkpoint stands, the warm start is not applied again
     torch.nn.init.zeros_(grown[0].weight)
@@ -92,6 +93,11 @@ def test_a_fresh_run_starts_from_given_weights_and_new_layers_keep_their_own(tmp
 
     other = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
     save_checkpoint(other, ModelCard("p", "acoustic", "p-2", {}, {}), tmp_path / "big.safetensors")
+    wider = torch.nn.Sequential(torch.nn.Linear(3, 5))
+    save_checkpoint(wider, ModelCard("p", "acoustic", "p-3", {}, {}), tmp_path / "wide.safetensors")
+    with pytest.raises(ValueError, match=r"does not fit this model .*0.weight \(5, 3\) vs \(4, 3\)"):
+        warm_start(Run(tmp_path / "r3", {"model": before}, torch.optim.SGD(before.parameters(), lr=0.1)), before,
+                   str(tmp_path / "wide.safetensors"), lines.append)
     with pytest.raises(ValueError, match="does not: 1.bias, 1.weight"):
         warm_start(Run(tmp_path / "r2", {"model": before}, torch.optim.SGD(before.parameters(), lr=0.1)), before,
                    str(tmp_path / "big.safetensors"), lines.append)

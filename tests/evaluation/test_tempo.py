@@ -25,10 +25,20 @@ def test_tempo_within_4_percent_allowing_octaves(errors):
 
 
 def test_most_tempi_are_found_at_the_labelled_octave(errors):
-    """Measured when written: 14/24 at the labelled octave, 6 half, 3 double,
-    1 none; seeds 0-99: 70 same, 17 half, 8 double, 5 none."""
+    """The beat chosen among the tracker's multiples. Measured when written:
+    22/24 at the labelled octave, 1 double (64 bpm), 1 none; the tracker's
+    own tempo: 14/24, 6 half, 3 double, 1 none."""
     same = sum(e.within for e in errors)
-    assert same / len(errors) >= 0.5, f"{same}/{len(errors)}"
+    assert same / len(errors) >= 0.75, f"{same}/{len(errors)}"
+
+
+def test_reported_tempi_are_precise_to_a_fraction_of_the_lag_grid(corpus_songs):
+    """Refined between the tracker's lag frames (~4% apart at 130 bpm).
+    Measured when written: median error 0.19% on 100 held-out songs against
+    the tracker's 0.93% (bench/tempo_octaves.py)."""
+    found = [(estimate_tempo(audio[: EXCERPT_S * SR]).bpm, labels.tempo_bpm) for labels, audio in corpus_songs]
+    close = [tempo_error(bpm, target, tolerance=0.01).within_octave for bpm, target in found if bpm is not None]
+    assert sum(close) / len(close) >= 0.8, f"{sum(close)}/{len(close)}"
 
 
 def test_a_reported_tempo_is_right_up_to_an_octave(errors):
@@ -52,9 +62,10 @@ def test_silence_has_no_tempo(silence):
 
 
 def test_click_track_is_found_at_120_bpm(click_track):
-    """Measured when written: 122.3 bpm (the lag grid's nearest), confidence 0.71."""
+    """Measured when written: 119.65 bpm (the tracker's lag grid alone:
+    122.3), confidence 0.71."""
     estimate = estimate_tempo(click_track)
-    assert estimate.bpm is not None and tempo_error(estimate.bpm, 120.0).within_octave, estimate
+    assert estimate.bpm is not None and tempo_error(estimate.bpm, 120.0, tolerance=0.01).within, estimate
     assert estimate.confidence > 0.5, estimate
 
 

@@ -95,8 +95,9 @@ def _beat_features(envelope: np.ndarray, chroma: np.ndarray, bpm: float, frame_r
 
 
 def _harmonic_change(chroma: np.ndarray, window: int) -> np.ndarray:
-    """Cosine distance between the mean chroma of `window` frames and of the
-    `window` frames after: high where the chord changes."""
+    """Cosine distance between the mean chroma of the `window` frames around
+    each frame and around the frame `window` later: it peaks half a window
+    before a chord change."""
     smooth = uniform_filter1d(chroma, window, axis=1)
     smooth = smooth / (np.linalg.norm(smooth, axis=0, keepdims=True) + 1e-6)
     return 1.0 - (smooth[:, :-window] * smooth[:, window:]).sum(axis=0)

@@ -3,9 +3,10 @@ steady beat" where there is none, and tempo_error keeps octave mistakes apart
 from misses."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from evaluation.tempo import TempoError, estimate_tempo, tempo_error
+from evaluation.tempo import TempoError, _harmonic_change, estimate_tempo, tempo_error
 
 SR = 24000
 EXCERPT_S = 40
@@ -85,3 +86,16 @@ def test_tempo_error_classifies_octaves(estimate, octave, within, within_octave)
 
 def test_tempo_error_without_an_estimate():
     assert tempo_error(None, 120.0) == TempoError(None, "none", False, False)
+
+
+def test_harmonic_change_peaks_where_the_chord_changes():
+    """The chord-change curve the beat choice reads: a C major triad for 100
+    frames, then F major, then C again; its peaks sit on the two changes."""
+    chroma = np.zeros((12, 300))
+    for start, notes in ((0, (0, 4, 7)), (100, (5, 9, 0)), (200, (0, 4, 7))):
+        chroma[list(notes), start : start + 100] = 1.0
+    window = 10
+    change = _harmonic_change(chroma, window)  # change[t]: around frame t against around t + window
+    peaks = np.sort(np.argsort(change)[-2:]) + window // 2
+    assert np.all(np.abs(peaks - np.array([100, 200])) <= 1), peaks
+    assert change[:80].max() < 1e-4  # no change within a chord

@@ -66,6 +66,11 @@ class SemanticTokenizer:
         scores = z @ self.centroids.T - 0.5 * (self.centroids**2).sum(axis=1)
         return scores.argmax(axis=1).astype(np.int64)
 
+    def centroid_chroma(self) -> np.ndarray:
+        """float32 [K, 12]: each token's chroma, its centroid's chroma features in their own units."""
+        columns = [i for i, name in enumerate(self.card.feature_names) if name.startswith("chroma_")]
+        return (self.centroids * self.std + self.mean)[:, columns]
+
     def tokenize(self, audio: np.ndarray) -> np.ndarray:
         return self.assign(frame_features(audio))
 

@@ -20,6 +20,7 @@ from torch.nn.utils.rnn import pad_sequence
 from corpus import shards
 from corpus.labels import SongLabels
 from corpus.semantic_tokenizer import TokenizerCard
+from services.semantic.key_feedback import song_profile
 from services.semantic.label_plans import form_of, unplannable
 from services.semantic.planner import FormPlan, Planner
 from services.semantic.plugin import drums_value, form_conditioning
@@ -162,3 +163,16 @@ def drums_evidence(pieces: list[Piece], vocab: int) -> torch.Tensor:
     evidence = torch.zeros(3, len(MODES), vocab)
     evidence[1:] = (counts / counts.sum(0)).log().float()
     return evidence
+
+
+def key_profiles(pieces: list[Piece], token_chroma: torch.Tensor) -> torch.Tensor:
+    """float32 [modes, 12] (MODES): the mean over the pieces of each mode of
+    their tokens' mean chroma, each piece turned so that its key is C; zeros
+    for a mode no piece has."""
+    sums = torch.zeros(len(MODES), token_chroma.shape[1])
+    counts = torch.zeros(len(MODES))
+    for p in pieces:
+        key, mode = int(p.global_ids[1]), int(p.global_ids[2])
+        sums[mode] += song_profile(token_chroma, p.tokens, key)
+        counts[mode] += 1
+    return sums / counts.clamp(min=1)[:, None]

@@ -15,6 +15,7 @@ from torch import nn
 from protos.hiermusic.v1 import levels_pb2
 from services.common.contract import TokenSpaceConfig
 from services.common.nn import KVCache, Transformer, TransformerConfig, keep_top_k, sample
+from services.semantic.key_feedback import PITCH_CLASSES, KeyKeeper
 from services.semantic.prompt import KEYS, MODES, SECTION_TYPES
 
 
@@ -40,6 +41,11 @@ class SemanticConfig:
     # drumless audio 5 of 5 times, so a "no drums" prompt is kept only if these
     # tokens are drumless. False: models made before it.
     drums_input: bool = False
+    # Sampling keeps the planned key by feedback on the chroma of the tokens
+    # sampled so far (services/semantic/key_feedback.py); the model holds
+    # each token's chroma and each mode's profile for it. False: models made
+    # before it.
+    key_feedback: bool = False
 
 
 def semantic_frames(duration_s: float, rate: float) -> int:
@@ -150,6 +156,12 @@ class SemanticTransformer(nn.Module):
             # gradient there (after a few frames the context already tells),
             # while at sampling the first frames decide the rest.
             self.register_buffer("drums_evidence", torch.zeros(3, len(MODES), self.vocab))
+        if config.key_feedback:
+            # Each token's chroma (its centroid's first twelve features) and
+            # each mode's pitch-class profile from C, both from the training
+            # corpus (semantic_batches.key_profiles).
+            self.register_buffer("token_chroma", torch.zeros(self.vocab, PITCH_CLASSES))
+            self.register_buffer("key_profiles", torch.zeros(len(MODES), PITCH_CLASSES))
 
     def section_embeddings(self, cond: PieceConditioning) -> torch.Tensor:
         """[B, S, E]: one vector per section, the very same for repeats of a type."""
@@ -203,13 +215,17 @@ class SemanticTransformer(nn.Module):
         top_k: int,
         repeat_from: torch.Tensor | None = None,
         repeat_copy: float = 0.0,
+        key_weight: float = 0.0,
+        key_window: int = 50,
     ) -> torch.Tensor:
         """Samples the piece's tokens step by step with a KV cache: int64 [T]
         for the single piece in `cond` (B = 1). Where `repeat_from` [T] names
         an earlier frame (>= 0), the frame takes that frame's token with
         probability `repeat_copy` instead of a sampled one: a section the
         plan repeats brings back its first occurrence's material, the model
-        going on from the copied tokens as from its own."""
+        going on from the copied tokens as from its own. `key_weight` > 0
+        keeps the plan's key (a model with key_feedback): see KeyKeeper,
+        over the last `key_window` frames."""
         if not 0.0 <= repeat_copy <= 1.0:
             raise ValueError(f"repeat_copy must be in [0, 1], got {repeat_copy}")
         memory, mask, frames = self._context(cond)
@@ -223,15 +239,23 @@ class SemanticTransformer(nn.Module):
         evidence = None
         if self.config.drums_input and cond.drums is not None and int(cond.drums[0]) != levels_pb2.DRUMS_UNSAID:
             evidence = self.drums_evidence[cond.drums, cond.mode]  # [1, V]
+        keeper = None
+        if self.config.key_feedback and key_weight > 0:
+            keeper = KeyKeeper(self.token_chroma, self.key_profiles[int(cond.mode[0])], int(cond.key[0]),
+                               key_weight, key_window)
         for t in range(num_frames):
             x = self.tokens(prev) + frames[:, t : t + 1]
             logits = self.head(self.decoder(x, memory, mask, cache=cache)[:, -1])  # [1, V]
-            if evidence is not None:
+            if evidence is not None or keeper is not None:
                 # Among the tokens the model itself finds likely (its top k)
                 # only: the evidence ignores the context (key, section), so
                 # over the whole vocabulary it pulled in drumless tokens of
                 # other keys.
-                logits = keep_top_k(logits, top_k) + evidence
+                logits = keep_top_k(logits, top_k)
+            if evidence is not None:
+                logits = logits + evidence
+            if keeper is not None:
+                logits = logits + keeper.bias(out[:t])
             prev = sample(logits, temperature, top_k, generator)[:, None]
             # Drawn at every frame, copied or not, so a frame's draw never
             # depends on how many frames before it were copies.

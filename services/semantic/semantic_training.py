@@ -36,7 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from corpus.semantic_tokenizer import TokenizerCard
+from corpus.build import TOKENIZER_FILE
+from corpus.semantic_tokenizer import SemanticTokenizer, TokenizerCard
 from protos.hiermusic.v1 import levels_pb2
 from corpus.token_space import read_tokenizer, with_tokenizer
 from services.common.checkpoint import ModelCard, load_checkpoint
@@ -45,7 +46,8 @@ from services.common.nn import resolve_device
 from services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy, warm_start
 from services.semantic.caption_wordings import Captions
 from services.semantic.plugin import MiniLMPlanner, MiniLMPlannerConfig, MiniLMPlannerModel
-from services.semantic.semantic_batches import IGNORE, Batch, Piece, drums_evidence, load_pieces, make_batch
+from services.semantic.semantic_batches import (IGNORE, Batch, Piece, drums_evidence, key_profiles, load_pieces,
+                                               make_batch)
 from services.semantic.semantic_model import SemanticConfig
 
 FINAL = "semantic.safetensors"
@@ -57,9 +59,9 @@ Log = Callable[[str], None]
 
 @dataclass
 class SemanticTrainConfig:
-    # Vocabulary: the corpus's tokenizer. The trainer's models hear the drums flag.
+    # Vocabulary: the corpus's tokenizer. The trainer's models hear the drums flag and keep the key.
     model: MiniLMPlannerConfig = field(
-        default_factory=lambda: MiniLMPlannerConfig(semantic=SemanticConfig(drums_input=True)))
+        default_factory=lambda: MiniLMPlannerConfig(semantic=SemanticConfig(drums_input=True, key_feedback=True)))
     steps: int = 20000
     batch: int = 8
     lr: float = 5e-4
@@ -237,6 +239,10 @@ def train(data_dir: Path, out_dir: Path, config: SemanticTrainConfig, device: st
     if model_config.semantic.drums_input:  # from the training songs, so a resumed run makes the same
         model.semantic.drums_evidence.copy_(drums_evidence(train_set, model_config.semantic.token_space
                                                            .semantic_vocab_size))
+    if model_config.semantic.key_feedback:
+        chroma = torch.from_numpy(SemanticTokenizer.load(data_dir / TOKENIZER_FILE).centroid_chroma())
+        model.semantic.token_chroma.copy_(chroma)
+        model.semantic.key_profiles.copy_(key_profiles(train_set, chroma))
     unigram = unigram_baselines(train_set)
     run.metrics.update({f"unigram_{name}_ce": value for name, value in unigram.items()})
     if run.step == 0:  # the boundary head starts at the prior, its loss at the unigram baseline

@@ -40,6 +40,10 @@ def test_tokenizer_separates_different_sounds_and_round_trips(tmp_path):
     loaded = SemanticTokenizer.load(tmp_path / "tok.safetensors")
     assert loaded.tokenizer_id == tokenizer.tokenizer_id
     assert np.array_equal(loaded.tokenize(sounds[0]), tokenizer.tokenize(sounds[0]))
+    # Each token's chroma, in the features' own units: the 330 Hz tone's is E's.
+    chroma = loaded.centroid_chroma()
+    assert chroma.shape == (8, 12)
+    assert int(chroma[main_tokens[1]].argmax()) == 4
 
 
 def test_fit_refuses_too_few_frames():

@@ -4,7 +4,6 @@ build.json."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,9 @@ import soundfile as sf
 
 from corpus import shards
 from corpus.labels import SongLabels
-from corpus.semantic_tokenizer import TokenizerCard
+from corpus.build import TOKENIZER_FILE
+from corpus.semantic_features import FEATURE_DIM, FEATURE_NAMES
+from corpus.semantic_tokenizer import SemanticTokenizer, TokenizerCard
 from corpus.user_audio import UserItem, labels_for
 
 
@@ -39,9 +40,12 @@ def write_corpus(root: Path, shard_songs: list[list[shards.ShardSong]], semantic
         if semantic is not None:
             shards.write_semantic(root, name, {s.labels.song_id: semantic[s.labels.song_id] for s in songs}, tokenizer)
     if tokenizer:
-        card = TokenizerCard(tokenizer, clusters, [], fitted_on_frames=0, fitted_on_songs=0, inertia_per_frame=0.0,
-                             seed=0)
-        (root / "semantic_tokenizer.json").write_text(json.dumps(asdict(card)))
+        # Random centroids: the trainers read only the tokens' chroma from them.
+        card = TokenizerCard(tokenizer, clusters, list(FEATURE_NAMES), fitted_on_frames=0, fitted_on_songs=0,
+                             inertia_per_frame=0.0, seed=0)
+        centroids = np.random.default_rng(0).standard_normal((clusters, FEATURE_DIM)).astype(np.float32)
+        SemanticTokenizer(centroids, np.full(FEATURE_DIM, 0.5, np.float32), np.full(FEATURE_DIM, 0.1, np.float32),
+                          card).save(root / TOKENIZER_FILE)
     songs = sum(len(s) for s in shard_songs)
     (root / "build.json").write_text(json.dumps(build or {"songs": songs, "manifest": "test"}))
     return root

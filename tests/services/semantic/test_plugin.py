@@ -9,12 +9,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from evaluation.tonality import PROFILES, mode_quality
 from services.common.bootstrap import bundled_checkpoint
 from services.common.checkpoint import save_checkpoint
 from services.common.level import card_for
 from services.common.plugins import load_plugin
 from services.semantic.plugin import MiniLMPlanner, PlanResult
-from services.semantic.prompt import MODES, SECTION_TYPES
+from services.semantic.prompt import KEYS, MODES, SECTION_TYPES
 
 CPU = torch.device("cpu")
 PROMPT = "an upbeat synth-pop song with a catchy chorus"
@@ -182,3 +183,35 @@ def bundled_planner() -> MiniLMPlanner:
     checkpoint = bundled_checkpoint("semantic")
     assert checkpoint is not None, "weights/semantic.safetensors is bundled"
     return MiniLMPlanner(checkpoint, CPU)
+
+
+def test_the_bundled_model_keeps_the_planned_key() -> None:
+    """The tokens' own key (their chroma averaged, against the evaluation's
+    key profiles) is the plan's, for prompts whose tokens drifted without
+    the key kept (to C major for D minor, to D major for G major, to E major
+    for C# minor)."""
+    planner = bundled_planner()
+    chroma = planner.model.semantic.token_chroma.float().numpy()
+
+    def keys_found(weight: float) -> list[bool]:
+        found = []
+        old, planner.KEY_WEIGHT = planner.KEY_WEIGHT, weight
+        try:
+            for prompt in ("slow sad classical piano in D minor, no drums please", "happy folk strumming in G major",
+                           "i want a moody minor key piano thing, slow, no drums, that ends suddenly"):
+                for seed in (0, 1):
+                    plan = planner.plan(prompt, 30.0, seed=seed, temperature=0, top_k=0)
+                    estimate = key_of_chroma(chroma[plan.semantic_tokens].mean(0))
+                    found.append(estimate == (plan.key, mode_quality(plan.mode)))
+        finally:
+            planner.KEY_WEIGHT = old
+        return found
+
+    kept, drifting = keys_found(MiniLMPlanner.KEY_WEIGHT), keys_found(0.0)
+    assert all(kept) and sum(drifting) <= 3, (kept, drifting)
+
+
+def key_of_chroma(mean_chroma: np.ndarray) -> tuple[str, str]:
+    scores = {(KEYS[shift], mode): np.corrcoef(mean_chroma, np.roll(profile, shift))[0, 1]
+              for mode, profile in PROFILES.items() for shift in range(12)}
+    return max(scores, key=scores.get)

@@ -177,3 +177,25 @@ def test_sampling_weighs_tokens_by_the_drums_asked_for() -> None:
     major = model.generate(replace(cond, drums=torch.tensor([2]), mode=torch.tensor([0])),
                            torch.Generator().manual_seed(1), 1.0, 0)
     assert not bool(drumless[major].all())  # that row was for minor pieces only
+
+
+def test_sampling_keeps_the_planned_key_when_asked() -> None:
+    """An untrained model samples tokens of D minor and of Ab major alike;
+    with the key kept (the plan is D minor) nearly all are D minor's, and a
+    weight of 0 samples exactly as a model without it."""
+    torch.manual_seed(0)
+    config = SemanticConfig(transformer=TransformerConfig(dim=32, layers=1, heads=4, max_len=256))
+    keeping = SemanticTransformer(replace(config, key_feedback=True)).eval()
+    plain = SemanticTransformer(config).eval()
+    plain.load_state_dict(keeping.state_dict(), strict=False)
+    d_minor, ab_major = torch.full((12,), 0.1), torch.full((12,), 0.1)
+    d_minor[[2, 5, 9]], ab_major[[8, 0, 3]] = 1.0, 1.0
+    in_d = torch.arange(512) % 2 == 0
+    keeping.token_chroma.copy_(torch.where(in_d[:, None], d_minor, ab_major))
+    keeping.key_profiles[1] = torch.roll(d_minor, -2)  # minor, from C
+    cond = _cond([0, 1], frames=200)  # D minor
+    kept = keeping.generate(cond, torch.Generator().manual_seed(1), 1.0, 0, key_weight=30.0)
+    free = keeping.generate(cond, torch.Generator().manual_seed(1), 1.0, 0, key_weight=0.0)
+    assert float(in_d[kept].float().mean()) > 0.9
+    assert 0.3 < float(in_d[free].float().mean()) < 0.7
+    assert torch.equal(free, plain.generate(cond, torch.Generator().manual_seed(1), 1.0, 0))

@@ -10,6 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from corpus.arranger import arrange
+from corpus.build import TOKENIZER_FILE
+from corpus.semantic_tokenizer import SemanticTokenizer
 from corpus.labels import SongLabels
 from corpus.song_spec import compose_spec
 from corpus.token_space import read_tokenizer
@@ -19,7 +21,7 @@ from services.common.nn import TransformerConfig
 from services.semantic.planner import PlannerConfig, bar_seconds
 from services.semantic.plugin import MiniLMPlanner, MiniLMPlannerConfig, MiniLMPlannerModel, form_conditioning
 from services.semantic.prompt import MODES, SECTION_TYPES
-from services.semantic.semantic_batches import drums_evidence, load_pieces, make_batch
+from services.semantic.semantic_batches import drums_evidence, key_profiles, load_pieces, make_batch
 from services.semantic.semantic_model import SemanticConfig, frame_layout, semantic_frames
 from services.semantic.semantic_training import (
     STREAMS,
@@ -50,7 +52,7 @@ TINY = MiniLMPlannerConfig(
                                                                cross_attention=False)),
     semantic=SemanticConfig(token_space=TokenSpaceConfig(embedding_dim=32),
                             transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=MAX_FRAMES),
-                            drums_input=True),
+                            drums_input=True, key_feedback=True),
 )
 
 
@@ -212,6 +214,26 @@ def test_drums_evidence_is_the_share_of_each_tokens_frames_with_and_without_drum
     a, b = int((with_drums == token).sum()), int((without == token).sum())
     assert a + b > 0
     assert float(evidence[1, mode, token].exp()) == pytest.approx((a + 0.5) / (a + b + 1.0), rel=1e-5)
+
+
+def test_key_profiles_are_each_modes_mean_token_chroma_turned_to_c(corpus_dir, trained) -> None:
+    planner = MiniLMPlannerModel(corpus_model_config(TINY, read_tokenizer(corpus_dir))).planner
+    pieces = load_pieces(corpus_dir, planner, RATE, MAX_FRAMES, read_tokenizer(corpus_dir), lambda line: None)
+    chroma = torch.rand(VOCAB, 12, generator=torch.Generator().manual_seed(0))
+    profiles = key_profiles(pieces, chroma)
+    mode = int(pieces[0].global_ids[2])
+    ours = [p for p in pieces if int(p.global_ids[2]) == mode]
+    want = torch.stack([torch.roll(chroma[p.tokens].mean(0), -int(p.global_ids[1])) for p in ours]).mean(0)
+    torch.testing.assert_close(profiles[mode], want)
+    absent = [m for m in range(len(MODES)) if all(int(p.global_ids[2]) != m for p in pieces)]
+    assert all(not profiles[m].any() for m in absent)
+    # The trained model holds the corpus tokenizer's chroma and the training songs' profiles.
+    out, _, _ = trained
+    state, _, _ = load_checkpoint(out / "semantic.safetensors")
+    from_tokenizer = torch.from_numpy(SemanticTokenizer.load(corpus_dir / TOKENIZER_FILE).centroid_chroma())
+    torch.testing.assert_close(state["semantic.token_chroma"].float(), from_tokenizer)
+    train_songs = [p for p in pieces if p.split == "train"]
+    torch.testing.assert_close(state["semantic.key_profiles"].float(), key_profiles(train_songs, from_tokenizer))
 
 
 def test_a_warm_start_begins_from_the_weights_and_its_cards_say_so(corpus_dir, trained, tmp_path) -> None:

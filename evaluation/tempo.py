@@ -32,13 +32,13 @@ CANDIDATE_BPM = (40.0, 240.0)
 # Weights of the candidates' score (`_beat_features`, in that order): fitted
 # by bench/tempo_octaves.py on the first 60 s of corpus songs 3000-3299 (a
 # conditional logit over the candidates estimate_tempo weighs, L2 0.01).
-# Within 5% at the labelled tempo, as estimate_tempo answers: 83% of those
-# and 82% of held-out songs 1000-1099, against 74% and 72% for the tracker
-# alone; songs at 60-79 bpm stay the hard ones (21% held out: their eighth
-# notes look like a beat, and the prior says they are rare). The one-beat
-# correlation costs nothing held out and turns a 72 bpm metronome, taken as
-# 144 without it, back to 72.
-BEAT_WEIGHTS = np.array([-0.118, -2.267, 1.757, 1.775, 1.232, 1.437])
+# Within 5% at the labelled tempo, as estimate_tempo answers: 86% of those
+# and 84% of held-out songs 1000-1099, against 74% and 72% for the tracker
+# alone; songs at 60-79 bpm stay the hard ones (32% held out, 21% before
+# the two-beat correlation: their eighth notes look like a beat, and the
+# prior says they are rare). The one-beat correlation costs nothing held
+# out and turns a 72 bpm metronome, taken as 144 without it, back to 72.
+BEAT_WEIGHTS = np.array([0.081, -2.231, 1.354, 1.403, 0.93, 1.259, 2.088])
 CHROMA_FFT = 4096  # semitones apart from the second octave up at 24 kHz
 REFINE_SPAN = 0.06  # the tracker's lag grid is ~4% apart at 130 bpm
 REFINE_STEPS = 61
@@ -90,12 +90,15 @@ def _beat_features(envelope: np.ndarray, chroma: np.ndarray, bpm: float, frame_r
     octaves and its square (the prior), the onsets' periodicity at it, the
     periodicity of chord changes at 2 and 4 of its beats, and the onsets'
     correlation at one beat alone (a metronome at 72 bpm has none at the
-    lag of 144, where the mean over multiples still finds half of it)."""
+    lag of 144, where the mean over multiples still finds half of it) and at
+    two beats alone (a slow song's onsets often repeat by the half bar but
+    not by the beat: eighth notes of uneven weight)."""
     lag = 60.0 * frame_rate / bpm
     octaves = np.log2(bpm / 120.0)
     change = _harmonic_change(chroma, max(2, int(lag / 2)))
     return np.array([octaves, octaves**2, _periodicity(envelope, lag),
-                     _periodicity(change, 2 * lag), _periodicity(change, 4 * lag), _periodicity(envelope, lag, (1,))])
+                     _periodicity(change, 2 * lag), _periodicity(change, 4 * lag), _periodicity(envelope, lag, (1,)),
+                     _periodicity(envelope, lag, (2,))])
 
 
 def _harmonic_change(chroma: np.ndarray, window: int) -> np.ndarray:

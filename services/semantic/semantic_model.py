@@ -240,7 +240,9 @@ class SemanticTransformer(nn.Module):
         if self.config.drums_input and cond.drums is not None and int(cond.drums[0]) != levels_pb2.DRUMS_UNSAID:
             evidence = self.drums_evidence[cond.drums, cond.mode]  # [1, V]
         keeper = None
-        if self.config.key_feedback and key_weight > 0:
+        # A mode no training song had has no profile (zeros): nothing to keep,
+        # and a zero target would push every piece away from its own profile.
+        if self.config.key_feedback and key_weight > 0 and bool(self.key_profiles[int(cond.mode[0])].any()):
             keeper = KeyKeeper(self.token_chroma, self.key_profiles[int(cond.mode[0])], int(cond.key[0]),
                                key_weight, key_window)
         for t in range(num_frames):

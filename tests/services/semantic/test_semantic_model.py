@@ -199,3 +199,6 @@ def test_sampling_keeps_the_planned_key_when_asked() -> None:
     assert float(in_d[kept].float().mean()) > 0.9
     assert 0.3 < float(in_d[free].float().mean()) < 0.7
     assert torch.equal(free, plain.generate(cond, torch.Generator().manual_seed(1), 1.0, 0))
+    unknown = replace(cond, mode=torch.tensor([3]))  # a mode no training song had: no profile, nothing kept
+    assert torch.equal(keeping.generate(unknown, torch.Generator().manual_seed(1), 1.0, 0, key_weight=30.0),
+                       plain.generate(unknown, torch.Generator().manual_seed(1), 1.0, 0))

@@ -1,14 +1,19 @@
 """Fits the tempo measure's beat-choice weights (evaluation.tempo.BEAT_WEIGHTS)
 on corpus songs of known tempo and says how the measure does on held-out
 ones, per tempo band: the tracker alone, the chosen candidate, and the
-refined tempo's precision. The constants in evaluation/tempo.py are what it
+refined tempo's precision. Each set is corpus songs as composed and, as
+many again, songs played at a tempo drawn from 60-180 bpm whatever their
+style ("style-free"): prompts ask for tempi the corpus gives no song of
+that style. The constants in evaluation/tempo.py are what it
 printed; rerun it when the corpus or the features change.
 
-    .venv/bin/python bench/tempo_octaves.py --fit 3000 300 --held-out 1000 100
+    .venv/bin/python bench/tempo_octaves.py --fit 3000 300 5000 300 --held-out 1000 100 6000 150
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from multiprocessing import Pool
 
 import librosa
 import numpy as np
@@ -25,17 +30,22 @@ TOLERANCE = 0.05  # the bar's
 BANDS = ((60, 80), (80, 100), (100, 130), (130, 150), (150, 181))
 
 
-def song_features(seed: int) -> tuple[float, np.ndarray, np.ndarray, float, float]:
+def song_features(seed: int, style_free: bool) -> tuple[float, np.ndarray, np.ndarray, float, float]:
     """Labelled bpm, the candidates' bpm [C] (NaN where estimate_tempo would
     not weigh them) and features [C, F], the tracker's bpm and the measure's
-    answer (NaN: no steady beat)."""
-    performance, labels = arrange(compose_spec(seed))
+    answer (NaN: no steady beat). `style_free`: the song at a tempo drawn
+    from 60-180 bpm (by its seed) instead of its style's."""
+    spec = compose_spec(seed)
+    if style_free:
+        spec = dataclasses.replace(spec, tempo_bpm=int(np.random.default_rng(seed + 777).integers(60, 181)))
+    performance, labels = arrange(spec)
     audio = render(performance, seed)[: EXCERPT_S * SR].astype(np.float32)
     envelope = librosa.onset.onset_strength(y=audio, sr=SR, hop_length=tempo.HOP)
     tracked = float(np.atleast_1d(librosa.beat.beat_track(onset_envelope=envelope, sr=SR, hop_length=tempo.HOP)[0])[0])
     chroma = librosa.feature.chroma_stft(y=audio, sr=SR, hop_length=tempo.HOP, n_fft=tempo.CHROMA_FFT)
     bpm = np.array([tracked * f for f in tempo.CANDIDATES])
-    features = np.stack([tempo._beat_features(envelope, chroma, b, SR / tempo.HOP) for b in bpm])
+    rate = tempo.onsets_per_minute(envelope, SR)
+    features = np.stack([tempo._beat_features(envelope, chroma, b, SR / tempo.HOP, rate) for b in bpm])
     # The candidates estimate_tempo weighs: in range, with a steady beat at them.
     inside = (bpm >= tempo.CANDIDATE_BPM[0]) & (bpm <= tempo.CANDIDATE_BPM[1]) & (features[:, 2] >= tempo.STEADY_BEAT)
     measured = tempo.estimate_tempo(audio).bpm
@@ -71,14 +81,20 @@ def report(name: str, labelled: np.ndarray, hits: dict[str, np.ndarray]) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fit", type=int, nargs=2, default=(3000, 300), metavar=("FIRST_SEED", "SONGS"))
-    parser.add_argument("--held-out", type=int, nargs=2, default=(1000, 100), metavar=("FIRST_SEED", "SONGS"))
+    parser.add_argument("--fit", type=int, nargs=4, default=(3000, 300, 5000, 300),
+                        metavar=("FIRST_SEED", "SONGS", "STYLE_FREE_FIRST_SEED", "STYLE_FREE_SONGS"))
+    parser.add_argument("--held-out", type=int, nargs=4, default=(1000, 100, 6000, 150),
+                        metavar=("FIRST_SEED", "SONGS", "STYLE_FREE_FIRST_SEED", "STYLE_FREE_SONGS"))
     args = parser.parse_args()
     sets = {}
-    for name, (first, n) in (("fit", args.fit), ("held-out", args.held_out)):
-        rows = [song_features(seed) for seed in range(first, first + n)]
-        sets[name] = [np.array([r[i] for r in rows]) for i in range(5)]
-    labelled, bpm, features, _, _ = sets["fit"]
+    for name, (first, n, free_first, free_n) in (("fit", args.fit), ("held-out", args.held_out)):
+        for kind, seeds, style_free in (("corpus", range(first, first + n), False),
+                                        ("style-free", range(free_first, free_first + free_n), True)):
+            with Pool() as pool:  # a song a core: ~1 s of rendering and analysis each
+                rows = pool.starmap(song_features, [(seed, style_free) for seed in seeds])
+            sets[f"{name} {kind}"] = [np.array([r[i] for r in rows]) for i in range(5)]
+    together = [np.concatenate(parts) for parts in zip(sets["fit corpus"], sets["fit style-free"])]
+    labelled, bpm, features, _, _ = together
     right = np.abs(bpm - labelled[:, None]) <= TOLERANCE * labelled[:, None]
     weights = fit(bpm, features, right)
     print("fitted BEAT_WEIGHTS:", np.array2string(weights, precision=3, separator=", "))

@@ -25,7 +25,8 @@ _KEY_OF = re.compile(rf"\bkey(?:\s+of|:)?\s+{_NOTE}(?![\w#♯♭])", re.IGNORECA
 _MODE_ONLY = re.compile(rf"\b{_MODE}\s+(?:key|scale|tonality|mode)\b", re.IGNORECASE)
 # Drums asked away ("no drums", "without percussion", "drumless", "no beat")
 # and asked for (a drum, percussion, a kick, hats, a beat or groove word).
-_PERCUSSION = r"(?:drums?|drum\s*kit|percussion|beats?|kick|hats|hi-?hats)"
+# "150 beats per minute" is a tempo, not a beat asked for.
+_PERCUSSION = r"(?:drums?|drum\s*kit|percussion|beats?(?!\s+per\s+minute)|kick|hats|hi-?hats)"
 _NO_DRUMS = re.compile(rf"\b(?:no|without|zero|minus)\s+(?:\w+\s+){{0,2}}?{_PERCUSSION}\b|\bdrumless\b|"
                        rf"\bbeatless\b", re.IGNORECASE)
 _DRUMS = re.compile(rf"\b{_PERCUSSION}\b|\bdrum\s+and\s+bass\b|\bfour on the floor\b", re.IGNORECASE)

@@ -217,6 +217,8 @@ class SemanticTransformer(nn.Module):
         repeat_copy: float = 0.0,
         key_weight: float = 0.0,
         key_window: int = 50,
+        drums_weight: float = 1.0,
+        drums_floor: float = 0.0,
     ) -> torch.Tensor:
         """Samples the piece's tokens step by step with a KV cache: int64 [T]
         for the single piece in `cond` (B = 1). Where `repeat_from` [T] names
@@ -225,7 +227,11 @@ class SemanticTransformer(nn.Module):
         plan repeats brings back its first occurrence's material, the model
         going on from the copied tokens as from its own. `key_weight` > 0
         keeps the plan's key (a model with key_feedback): see KeyKeeper,
-        over the last `key_window` frames."""
+        over the last `key_window` frames. `drums_weight` scales the drums
+        evidence (a model with drums_input, drums said): 1 is the product
+        of experts Bayes gives, more trusts the evidence over the context;
+        `drums_floor` > 0 keeps only the candidates whose evidence is at
+        least that probability (all of them where none is)."""
         if not 0.0 <= repeat_copy <= 1.0:
             raise ValueError(f"repeat_copy must be in [0, 1], got {repeat_copy}")
         memory, mask, frames = self._context(cond)
@@ -238,7 +244,7 @@ class SemanticTransformer(nn.Module):
         cache = KVCache(capacity=num_frames)
         evidence = None
         if self.config.drums_input and cond.drums is not None and int(cond.drums[0]) != levels_pb2.DRUMS_UNSAID:
-            evidence = self.drums_evidence[cond.drums, cond.mode]  # [1, V]
+            evidence = drums_weight * self.drums_evidence[cond.drums, cond.mode]  # [1, V]
         keeper = None
         # A mode no training song had has no profile (zeros): nothing to keep,
         # and a zero target would push every piece away from its own profile.
@@ -255,6 +261,8 @@ class SemanticTransformer(nn.Module):
                 # other keys.
                 logits = keep_top_k(logits, top_k)
             if evidence is not None:
+                if drums_floor > 0:
+                    logits = _floored(logits, evidence, math.log(drums_floor))
                 logits = logits + evidence
             if keeper is not None:
                 logits = logits + keeper.bias(out[:t])
@@ -267,3 +275,10 @@ class SemanticTransformer(nn.Module):
                     prev = out[repeat_from[t]].reshape(1, 1).to(prev.device)
             out[t] = prev[0, 0]
         return out
+
+
+def _floored(logits: torch.Tensor, evidence: torch.Tensor, floor: float) -> torch.Tensor:
+    """The candidates (finite logits) whose evidence reaches `floor` (a log
+    probability); unchanged where none does, so a step always has a token."""
+    keep = torch.isfinite(logits) & (evidence >= floor)
+    return logits.masked_fill(~keep, float("-inf")) if bool(keep.any()) else logits

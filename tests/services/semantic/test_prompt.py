@@ -52,6 +52,8 @@ def test_everything_at_once_and_first_mention_wins() -> None:
     [
         ("a calm piano piece", None),
         ("an upbeat pop song", None),  # "upbeat" is not a beat
+        ("energetic rock at 150 beats per minute", None),  # a tempo, not a beat
+        ("a steady beat at 90 beats per minute", True),
         ("rock with big drums", True),
         ("light percussion and a guitar", True),
         ("minimal techno, kick and hats only", True),

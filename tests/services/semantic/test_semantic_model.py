@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 from dataclasses import replace
 
 import pytest
@@ -177,6 +179,46 @@ def test_sampling_weighs_tokens_by_the_drums_asked_for() -> None:
     major = model.generate(replace(cond, drums=torch.tensor([2]), mode=torch.tensor([0])),
                            torch.Generator().manual_seed(1), 1.0, 0)
     assert not bool(drumless[major].all())  # that row was for minor pieces only
+
+
+def test_the_drums_weight_sharpens_the_evidence() -> None:
+    """Weight 0 samples as if the prompt said nothing of drums; above 1 the
+    evidence counts for more than the context: with a mild preference
+    (drumless tokens twice as likely in a "no drums" piece as the others)
+    the share of drumless tokens grows with the weight."""
+    torch.manual_seed(0)
+    model = SemanticTransformer(SemanticConfig(transformer=TransformerConfig(dim=32, layers=1, heads=4, max_len=256),
+                                               drums_input=True)).eval()
+    drumless = torch.arange(512) < 8
+    model.drums_evidence[2, 1] = torch.where(drumless, math.log(2 / 3), math.log(1 / 3))
+    cond = _cond([0, 1], frames=200)
+    away = replace(cond, drums=torch.tensor([2]))
+
+    def tokens(c: PieceConditioning, weight: float = 1.0) -> torch.Tensor:
+        return model.generate(c, torch.Generator().manual_seed(1), 1.0, 0, drums_weight=weight)
+
+    assert torch.equal(tokens(away, 0.0), tokens(replace(cond, drums=torch.tensor([0]))))
+    shares = [float(drumless[tokens(away, w)].float().mean()) for w in (0.0, 1.0, 8.0)]
+    assert shares[0] < shares[1] < shares[2] and shares[2] > 0.5, shares
+
+
+def test_the_drums_floor_keeps_only_tokens_heard_with_the_asked_drums() -> None:
+    """With a floor of 1/2, a "no drums" piece draws only tokens the corpus
+    has more often without drums than with them, however mild the evidence;
+    a floor no token reaches leaves sampling as the evidence alone makes it."""
+    torch.manual_seed(0)
+    model = SemanticTransformer(SemanticConfig(transformer=TransformerConfig(dim=32, layers=1, heads=4, max_len=128),
+                                               drums_input=True)).eval()
+    drumless = torch.arange(512) < 8
+    model.drums_evidence[2, 1] = torch.where(drumless, math.log(0.6), math.log(0.4))
+    away = replace(_cond([0, 1], frames=60), drums=torch.tensor([2]))
+
+    def tokens(floor: float) -> torch.Tensor:
+        return model.generate(away, torch.Generator().manual_seed(1), 1.0, 0, drums_floor=floor)
+
+    assert bool(drumless[tokens(0.5)].all())
+    assert not bool(drumless[tokens(0.0)].all())
+    assert torch.equal(tokens(0.9), tokens(0.0))
 
 
 def test_sampling_keeps_the_planned_key_when_asked() -> None:

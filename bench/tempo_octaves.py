@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from corpus.arranger import arrange
-from corpus.song_spec import compose_spec
+from corpus.song_spec import compose_spec, style_free
 from corpus.synth import render
 from evaluation import tempo
 
@@ -37,7 +37,7 @@ def song_features(seed: int, style_free: bool) -> tuple[float, np.ndarray, np.nd
     from 60-180 bpm (by its seed) instead of its style's."""
     spec = compose_spec(seed)
     if style_free:
-        spec = dataclasses.replace(spec, tempo_bpm=int(np.random.default_rng(seed + 777).integers(60, 181)))
+        spec = dataclasses.replace(spec, tempo_bpm=style_free(spec).tempo_bpm)  # its drums kept
     performance, labels = arrange(spec)
     audio = render(performance, seed)[: EXCERPT_S * SR].astype(np.float32)
     envelope = librosa.onset.onset_strength(y=audio, sr=SR, hop_length=tempo.HOP)

@@ -330,5 +330,5 @@ def _labels(spec: SongSpec, starts: list[int], chords: list[Chord]) -> SongLabel
         style=spec.style,
         mood=spec.mood,
         rule_breaks=list(spec.rule_breaks),
-        meta={"seed": str(spec.seed), "generator": GENERATOR},
+        meta={"seed": str(spec.seed), "generator": GENERATOR, **({"style_free": "1"} if spec.style_free else {})},
     )

@@ -40,11 +40,14 @@ class BuildConfig:
     # tokenize with instead of fitting one, so models trained on both builds
     # speak the same semantic tokens (a build with a newly trained codec).
     semantic_tokenizer: str = ""
+    # Composed songs whose tempo and drums are drawn regardless of their style
+    # (corpus.song_spec.style_free), after the `songs` ones.
+    style_free_songs: int = 0
 
 
 @dataclass(frozen=True)
 class Item:
-    kind: str  # song | score | user
+    kind: str  # song | style-free song | score | user
     key: object  # song seed, ScoreRef or UserItem
 
 
@@ -52,7 +55,9 @@ def plan_items(config: BuildConfig, log=print) -> list[Item]:
     from corpus.scores import list_scores
     from corpus.user_audio import read_manifest
 
-    items = [Item("song", config.seed * SONG_KEY_STRIDE + i) for i in range(config.songs)]
+    first = config.seed * SONG_KEY_STRIDE
+    items = [Item("song", first + i) for i in range(config.songs)]
+    items += [Item("style-free song", first + config.songs + i) for i in range(config.style_free_songs)]
     if config.scores:
         items += [Item("score", ref) for ref in list_scores(config.scores, config.seed)]
     if config.manifest:
@@ -69,12 +74,13 @@ SCORE_SEED = 0  # instrumentation and tempo of scores are drawn from (this seed,
 def render_item(item: Item) -> tuple[np.ndarray, SongLabels]:
     """Audio (float32, 24 kHz) and labels of one item; scores and songs are
     re-rendered from their seed, never stored as audio."""
-    if item.kind == "song":
+    if item.kind in ("song", "style-free song"):
         from corpus.arranger import arrange
-        from corpus.song_spec import compose_spec
+        from corpus.song_spec import compose_spec, style_free
         from corpus.synth import render
 
-        performance, labels = arrange(compose_spec(item.key))
+        spec = compose_spec(item.key)
+        performance, labels = arrange(style_free(spec) if item.kind == "style-free song" else spec)
         return render(performance, seed=item.key), labels
     if item.kind == "score":
         from corpus.scores import load_score
@@ -96,7 +102,7 @@ def item_for(labels: SongLabels) -> Item:
 
         if meta.get("generator") != GENERATOR:
             raise ValueError(f"{labels.song_id} was composed by {meta.get('generator')}, this is {GENERATOR}")
-        return Item("song", int(meta["seed"]))
+        return Item("style-free song" if meta.get("style_free") == "1" else "song", int(meta["seed"]))
     if labels.source == "score":
         from corpus.scores import ScoreRef
 
@@ -188,7 +194,8 @@ def build(config: BuildConfig, out: Path, workers: int, log=print) -> dict:
 def _check_resume(config: BuildConfig, out: Path) -> None:
     path = out / "build.json"
     if path.exists():
-        previous = json.loads(path.read_text())
+        # Settings added since a build was made read as their defaults.
+        previous = {**asdict(BuildConfig(songs=0, scores=0)), **json.loads(path.read_text())}
         if previous != asdict(config):
             raise ValueError(
                 f"{out} was built with other settings ({previous}); use a new directory or the same settings"

@@ -219,6 +219,7 @@ class SongSpec:
     material: dict[str, SectionMaterial]  # by section type
     tonic_chord: Chord  # what a cadence lands on
     rule_breaks: tuple[str, ...]
+    style_free: bool = False  # tempo and drums drawn regardless of style (style_free)
 
     @property
     def beat_s(self) -> float:
@@ -275,6 +276,22 @@ def compose_spec(seed: int) -> SongSpec:
         tonic_chord=_chord(0, mode, tonic, flavour),
         rule_breaks=tuple(name for name in RULE_BREAKS if name in breaks),
     )
+
+
+STYLE_FREE_STREAM = 777  # offset of the seed the style-free tempo and drums are drawn from
+STYLE_FREE_TEMPO = (60, 180)
+
+
+def style_free(spec: SongSpec) -> SongSpec:
+    """The same song at a tempo drawn from the whole STYLE_FREE_TEMPO range and
+    with drums or none by a coin flip, whatever its style. Composed songs take
+    both from their style, so a corpus of them alone never has a slow pop song
+    or a rock song without drums, and models trained on it cannot make one
+    when a prompt asks."""
+    rng = np.random.default_rng(spec.seed + STYLE_FREE_STREAM)
+    tempo = int(rng.integers(STYLE_FREE_TEMPO[0], STYLE_FREE_TEMPO[1] + 1))
+    drums = bool(rng.random() < 0.5)
+    return replace(spec, tempo_bpm=tempo, instruments=replace(spec.instruments, drums=drums), style_free=True)
 
 
 def _pick(rng: np.random.Generator, options: tuple[T, ...]) -> T:

@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     build = data_sub.add_parser("build", help="render, label and tokenize songs, scores and your audio")
     build.add_argument("--songs", type=int, default=400, help="composed songs")
     build.add_argument("--scores", type=int, default=200, help="pieces from music21's corpus")
+    build.add_argument("--style-free-songs", type=int, default=0,
+                       help="more composed songs, each at a tempo and with drums or none drawn regardless of its style")
     build.add_argument("--manifest", type=Path, help="JSONL of your own audio: path, caption, optional sections")
     build.add_argument("--out", type=Path, required=True)
     build.add_argument("--seed", type=int, default=0)
@@ -338,15 +340,18 @@ def _data_build(args: argparse.Namespace) -> int:
     from corpus.build import BuildConfig, build, progress_log
     from corpus.show import report
 
-    if args.songs < 0 or args.scores < 0 or args.shard_size < 1:
-        return _fail("--songs and --scores must be >= 0 and --shard-size >= 1", 2)
+    if min(args.songs, args.scores, args.style_free_songs) < 0 or args.shard_size < 1:
+        return _fail("--songs, --style-free-songs and --scores must be >= 0 and --shard-size >= 1", 2)
     if args.manifest and not args.manifest.is_file():
         return _fail(f"--manifest {args.manifest} does not exist", 2)
+    if not (args.songs or args.style_free_songs or args.scores or args.manifest):
+        return _fail("nothing to build: give --songs, --style-free-songs, --scores or --manifest", 2)
     if args.semantic_tokenizer and not args.semantic_tokenizer.is_file():
         return _fail(f"--semantic-tokenizer {args.semantic_tokenizer} does not exist", 2)
     config = BuildConfig(
         songs=args.songs,
         scores=args.scores,
+        style_free_songs=args.style_free_songs,
         manifest=str(args.manifest.resolve()) if args.manifest else "",
         seed=args.seed,
         shard_size=args.shard_size,

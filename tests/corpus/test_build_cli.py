@@ -7,12 +7,13 @@ import json
 import signal
 import subprocess
 import time
+from dataclasses import asdict
 
 import numpy as np
 import soundfile as sf
 
 from corpus import shards
-from corpus.build import audio_for
+from corpus.build import BuildConfig, audio_for
 from corpus.codec_tokens import encode_audio, load_codec
 from tests.integration.mesh_helpers import CLI, REPO, run_cli, wait_for
 
@@ -98,8 +99,34 @@ def test_a_build_can_speak_another_builds_semantic_tokens(tmp_path):
                     timeout=120)
     assert wrong.returncode == 1 and "8 clusters" in wrong.stderr and not second.exists()
 
-    result = run_cli([*common, "--songs", 1, "--out", second, "--semantic-tokenizer", tokenizer], timeout=600)
+    result = run_cli([*common, "--songs", 1, "--style-free-songs", 1, "--out", second, "--semantic-tokenizer",
+                      tokenizer], timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"from {tokenizer}" in result.stderr
     ids = [json.loads((d / "semantic_tokenizer.json").read_text())["tokenizer_id"] for d in (first, second)]
     assert ids[0] == ids[1]
+
+    # The style-free song is labelled so and renders again to the tokens stored.
+    (name, labels), = [(n, lab) for n in shards.complete_shards(second) for _, lab in shards.read_index(second, n)
+                       if lab.meta.get("style_free") == "1"]
+    assert labels.song_id == "song-0000001"
+    stored = shards.read_tokens(second, name)[f"{labels.song_id}/codes"]
+    assert np.array_equal(encode_audio(load_codec(), audio_for(labels)), stored)
+
+
+def test_builds_made_before_a_setting_existed_resume(tmp_path):
+    out = tmp_path / "corpus"
+    out.mkdir()
+    settings = asdict(BuildConfig(songs=1, scores=0, clusters=8, shard_size=1))
+    (out / "build.json").write_text(json.dumps({k: v for k, v in settings.items() if k != "style_free_songs"}))
+    args = ["data", "build", "--songs", 1, "--scores", 0, "--clusters", 8, "--shard-size", 1, "--workers", 1]
+    refused = run_cli([*args, "--style-free-songs", 1, "--out", out], timeout=120)
+    assert refused.returncode == 1 and "other settings" in refused.stderr
+    result = run_cli([*args, "--out", out], timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_an_empty_build_is_refused(tmp_path):
+    result = run_cli(["data", "build", "--songs", 0, "--scores", 0, "--out", tmp_path / "corpus"], timeout=120)
+    assert result.returncode == 2 and "nothing to build" in result.stderr
+    assert not (tmp_path / "corpus").exists()

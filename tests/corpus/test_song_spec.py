@@ -13,7 +13,9 @@ from corpus.song_spec import (
     STYLES,
     VARIATIONS,
     SongSpec,
+    STYLE_FREE_TEMPO,
     compose_spec,
+    style_free,
 )
 from services.semantic.planner import BAR_CHOICES
 from services.semantic.prompt import KEYS, MODES, SECTION_TYPES
@@ -123,3 +125,16 @@ def test_rule_breaks_are_labelled_exactly_when_present(specs):
 def test_returns_vary_but_first_occurrences_do_not(specs):
     for s in specs:
         assert all(x.variation is None for x in s.sections if x.occurrence == 0)
+
+
+def test_style_free_songs_take_any_tempo_and_drums_whatever_their_style(specs):
+    free = [style_free(spec) for spec in specs]
+    assert free[0] == style_free(compose_spec(SEEDS[0])) and all(f.style_free for f in free)
+    for spec, f in zip(specs, free, strict=True):
+        assert (f.style, f.key, f.mode, f.sections) == (spec.style, spec.key, spec.mode, spec.sections)
+        assert STYLE_FREE_TEMPO[0] <= f.tempo_bpm <= STYLE_FREE_TEMPO[1]
+    by_style = {style: [f for f in free if f.style == style] for style in ("pop", "rock", "electronic")}
+    for style, songs in by_style.items():
+        drums = sum(f.instruments.drums for f in songs)
+        assert 0.25 * len(songs) < drums < 0.75 * len(songs), style  # composed: (nearly) always drums
+        assert min(f.tempo_bpm for f in songs) < 70, style  # composed: never below 78

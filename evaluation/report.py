@@ -16,7 +16,7 @@ def write_report(report: dict, out: Path) -> None:
 
 
 # The calls that make music; Describe is bookkeeping.
-LEVEL_RPCS = ("Plan", "GenerateCoarse", "Render")
+LEVEL_RPCS = ("Plan", "PlanStream", "GenerateCoarse", "Render")
 
 
 def _plain(value: object) -> object:

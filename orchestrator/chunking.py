@@ -41,7 +41,7 @@ def layout(total_frames: int, chunk_frames: int, overlap_frames: int, first_fram
 
 @dataclass
 class PlanArrays:
-    semantic_tokens: np.ndarray  # int64 [T_sem]
+    semantic_tokens: np.ndarray  # int64 [n <= T_sem]: the tokens planned so far
     frame_sections: np.ndarray  # int64 [T_sem]
     section_embeddings: np.ndarray  # float32 [S, E]
     section_energy: np.ndarray  # float32 [S]
@@ -72,16 +72,25 @@ def frame_beats(plan: PlanArrays, chunk: Chunk, frame_rate: float) -> np.ndarray
     return np.stack([beat_positions(plan.beats, times), beat_positions(plan.downbeats, times)], axis=1).astype(np.float32)
 
 
+def semantic_span(chunk: Chunk, space: TokenSpaceConfig, margin_s: float, total: int) -> tuple[int, int]:
+    """The semantic frames [lo, hi) a chunk's context holds: its span plus
+    `margin_s` each side, within the piece's `total` frames."""
+    per_sem = space.frames_per_semantic
+    margin = int(round(margin_s * space.semantic_rate))
+    lo = max(0, min(chunk.start // per_sem - margin, total - 1))
+    return lo, min(total, math.ceil(chunk.end / per_sem) + margin)
+
+
 def chunk_context(
     plan: PlanArrays, chunk: Chunk, space: TokenSpaceConfig, margin_s: float
 ) -> levels_pb2.ChunkContext:
     """The plan over the chunk's span plus a margin, with only the sections it
-    touches (re-indexed from 0)."""
-    per_sem = space.frames_per_semantic
-    margin = int(round(margin_s * space.semantic_rate))
-    total = len(plan.semantic_tokens)
-    lo = max(0, min(chunk.start // per_sem - margin, total - 1))
-    hi = min(total, math.ceil(chunk.end / per_sem) + margin)
+    touches (re-indexed from 0). The plan's tokens may still be coming in
+    (orchestrator/plan_reader.py) but must reach the span's end."""
+    lo, hi = semantic_span(chunk, space, margin_s, len(plan.frame_sections))
+    if len(plan.semantic_tokens) < hi:
+        raise ValueError(f"chunk {chunk.index} needs the plan's tokens up to frame {hi}, "
+                         f"{len(plan.semantic_tokens)} are planned so far")
     sections, local = np.unique(plan.frame_sections[lo:hi], return_inverse=True)
     context = levels_pb2.ChunkContext(
         chunk_index=chunk.index,

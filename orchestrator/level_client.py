@@ -3,6 +3,7 @@ Requests and responses cross it as serialized protobuf, never pickled."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import grpc
 import ray
@@ -61,6 +62,36 @@ class LevelClient:
                     f"{self.level} level at {self.address} failed on {where}: {code.name}: {err.details()}"
                 ) from None
         raise AssertionError("unreachable")
+
+    def stream(self, method: str, request: bytes, request_id: str,
+               deadline_s: float | None = None) -> Iterator[tuple[bytes, float]]:
+        """A server-streaming RPC: each message as it arrives, with the
+        seconds since the call began (the last one's is the call's time).
+        `deadline_s` (default: the level's) covers the whole stream. UNAVAILABLE before the first message
+        is retried like `call`; a stream that breaks later fails (its parts
+        cannot be taken back)."""
+        rpc = self.channel.unary_stream(f"/{SERVICES[self.level]}/{method}")
+        start = time.monotonic()
+        deadline = start + (deadline_s or self.deadline_s)
+        for attempt in range(self.retries + 1):
+            received = 0
+            try:
+                responses = rpc(request, timeout=max(deadline - time.monotonic(), 0.001),
+                                metadata=call_metadata(request_id))
+                for response in responses:
+                    received += 1
+                    yield response, time.monotonic() - start
+                return
+            except grpc.RpcError as err:
+                code = err.code()
+                retry = code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries and not received
+                if retry and deadline - time.monotonic() > 0.5 * 2**attempt:
+                    time.sleep(0.5 * 2**attempt)
+                    continue
+                raise LevelError(
+                    f"{self.level} level at {self.address} failed on {method} after {received} part(s): "
+                    f"{code.name}: {err.details()}"
+                ) from None
 
     def describe(self, request_id: str = "describe") -> bytes:
         return self.call("Describe", contract_pb2.DescribeRequest().SerializeToString(), request_id)[0]

@@ -3,6 +3,7 @@ audio chunks and a summary. All per-song state lives here and travels in the
 requests, so the level services stay stateless."""
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections import defaultdict
@@ -14,10 +15,11 @@ import ray
 import structlog
 from prometheus_client import start_http_server
 
-from orchestrator.chunking import Chunk, Crossfader, PlanArrays, chunk_context, layout
+from orchestrator.chunking import Chunk, Crossfader, PlanArrays, chunk_context, layout, semantic_span
 from orchestrator.config import SchedulerConfig
 from orchestrator.level_client import LevelError, RemoteLevelClient
 from orchestrator.metrics import FIRST_AUDIO, LEVEL_CALL_SECONDS, REAL_TIME_FACTOR, SONG_SECONDS, SONGS, SONGS_IN_FLIGHT
+from orchestrator.plan_reader import PlanReader, PlanStreamError
 from protos.hiermusic.v1 import composer_pb2, contract_pb2, levels_pb2, tensor_pb2
 from services.common.contract import ContractMismatch, TokenSpaceConfig, check_agreement, describe_model
 from services.common.log import configure_logging
@@ -155,10 +157,29 @@ class Scheduler:
             duration_s=request.duration_s,
             sampling=levels_pb2.Sampling(seed=chunk_seed(request.seed, 0, 0)),
         )
-        plan = levels_pb2.PiecePlan.FromString(self._call("semantic", "Plan", plan_request, request_id, None, timings))
-        arrays = self._plan_arrays(plan, space)
+        # The plan streams in: the form now, the tokens as the chunks need them.
+        # One deadline for the whole stream, a call's per minute of music: a
+        # 600 s plan samples ten times the tokens of a 60 s one.
+        parts = self.clients["semantic"].stream.options(num_returns="streaming").remote(
+            "PlanStream", plan_request.SerializeToString(), request_id,
+            self.config.rpc_deadline_s * math.ceil(request.duration_s / 60.0),
+        )
+        try:
+            reader = PlanReader(self._get(ref) for ref in parts)
+        except PlanStreamError as err:
+            raise SongError(str(err)) from None
+        plan = reader.form
+        arrays = self._plan_arrays(plan, space, reader.total)
         log.info("planned", sections=len(plan.sections), tempo_bpm=plan.tempo_bpm)
         yield composer_pb2.ComposeEvent(plan=plan)
+
+        def context(chunk: Chunk) -> levels_pb2.ChunkContext:
+            _, hi = semantic_span(chunk, space, self.config.semantic_margin_s, reader.total)
+            try:
+                arrays.semantic_tokens = reader.until(hi)
+            except PlanStreamError as err:
+                raise SongError(str(err)) from None
+            return chunk_context(arrays, chunk, space, self.config.semantic_margin_s)
 
         chunks = layout(int(round(request.duration_s * fr)), chunk_frames, overlap_frames, first_frames)
         crossfader = Crossfader(space.hop_length)
@@ -167,7 +188,7 @@ class Scheduler:
 
         def coarse(chunk: Chunk, summary: tensor_pb2.Tensor | None, prefix: np.ndarray | None) -> ray.ObjectRef:
             req = levels_pb2.CoarseRequest(
-                context=chunk_context(arrays, chunk, space, self.config.semantic_margin_s),
+                context=context(chunk),
                 sampling=levels_pb2.Sampling(seed=chunk_seed(request.seed, chunk.index, 1)),
             )
             if summary is not None:
@@ -192,7 +213,7 @@ class Scheduler:
             if nxt is not None:
                 pending = coarse(nxt, coarse_resp.summary, codes[:, nxt.start - chunk.start :])
             render_req = levels_pb2.RenderRequest(
-                context=chunk_context(arrays, chunk, space, self.config.semantic_margin_s),
+                context=context(chunk),
                 coarse_tokens=coarse_resp.coarse_tokens,
                 sampling=levels_pb2.Sampling(seed=chunk_seed(request.seed, chunk.index, 2)),
             )
@@ -235,6 +256,12 @@ class Scheduler:
                 )
             )
 
+        try:
+            reader.finish()
+        except PlanStreamError as err:
+            raise SongError(str(err)) from None
+        timings["semantic"].append(reader.seconds)
+        LEVEL_CALL_SECONDS.labels("semantic", "PlanStream").observe(reader.seconds)
         wall = time.perf_counter() - started
         SONG_SECONDS.observe(wall)
         REAL_TIME_FACTOR.observe(wall / request.duration_s)
@@ -251,12 +278,12 @@ class Scheduler:
             )
         )
 
-    def _plan_arrays(self, plan: levels_pb2.PiecePlan, space: TokenSpaceConfig) -> PlanArrays:
-        tokens = self._check("semantic", plan.semantic_tokens, "semantic_tokens", I64, [None])
+    def _plan_arrays(self, plan: levels_pb2.PiecePlan, space: TokenSpaceConfig, frames: int) -> PlanArrays:
+        """The form's arrays, checked; the tokens come later (PlanReader)."""
         sections = self._check("semantic", plan.section_embeddings, "section_embeddings", F32, [len(plan.sections), space.embedding_dim])
         return PlanArrays(
-            semantic_tokens=tokens,
-            frame_sections=self._check("semantic", plan.frame_sections, "frame_sections", I64, [len(tokens)]),
+            semantic_tokens=np.zeros(0, np.int64),
+            frame_sections=self._check("semantic", plan.frame_sections, "frame_sections", I64, [frames]),
             section_embeddings=sections,
             section_energy=np.array([s.energy for s in plan.sections], dtype=np.float32),
             text_embedding=self._check("semantic", plan.text_embedding, "text_embedding", F32, [space.embedding_dim]),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -50,35 +51,53 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
-        if handler is None or not details.method.startswith(_SERVICE_PREFIX) or handler.unary_unary is None:
+        if handler is None or not details.method.startswith(_SERVICE_PREFIX):
             return handler
         method = details.method.rsplit("/", 1)[-1]
         meta = dict(details.invocation_metadata or ())
-        behaviour = handler.unary_unary
+        if handler.unary_unary is not None:
+            behaviour = handler.unary_unary
 
-        def observed(request: Any, context: grpc.ServicerContext) -> Any:
-            request_id = meta.get(REQUEST_ID_KEY) or uuid.uuid4().hex[:12]
-            chunk = meta.get(CHUNK_INDEX_KEY)
-            with structlog.contextvars.bound_contextvars(
-                request_id=request_id, chunk_index=int(chunk) if chunk is not None else None, method=method
-            ):
-                start = time.perf_counter()
-                code = grpc.StatusCode.OK
-                LEVEL_IN_FLIGHT.labels(self.level).inc()
-                try:
+            def observed(request: Any, context: grpc.ServicerContext) -> Any:
+                with self._observe(method, meta, context):
                     return behaviour(request, context)
-                except Exception:
-                    code = context.code() or grpc.StatusCode.UNKNOWN
-                    raise
-                finally:
-                    seconds = time.perf_counter() - start
-                    LEVEL_IN_FLIGHT.labels(self.level).dec()
-                    LEVEL_LATENCY.labels(self.level, method, self.model, self.version).observe(seconds)
-                    LEVEL_REQUESTS.labels(self.level, method, code.name).inc()
-                    self.log.info("rpc", code=code.name, seconds=round(seconds, 4))
 
-        return grpc.unary_unary_rpc_method_handler(
-            observed,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+            wrap = grpc.unary_unary_rpc_method_handler
+        elif handler.unary_stream is not None:
+            streaming = handler.unary_stream
+
+            def observed(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                # Timed from the call to the last message: the whole stream.
+                with self._observe(method, meta, context):
+                    yield from streaming(request, context)
+
+            wrap = grpc.unary_stream_rpc_method_handler
+        else:
+            return handler
+        return wrap(observed, request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer)
+
+    @contextmanager
+    def _observe(self, method: str, meta: dict, context: grpc.ServicerContext) -> Iterator[None]:
+        request_id = meta.get(REQUEST_ID_KEY) or uuid.uuid4().hex[:12]
+        chunk = meta.get(CHUNK_INDEX_KEY)
+        with structlog.contextvars.bound_contextvars(
+            request_id=request_id, chunk_index=int(chunk) if chunk is not None else None, method=method
+        ):
+            start = time.perf_counter()
+            code = grpc.StatusCode.OK
+            LEVEL_IN_FLIGHT.labels(self.level).inc()
+            try:
+                yield
+            except Exception:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except GeneratorExit:
+                code = grpc.StatusCode.CANCELLED  # the caller stopped reading a stream
+                raise
+            finally:
+                seconds = time.perf_counter() - start
+                LEVEL_IN_FLIGHT.labels(self.level).dec()
+                LEVEL_LATENCY.labels(self.level, method, self.model, self.version).observe(seconds)
+                LEVEL_REQUESTS.labels(self.level, method, code.name).inc()
+                self.log.info("rpc", code=code.name, seconds=round(seconds, 4))

@@ -3,7 +3,9 @@
 transformer (section embeddings and the whole piece's semantic tokens)."""
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -126,10 +128,21 @@ class MiniLMPlanner:
     def info(self) -> contract_pb2.ModelInfo:
         return model_info(self.level, self.name, self.loaded, self.token_space, self.device)
 
-    @torch.inference_mode()
     def plan(self, prompt: str, duration_s: float, seed: int, temperature: float, top_k: int) -> PlanResult:
         """The plan of one piece; the same arguments give the same plan.
         temperature/top_k of 0 mean the defaults."""
+        form, blocks = self.plan_parts(prompt, duration_s, seed, temperature, top_k)
+        form.semantic_tokens = np.concatenate([form.semantic_tokens, *blocks])
+        return form
+
+    @torch.inference_mode()
+    def plan_parts(self, prompt: str, duration_s: float, seed: int, temperature: float, top_k: int,
+                   block_frames: int = 25) -> tuple[PlanResult, Iterator[np.ndarray]]:
+        """The plan of `plan` in parts, so that the chunk levels can start on
+        the first seconds of a long piece while the rest is still sampled: the
+        form (a PlanResult whose semantic_tokens are empty) and the tokens in
+        order, int64 blocks of `block_frames` (25: 2 s), sampled as the blocks
+        are asked for."""
         if not prompt.strip():
             raise ValueError("prompt is empty")
         if not (math.isfinite(duration_s) and 0 < duration_s <= MAX_DURATION_S):
@@ -147,23 +160,31 @@ class MiniLMPlanner:
         cond = form_conditioning(text, form, semantic_frames(duration_s, self.token_space.semantic_rate),
                                  self.token_space.semantic_rate, drums)
         repeat_from = repeat_sources(cond.frame_sections[0].cpu(), [s.repeat_of for s in form.sections])
-        tokens = self.model.semantic.generate(cond, generator, temperature, top_k, repeat_from, self.REPEAT_COPY,
-                                              self.KEY_WEIGHT, self.KEY_WINDOW, self.DRUMS_WEIGHT,
-                                              self.DRUMS_FLOOR)
+        if block_frames < 1:
+            raise ValueError(f"block_frames must be at least 1, got {block_frames}")
+        steps = self.model.semantic.tokens_in_order(cond, generator, temperature, top_k, repeat_from,
+                                                    self.REPEAT_COPY, self.KEY_WEIGHT, self.KEY_WINDOW,
+                                                    self.DRUMS_WEIGHT, self.DRUMS_FLOOR)
         beats, downbeats = beat_grid(form.tempo_bpm, duration_s)
-        return PlanResult(
+        result = PlanResult(
             sections=form.sections,
             tempo_bpm=form.tempo_bpm,
             key=form.key,
             mode=form.mode,
             text_embedding=text[0].float().cpu().numpy(),
             section_embeddings=self.model.semantic.section_embeddings(cond)[0].float().cpu().numpy(),
-            semantic_tokens=tokens.cpu().numpy().astype(np.int64),
+            semantic_tokens=np.zeros(0, dtype=np.int64),
             frame_sections=cond.frame_sections[0].cpu().numpy().astype(np.int64),
             beats=beats,
             downbeats=downbeats,
             drums=drums,
         )
+        return result, _blocks(steps, block_frames)
+
+
+def _blocks(steps: Iterator[int], size: int) -> Iterator[np.ndarray]:
+    while block := list(itertools.islice(steps, size)):
+        yield np.array(block, dtype=np.int64)
 
 
 def drums_value(drums: bool | None) -> int:

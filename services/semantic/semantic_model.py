@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -206,8 +206,15 @@ class SemanticTransformer(nn.Module):
         """Teacher forcing: tokens [B, T] -> next-token logits [B, T, V]."""
         return self.head(self.hidden(tokens, cond))
 
+    def generate(self, cond: PieceConditioning, generator: torch.Generator, temperature: float, top_k: int,
+                 *steering: object, **named: object) -> torch.Tensor:
+        """The whole piece's tokens at once, int64 [T]: `tokens_in_order`
+        collected (the rest of the arguments as there)."""
+        steps = self.tokens_in_order(cond, generator, temperature, top_k, *steering, **named)  # type: ignore[arg-type]
+        return torch.tensor(list(steps), dtype=torch.long)
+
     @torch.inference_mode()
-    def generate(
+    def tokens_in_order(
         self,
         cond: PieceConditioning,
         generator: torch.Generator,
@@ -219,9 +226,10 @@ class SemanticTransformer(nn.Module):
         key_window: int = 50,
         drums_weight: float = 1.0,
         drums_floor: float = 0.0,
-    ) -> torch.Tensor:
-        """Samples the piece's tokens step by step with a KV cache: int64 [T]
-        for the single piece in `cond` (B = 1). Where `repeat_from` [T] names
+    ) -> Iterator[int]:
+        """Samples the piece's tokens step by step with a KV cache, yielding
+        each as it is drawn, for the single piece in `cond` (B = 1): a caller
+        can pass on the first seconds while the rest is sampled. Where `repeat_from` [T] names
         an earlier frame (>= 0), the frame takes that frame's token with
         probability `repeat_copy` instead of a sampled one: a section the
         plan repeats brings back its first occurrence's material, the model
@@ -274,7 +282,7 @@ class SemanticTransformer(nn.Module):
                 if copy and repeat_from[t] >= 0:
                     prev = out[repeat_from[t]].reshape(1, 1).to(prev.device)
             out[t] = prev[0, 0]
-        return out
+            yield int(out[t])
 
 
 def _floored(logits: torch.Tensor, evidence: torch.Tensor, floor: float) -> torch.Tensor:

@@ -1,6 +1,8 @@
 """The semantic level's gRPC service: prompt -> plan of the whole piece."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grpc
 
 from protos.hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc
@@ -33,7 +35,30 @@ class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
                 request.sampling.top_k,
             )
         LEVEL_CHUNKS.labels("semantic").inc()
-        return levels_pb2.PiecePlan(
+        return self._piece_plan(plan, request)
+
+    def PlanStream(self, request: levels_pb2.PlanRequest, context: grpc.ServicerContext) -> Iterator[levels_pb2.PlanPart]:
+        """The form, then the tokens block by block as the plugin samples them
+        (a plugin without `plan_parts` sends its whole plan in one part). The
+        model is held until the last block: one model call at a time."""
+        with invalid_argument(context):
+            _validate(request)
+        args = (request.prompt, request.duration_s, request.sampling.seed, request.sampling.temperature,
+                request.sampling.top_k)
+        with self.gate.hold(context, "PlanStream"), invalid_argument(context):
+            if hasattr(self.plugin, "plan_parts"):
+                form, blocks = self.plugin.plan_parts(*args)
+            else:
+                form = self.plugin.plan(*args)
+                blocks = iter([form.semantic_tokens])
+            yield levels_pb2.PlanPart(form=self._piece_plan(form, request, with_tokens=False))
+            for block in blocks:
+                yield levels_pb2.PlanPart(semantic_tokens=encode(block))
+        LEVEL_CHUNKS.labels("semantic").inc()
+
+    def _piece_plan(self, plan, request: levels_pb2.PlanRequest, with_tokens: bool = True) -> levels_pb2.PiecePlan:
+        """The wire form of a plugin's plan (a PlanResult-like object)."""
+        message = levels_pb2.PiecePlan(
             sections=[
                 levels_pb2.Section(
                     type=s.type, start_s=s.start_s, end_s=s.end_s, bars=s.bars, energy=s.energy, repeat_of=s.repeat_of
@@ -45,7 +70,6 @@ class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
             mode=plan.mode,
             text_embedding=encode(plan.text_embedding),
             section_embeddings=encode(plan.section_embeddings),
-            semantic_tokens=encode(plan.semantic_tokens),
             frame_sections=encode(plan.frame_sections),
             duration_s=request.duration_s,
             model=self.plugin.info(),
@@ -53,6 +77,9 @@ class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
             downbeats=encode(plan.downbeats),
             drums=plan.drums,
         )
+        if with_tokens:
+            message.semantic_tokens.CopyFrom(encode(plan.semantic_tokens))
+        return message
 
 
 def _validate(request: levels_pb2.PlanRequest) -> None:

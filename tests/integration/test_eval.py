@@ -58,7 +58,7 @@ def test_speed_comes_from_the_services_prometheus(ten):
     _, report = ten
     calls = {(s["level"], s["method"]): s["calls"] for s in report["speed"]["levels"]}
     chunks = sum(p["timings"]["levels"]["acoustic"]["calls"] for p in report["pieces"])
-    assert calls[("semantic", "Plan")] == 10
+    assert calls[("semantic", "PlanStream")] == 10
     assert calls[("acoustic", "GenerateCoarse")] == chunks == 30  # three chunks per 8 s piece
     assert calls[("temporal", "Render")] == chunks
     songs = report["speed"]["songs"]
@@ -117,4 +117,4 @@ def test_eval_against_a_running_composer(mesh, tmp_path):
     report = _eval(tmp_path / "remote", "--limit", 2, "--duration", 6, "--mesh", composer.address, *metrics)
     assert len(report["pieces"]) == 2
     calls = {(s["level"], s["method"]): s["calls"] for s in report["speed"]["levels"]}
-    assert calls[("semantic", "Plan")] == 2
+    assert calls[("semantic", "PlanStream")] == 2

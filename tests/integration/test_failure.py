@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 
@@ -23,31 +25,50 @@ def _ray_processes(temp_prefix: str = "hmray-") -> set[int]:
     return found
 
 
-def test_killing_acoustic_mid_song(tmp_path):
+def _kill_mid_song(tmp_path, level: str, duration_s: int, under_way: Callable[[Path], bool]) -> tuple[dict, str, float]:
+    """Runs `generate`, kills `level` once `under_way(log_dir)`, and returns
+    the mesh, generate's stderr and the seconds it took to fail after the kill."""
     logs = tmp_path / "logs"
-    before = _ray_processes()
     process = subprocess.Popen(
-        [*CLI, "generate", "an energetic rock song", "--duration", "60", "--out", str(tmp_path / "x.wav"),
+        [*CLI, "generate", "an energetic rock song", "--duration", str(duration_s), "--out", str(tmp_path / "x.wav"),
          "--log-dir", str(logs), "--timeout", str(DEADLINE_S), "--device", "cpu"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, stdin=subprocess.DEVNULL,
     )
     try:
         wait_for(lambda: (logs / "mesh.json").exists() or process.poll() is not None, 300, "mesh.json")
         mesh = json.loads((logs / "mesh.json").read_text())
-        # Kill it once the song is under way: it has served chunk 1.
-        wait_for(lambda: any(e.get("chunk_index") == 1 for e in log_lines(logs / "acoustic.log"))
-                 or process.poll() is not None, 300, "chunk 1")
+        wait_for(lambda: under_way(logs) or process.poll() is not None, 300, "the song under way")
         assert process.poll() is None, "generate ended before the kill"
-        os.kill(mesh["acoustic"]["pid"], signal.SIGKILL)
+        os.kill(mesh[level]["pid"], signal.SIGKILL)
         killed_at = time.monotonic()
         _, stderr = process.communicate(timeout=DEADLINE_S + 60)
         elapsed = time.monotonic() - killed_at
     finally:
         if process.poll() is None:
             process.kill()
-
     assert process.returncode != 0
-    assert "acoustic level" in stderr, stderr[-3000:]
+    assert f"{level} level" in stderr, stderr[-3000:]
     assert elapsed < DEADLINE_S + 30, f"took {elapsed:.1f} s"
+    return mesh, stderr, elapsed
+
+
+def _served(level: str, chunk: int) -> Callable[[Path], bool]:
+    return lambda logs: any(e.get("chunk_index") == chunk for e in log_lines(logs / f"{level}.log"))
+
+
+def test_killing_acoustic_mid_song(tmp_path):
+    before = _ray_processes()
+    mesh, _, _ = _kill_mid_song(tmp_path, "acoustic", 60, _served("acoustic", 1))
+    assert not [level for level, ready in mesh.items() if alive(ready["pid"])]
+    wait_for(lambda: not (_ray_processes() - before), 30, "Ray processes to stop")
+
+
+def test_killing_semantic_while_it_still_plans(tmp_path):
+    """The plan streams in while the first chunks are made: a semantic level
+    that dies then fails the song too. A 600 s plan takes several seconds,
+    and the kill comes as soon as the first chunk is rendered."""
+    before = _ray_processes()
+    mesh, stderr, _ = _kill_mid_song(tmp_path, "semantic", 600, _served("temporal", 0))
+    assert "PlanStream" in stderr, stderr[-3000:]
     assert not [level for level, ready in mesh.items() if alive(ready["pid"])]
     wait_for(lambda: not (_ray_processes() - before), 30, "Ray processes to stop")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tests.integration.mesh_helpers import run_cli, scrape
 
-METHODS = {"semantic": "Plan", "acoustic": "GenerateCoarse", "temporal": "Render"}
+METHODS = {"semantic": "PlanStream", "acoustic": "GenerateCoarse", "temporal": "Render"}
 
 
 def test_metrics_after_a_song(mesh, tmp_path):

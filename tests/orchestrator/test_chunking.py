@@ -5,7 +5,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from orchestrator.chunking import Crossfader, PlanArrays, beat_positions, chunk_context, frame_beats, layout
+from orchestrator.chunking import (
+    Crossfader, PlanArrays, beat_positions, chunk_context, frame_beats, layout, semantic_span,
+)
 from services.common.contract import TokenSpaceConfig
 from services.common.tensors import decode
 
@@ -61,6 +63,23 @@ def test_chunk_context_slices_the_plan():
     wide = chunk_context(plan, chunk, space, margin_s=1.0)  # 12 semantic frames each side
     assert wide.semantic_start == 38 and len(wide.section_energy) == 3
     assert not ctx.HasField("frame_beats")  # this plan has no beat grid
+
+
+def test_chunk_context_needs_the_plan_only_up_to_its_span():
+    space = TokenSpaceConfig()
+    plan = PlanArrays(
+        semantic_tokens=np.arange(60, dtype=np.int64),  # 150 frames planned, 60 streamed in so far
+        frame_sections=np.repeat([0, 1, 2], 50),
+        section_embeddings=np.eye(3, 256, dtype=np.float32),
+        section_energy=np.array([0.1, 0.5, 0.9], dtype=np.float32),
+        text_embedding=np.ones(256, dtype=np.float32),
+    )
+    first, second = layout(600, 250, 50, 100)[:2]  # frames 0..100 and 50..300
+    assert semantic_span(first, space, 1.0, 150) == (0, 37)
+    assert decode(chunk_context(plan, first, space, 1.0).semantic_tokens, "t", 2, [None]).tolist() == list(range(37))
+    assert semantic_span(second, space, 1.0, 150) == (0, 87)
+    with pytest.raises(ValueError, match="up to frame 87, 60 are planned"):
+        chunk_context(plan, second, space, 1.0)
 
 
 def test_beat_positions_count_beats_and_carry_the_grid_past_its_ends():

@@ -167,3 +167,11 @@ class RenderResponse(_message.Message):
     summary_out_sha256: str
     model: _contract_pb2.ModelInfo
     def __init__(self, fine_tokens: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., audio: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., summary: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., summary_in_sha256: _Optional[str] = ..., summary_out_sha256: _Optional[str] = ..., model: _Optional[_Union[_contract_pb2.ModelInfo, _Mapping]] = ...) -> None: ...
+
+class PlanPart(_message.Message):
+    __slots__ = ("form", "semantic_tokens")
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    SEMANTIC_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    form: PiecePlan
+    semantic_tokens: _tensor_pb2.Tensor
+    def __init__(self, form: _Optional[_Union[PiecePlan, _Mapping]] = ..., semantic_tokens: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...

@@ -45,6 +45,11 @@ class SemanticLevelStub:
                 request_serializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanRequest.SerializeToString,
                 response_deserializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PiecePlan.FromString,
                 _registered_method=True)
+        self.PlanStream = channel.unary_stream(
+                '/hiermusic.v1.SemanticLevel/PlanStream',
+                request_serializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanRequest.SerializeToString,
+                response_deserializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanPart.FromString,
+                _registered_method=True)
 
 
 class SemanticLevelServicer:
@@ -62,6 +67,14 @@ class SemanticLevelServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlanStream(self, request, context):
+        """The same plan as Plan for the same request, in parts: the form first,
+        then the semantic tokens as they are sampled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SemanticLevelServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +87,11 @@ def add_SemanticLevelServicer_to_server(servicer, server):
                     servicer.Plan,
                     request_deserializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanRequest.FromString,
                     response_serializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PiecePlan.SerializeToString,
+            ),
+            'PlanStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.PlanStream,
+                    request_deserializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanRequest.FromString,
+                    response_serializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanPart.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -130,6 +148,33 @@ class SemanticLevel:
             '/hiermusic.v1.SemanticLevel/Plan',
             protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanRequest.SerializeToString,
             protos_dot_hiermusic_dot_v1_dot_levels__pb2.PiecePlan.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hiermusic.v1.SemanticLevel/PlanStream',
+            protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanRequest.SerializeToString,
+            protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanPart.FromString,
             options,
             channel_credentials,
             insecure,

@@ -87,6 +87,22 @@ def test_deterministic_by_seed(plugin: MiniLMPlanner) -> None:
     assert not np.array_equal(a.semantic_tokens, c.semantic_tokens)
 
 
+def test_the_plan_in_parts_is_the_plan(plugin: MiniLMPlanner) -> None:
+    whole = plugin.plan(PROMPT, 10.0, seed=11, temperature=0, top_k=0)
+    form, blocks = plugin.plan_parts(PROMPT, 10.0, seed=11, temperature=0, top_k=0, block_frames=25)
+    assert form.semantic_tokens.size == 0 and form.sections == whole.sections
+    assert np.array_equal(form.frame_sections, whole.frame_sections)
+    sizes = []
+    for block in blocks:
+        assert block.dtype == np.int64
+        sizes.append(len(block))
+        form.semantic_tokens = np.concatenate([form.semantic_tokens, block])
+    assert sizes == [25] * 5  # 125 frames: 10 s at 12.5 a second
+    assert np.array_equal(form.semantic_tokens, whole.semantic_tokens)
+    with pytest.raises(ValueError, match="block_frames"):
+        plugin.plan_parts(PROMPT, 10.0, seed=11, temperature=0, top_k=0, block_frames=0)
+
+
 def test_prompt_changes_the_text_embedding(plugin: MiniLMPlanner) -> None:
     a = plugin.plan(PROMPT, 2.0, seed=0, temperature=0, top_k=0)
     b = plugin.plan("a dark orchestral film score", 2.0, seed=0, temperature=0, top_k=0)

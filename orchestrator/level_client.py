@@ -53,9 +53,7 @@ class LevelClient:
                 return response, time.monotonic() - start
             except grpc.RpcError as err:
                 code = err.code()
-                retry = code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries
-                if retry and deadline - time.monotonic() > 0.5 * 2**attempt:
-                    time.sleep(0.5 * 2**attempt)
+                if self._backed_off(code, attempt, deadline):
                     continue
                 where = f"chunk {chunk_index}" if chunk_index is not None else method
                 raise LevelError(
@@ -84,14 +82,21 @@ class LevelClient:
                 return
             except grpc.RpcError as err:
                 code = err.code()
-                retry = code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries and not received
-                if retry and deadline - time.monotonic() > 0.5 * 2**attempt:
-                    time.sleep(0.5 * 2**attempt)
+                if not received and self._backed_off(code, attempt, deadline):
                     continue
                 raise LevelError(
                     f"{self.level} level at {self.address} failed on {method} after {received} part(s): "
                     f"{code.name}: {err.details()}"
                 ) from None
+
+    def _backed_off(self, code: grpc.StatusCode, attempt: int, deadline: float) -> bool:
+        """Whether a failed attempt is worth another: UNAVAILABLE (a level
+        being restarted) with retries and time left; if so, after the backoff."""
+        pause = 0.5 * 2**attempt
+        if code != grpc.StatusCode.UNAVAILABLE or attempt >= self.retries or deadline - time.monotonic() <= pause:
+            return False
+        time.sleep(pause)
+        return True
 
     def describe(self, request_id: str = "describe") -> bytes:
         return self.call("Describe", contract_pb2.DescribeRequest().SerializeToString(), request_id)[0]

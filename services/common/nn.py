@@ -205,17 +205,28 @@ def keep_top_k(logits: torch.Tensor, top_k: int) -> torch.Tensor:
     return logits.masked_fill(logits < kth, float("-inf"))
 
 
+def sampling_probs(logits: torch.Tensor, temperature: float, top_k: int) -> torch.Tensor:
+    """The distribution `sample` draws from: float32 [..., V] from [..., V]
+    logits; temperature <= 0 gives the argmax as a one-hot."""
+    if temperature <= 0:
+        return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).float()
+    return torch.softmax(keep_top_k(logits / temperature, top_k).float(), dim=-1)
+
+
 def sample(
     logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator | None
 ) -> torch.Tensor:
     """Samples ids from [..., V] logits; temperature <= 0 means argmax."""
     if temperature <= 0:
         return logits.argmax(dim=-1)
-    logits = keep_top_k(logits / temperature, top_k)
-    probs = torch.softmax(logits.float(), dim=-1)
+    return draw(sampling_probs(logits, temperature, top_k), generator)
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One id from each of the [..., V] distributions `probs`."""
     flat = probs.reshape(-1, probs.shape[-1])
     ids = torch.multinomial(flat.cpu() if generator is not None else flat, 1, generator=generator)
-    return ids.to(logits.device).reshape(probs.shape[:-1])
+    return ids.to(probs.device).reshape(probs.shape[:-1])
 
 
 def resolve_device(name: str) -> torch.device:

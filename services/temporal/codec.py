@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar, Iterator
 
 import torch
+from encodec.quantization import ResidualVectorQuantizer
 
 
 class Codec(ABC):
@@ -42,6 +43,14 @@ class Codec(ABC):
         """codes int64 [B, K', T] -> wav float [B, 1, T * hop]; K' <= K decodes
         the first K' residual levels only (K' = 2: what the coarse tokens alone carry)."""
 
+    def decode_expected(self, codes: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        """codes int64 [B, K', T] and probs float [B, J, T, codebook_size]
+        (a distribution over each frame's code at levels K'..K'+J-1) -> wav
+        float [B, 1, T * hop], decoded from the sum of the given codes'
+        codebook vectors and the expected vector of each distribution. With
+        one-hot probs it is `decode` of the codes they pick."""
+        raise NotImplementedError(f"codec {self.name} cannot decode expected codebook vectors")
+
     def check_codes(self, codes: torch.Tensor) -> None:
         """Refuses codes of the wrong shape or range before they reach an
         embedding lookup, where they would fail with an opaque index error."""
@@ -49,6 +58,29 @@ class Codec(ABC):
             raise ValueError(f"codes must be [B, 1..{self.codebooks}, T], got {list(codes.shape)}")
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
             raise ValueError(f"codes must lie in [0, {self.codebook_size})")
+
+
+def check_probs(codec: Codec, codes: torch.Tensor, probs: torch.Tensor) -> None:
+    """Refuses distributions that do not continue `codes` level for level, frame for frame."""
+    codec.check_codes(codes)
+    b, k, t = codes.shape
+    if probs.dim() != 4 or probs.shape[0] != b or probs.shape[2] != t or probs.shape[3] != codec.codebook_size:
+        raise ValueError(f"probs must be [{b}, J, {t}, {codec.codebook_size}], got {list(probs.shape)}")
+    if k + probs.shape[1] > codec.codebooks:
+        raise ValueError(f"{k} levels of codes and {probs.shape[1]} of probs exceed the codec's {codec.codebooks}")
+
+
+def expected_latent(quantizer: ResidualVectorQuantizer, codes: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """The quantized latent [B, D, T] of codes [B, K', T] plus, for each of
+    the next levels, its codebook vectors weighted by probs [B, J, T, V]:
+    the least-squares estimate of those levels' sum under the distributions,
+    where a code drawn from each would add its sampling noise to the audio."""
+    latent = quantizer.decode(codes.transpose(0, 1))  # [B, D, T]
+    layers = quantizer.vq.layers[codes.shape[1] :]
+    for j, layer in enumerate(layers[: probs.shape[1]]):
+        vectors = probs[:, j].to(layer._codebook.embed.dtype) @ layer._codebook.embed  # [B, T, codebook dim]
+        latent = latent + layer.project_out(vectors).transpose(1, 2)
+    return latent
 
 
 @contextmanager

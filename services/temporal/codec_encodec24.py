@@ -9,7 +9,7 @@ import torch
 from encodec import EncodecModel
 
 from services.common.checkpoint import file_digest
-from services.temporal.codec import Codec, quiet_weight_norm
+from services.temporal.codec import Codec, check_probs, expected_latent, quiet_weight_norm
 
 BANDWIDTH_KBPS = 6.0  # 8 codebooks at 75 frames/s
 
@@ -51,3 +51,9 @@ class Encodec24Codec(Codec):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         self.check_codes(codes)
         return self.model.decode([(codes.to(self.device), None)])  # [B, 1, T * hop]
+
+    @torch.inference_mode()
+    def decode_expected(self, codes: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        check_probs(self, codes, probs)
+        # What EncodecModel.decode does with its frame's codes (24 kHz: one frame, no scale).
+        return self.model.decoder(expected_latent(self.model.quantizer, codes.to(self.device), probs.to(self.device)))

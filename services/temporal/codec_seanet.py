@@ -20,7 +20,7 @@ from encodec.quantization.vq import QuantizedResult
 from torch import nn
 
 from services.common.level import load_or_init
-from services.temporal.codec import Codec, quiet_weight_norm
+from services.temporal.codec import Codec, check_probs, expected_latent, quiet_weight_norm
 from services.temporal.istft_decoder import ISTFTDecoder
 from services.temporal.stft_encoder import STFTEncoder
 
@@ -172,3 +172,9 @@ class SeanetSmallCodec(Codec):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         self.check_codes(codes)
         return self.model.decode(codes.to(self.device))  # [B, 1, T * hop]
+
+    @torch.inference_mode()
+    def decode_expected(self, codes: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        check_probs(self, codes, probs)
+        latent = expected_latent(self.model.quantizer, codes.to(self.device), probs.to(self.device))
+        return self.model.decoder(latent)  # [B, 1, T * hop]

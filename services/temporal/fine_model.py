@@ -31,7 +31,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from services.common.contract import TokenSpaceConfig
 from services.common.level import ChunkInputs
-from services.common.nn import SummaryPooler, Transformer, TransformerConfig, sample
+from services.common.nn import SummaryPooler, Transformer, TransformerConfig, draw, sampling_probs
 
 
 @dataclass
@@ -285,31 +285,39 @@ class FineTransformer(nn.Module):
         temperature: float,
         top_k: int,
         generator: torch.Generator | None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """coarse [B, coarse, T], prefix [B, fine, P] with P < T ->
-        fine tokens [B, fine, T] (prefix copied) and summary [B, n, summary_dim]."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """coarse [B, coarse, T], prefix [B, fine, P] with P < T -> fine
+        tokens [B, fine, T] (prefix copied), summary [B, n, summary_dim] and
+        the distributions each token was drawn from, float [B, fine, T, V]
+        (one-hot for the prefix, and everywhere at temperature <= 0), which
+        the plugin renders from (plugin.py says why)."""
         # The plan is the same for every level: encode it once.
         memory, context = self._memory(plan), self._frame_context(plan)
         known = self._embed_codes(coarse, 0)  # [B, T, D]
         p = prefix.shape[-1] if prefix is not None else 0
         n = self.config.token_space.summary_tokens
+        size = self.config.token_space.codebook_size
         b, t = coarse.shape[0], coarse.shape[-1]
         frame_steps = self.frame_steps(t, p, coarse.device)  # [T]
-        levels = []
+        levels, level_probs = [], []
         for level in range(self.coarse, self.codebooks):
             j = level - self.coarse
             tokens = coarse.new_zeros(b, t)
+            probs = torch.zeros(b, t, size, device=coarse.device)
             if prefix is not None:
                 tokens[:, :p] = prefix[:, j]
+                probs[:, :p] = nn.functional.one_hot(prefix[:, j], size).float()
             for step in range(self.config.reveal_steps):
                 hidden = self._pass(known + context, tokens, frame_steps < step, level, memory, summary)
                 now = frame_steps == step
                 visible = (frame_steps < step).expand(b, -1)
                 logits = self.logits(hidden[:, n:], level, tokens, visible)[:, now]  # [B, frames of this step, V]
-                tokens[:, now] = sample(logits, temperature, top_k, generator)
+                probs[:, now] = sampling_probs(logits, temperature, top_k)
+                tokens[:, now] = draw(probs[:, now], generator)
             known = known + self._embed_codes(tokens[:, None], level)
             levels.append(tokens)
-        return torch.stack(levels, dim=1), self.summarize(hidden)
+            level_probs.append(probs)
+        return torch.stack(levels, dim=1), self.summarize(hidden), torch.stack(level_probs, dim=1)
 
     def _embed_codes(self, codes: torch.Tensor, first_level: int) -> torch.Tensor:
         """codes [B, k, T] of levels first_level.. -> summed embeddings [B, T, D]."""

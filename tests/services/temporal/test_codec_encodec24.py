@@ -32,3 +32,5 @@ def test_loads_a_local_state_dict_and_round_trips_shapes(tmp_path: Path) -> None
     codes = codec.encode(0.1 * torch.randn(1, 1, 24000))
     assert codes.shape == (1, 8, 75)
     assert codec.decode(codes).shape == (1, 1, 24000)
+    one_hot = torch.nn.functional.one_hot(codes[:, 2:], 1024).float()
+    assert torch.allclose(codec.decode_expected(codes[:, :2], one_hot), codec.decode(codes), atol=1e-5)

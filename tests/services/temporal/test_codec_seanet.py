@@ -10,6 +10,7 @@ from services.common.checkpoint import save_checkpoint
 from services.common.contract import TokenSpaceConfig
 from services.common.level import card_for
 from services.common.plugins import load_plugin
+from services.temporal.codec import expected_latent
 from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec
 from services.temporal.istft_decoder import ISTFTDecoder
 
@@ -69,6 +70,36 @@ def test_the_first_levels_alone_decode(codec: SeanetSmallCodec) -> None:
     """Coarse-only decoding (2 of 8 levels) gives audio of the same length."""
     codes = codec.encode(torch.randn(1, 1, 4800) * 0.1)
     assert codec.decode(codes[:, :2]).shape == codec.decode(codes).shape == (1, 1, 4800)
+
+
+def test_one_hot_distributions_decode_as_the_codes_they_pick(codec: SeanetSmallCodec) -> None:
+    codes = random_codes(20, seed=3)
+    one_hot = torch.nn.functional.one_hot(codes[:, 2:], 1024).float()  # [1, 6, 20, 1024]
+    assert torch.allclose(codec.decode_expected(codes[:, :2], one_hot), codec.decode(codes), atol=1e-5)
+    # Fewer levels of distributions than of codes decode the first levels only.
+    assert torch.allclose(codec.decode_expected(codes[:, :2], one_hot[:, :1]), codec.decode(codes[:, :3]), atol=1e-5)
+
+
+def test_expected_vectors_weigh_each_code_by_its_probability(codec: SeanetSmallCodec) -> None:
+    a, b = random_codes(20, seed=4), random_codes(20, seed=5)
+    b[:, :2] = a[:, :2]  # the same coarse codes, two guesses at the fine ones
+    half = 0.25 * torch.nn.functional.one_hot(a[:, 2:], 1024).float() + \
+        0.75 * torch.nn.functional.one_hot(b[:, 2:], 1024).float()
+    quantizer = codec.model.quantizer
+    mix = 0.25 * quantizer.decode(a.transpose(0, 1)) + 0.75 * quantizer.decode(b.transpose(0, 1))
+    assert torch.allclose(expected_latent(quantizer, a[:, :2], half), mix, atol=1e-5)
+    wav = codec.decode_expected(a[:, :2], half)
+    assert wav.shape == (1, 1, 20 * 480) and not torch.allclose(wav, codec.decode(a))
+
+
+def test_distributions_that_do_not_continue_the_codes_are_refused(codec: SeanetSmallCodec) -> None:
+    codes = random_codes(20)[:, :2]
+    with pytest.raises(ValueError, match="probs must be"):
+        codec.decode_expected(codes, torch.ones(1, 6, 19, 1024))
+    with pytest.raises(ValueError, match="probs must be"):
+        codec.decode_expected(codes, torch.ones(1, 6, 20, 512))
+    with pytest.raises(ValueError, match="exceed"):
+        codec.decode_expected(codes, torch.ones(1, 7, 20, 1024))
 
 
 def test_checkpoint_round_trip(codec: SeanetSmallCodec, tmp_path: Path) -> None:

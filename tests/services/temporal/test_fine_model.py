@@ -35,7 +35,8 @@ def codes(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
 def generate(model: FineTransformer, plan: PlanContext, *, summary=None, prefix=None, seed=0, coarse_seed=0):
     with torch.inference_mode():
         g = torch.Generator().manual_seed(seed)
-        return model.generate(codes((1, 2, T), coarse_seed), plan, summary, prefix, 1.0, 50, g)
+        fine, summary_out, _ = model.generate(codes((1, 2, T), coarse_seed), plan, summary, prefix, 1.0, 50, g)
+        return fine, summary_out
 
 
 def test_frames_align_with_their_semantic_token(make_chunk: Callable[..., ChunkInputs]) -> None:
@@ -223,7 +224,8 @@ def test_generate_with_reveal_steps_samples_every_frame_and_keeps_the_prefix(
     assert summary.shape == (1, 8, 256)
     # Greedy decoding through the passes is what the step-by-step forward passes choose.
     with torch.inference_mode():
-        greedy, _ = revealing.generate(codes((1, 2, T)), plan, None, prefix, 0.0, 0, None)
+        greedy, _, probs = revealing.generate(codes((1, 2, T)), plan, None, prefix, 0.0, 0, None)
+        assert torch.equal(probs.argmax(-1), greedy) and torch.equal(probs.sum(-1), torch.ones(1, 6, T))
         full = torch.cat([codes((1, 2, T)), greedy], dim=1)
         frame_steps = revealing.frame_steps(T, 12, CPU)
         for level in (2, 7):
@@ -231,3 +233,20 @@ def test_generate_with_reveal_steps_samples_every_frame_and_keeps_the_prefix(
                 logits, _ = revealing(full, level, plan, prefix_len=12, step=step)
                 now = frame_steps == step
                 assert torch.equal(logits[0, now].argmax(-1), greedy[0, level - 2, now])
+
+
+def test_generate_gives_the_distribution_each_token_was_drawn_from(
+    revealing: FineTransformer, plan: PlanContext
+) -> None:
+    prefix = codes((1, 6, 12), seed=9)
+    with torch.inference_mode():
+        fine, _, probs = revealing.generate(codes((1, 2, T)), plan, None, prefix, 0.7, 8, torch.Generator().manual_seed(3))
+    assert probs.shape == (1, 6, T, 1024)
+    assert torch.allclose(probs.sum(-1), torch.ones(1, 6, T))
+    # The prefix is given, not drawn: one-hot on its codes.
+    assert torch.equal(probs[..., :12, :].argmax(-1), prefix) and torch.all(probs[..., :12, :].max(-1).values == 1)
+    # Every drawn token had weight in its distribution, and top-k left at most 8 codes with any.
+    drawn = probs[..., 12:, :].gather(-1, fine[..., 12:, None])[..., 0]
+    assert torch.all(drawn > 0)
+    assert int((probs[..., 12:, :] > 0).sum(-1).max()) <= 8
+    assert int((probs[..., 12:, :] > 0).sum(-1).min()) > 1  # a distribution, not a one-hot

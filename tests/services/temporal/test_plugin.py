@@ -13,7 +13,7 @@ from services.common.contract import TokenSpaceConfig
 from services.common.level import ChunkInputs, card_for
 from services.common.plugins import load_plugin
 from services.temporal.codec_seanet import SeanetSmallCodec
-from services.temporal.fine_model import FineConfig, FineTransformer
+from services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
 from services.temporal.plugin import FineTransformerPlugin
 
 CPU = torch.device("cpu")
@@ -73,6 +73,30 @@ def test_deterministic_by_seed(plugin: FineTransformerPlugin, chunk: ChunkInputs
 def test_zero_means_the_default_sampling(plugin: FineTransformerPlugin, chunk: ChunkInputs) -> None:
     defaults = render(plugin, chunk, temperature=plugin.DEFAULT_TEMPERATURE, top_k=plugin.DEFAULT_TOP_K)
     np.testing.assert_array_equal(render(plugin, chunk)[0], defaults[0])
+
+
+def test_audio_is_rendered_from_the_expected_codebook_vectors(
+    plugin: FineTransformerPlugin, chunk: ChunkInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    coarse = torch.tensor(tokens(2, T))[None]
+    fine, audio, _ = render(plugin, chunk, seed=2, temperature=1.0, top_k=50)
+    drawn = plugin.codec.decode(torch.cat([coarse, torch.tensor(fine)[None]], dim=1))[0, 0].numpy()
+    assert not np.allclose(audio, drawn, atol=1e-3)  # not the drawn codes' audio...
+    # ...but what the codec makes of the distributions the codes were drawn from.
+    with torch.inference_mode():
+        ctx = PlanContext.from_chunks([chunk], T, plugin.token_space.frames_per_semantic, CPU)
+        again, _, probs = plugin.model.generate(coarse, ctx, None, None, 1.0, 50, torch.Generator().manual_seed(2))
+    assert np.array_equal(again[0].numpy(), fine)
+    np.testing.assert_allclose(audio, plugin.codec.decode_expected(coarse, probs)[0, 0].numpy(), atol=1e-5)
+    # A one-code distribution is its code: top_k 1 renders the drawn codes.
+    fine, audio, _ = render(plugin, chunk, seed=2, temperature=1.0, top_k=1)
+    drawn = plugin.codec.decode(torch.cat([coarse, torch.tensor(fine)[None]], dim=1))[0, 0].numpy()
+    np.testing.assert_allclose(audio, drawn, atol=1e-5)
+    # Rendering the drawn codes instead is one switch away.
+    monkeypatch.setattr(FineTransformerPlugin, "RENDER_EXPECTED", False)
+    fine, audio, _ = render(plugin, chunk, seed=2, temperature=1.0, top_k=50)
+    drawn = plugin.codec.decode(torch.cat([coarse, torch.tensor(fine)[None]], dim=1))[0, 0].numpy()
+    np.testing.assert_array_equal(audio, drawn)
 
 
 def test_prefix_kept_exactly(plugin: FineTransformerPlugin, chunk: ChunkInputs) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from services.common.nn import KVCache, Transformer, TransformerConfig, sample
+from services.common.nn import KVCache, Transformer, TransformerConfig, draw, sample, sampling_probs
 
 
 @pytest.mark.parametrize("capacity", [None, 10])
@@ -29,3 +29,13 @@ def test_sampling_respects_top_k_and_seed():
     b = sample(logits.repeat(20, 1), 1.0, 0, torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
     assert int(sample(logits, 0.0, 0, None)) == 1
+
+
+def test_sampling_probs_are_what_sample_draws_from():
+    logits = torch.tensor([[0.0, 5.0, 4.0, -1.0]]).repeat(30, 1)
+    probs = sampling_probs(logits, 0.7, 2)
+    assert torch.allclose(probs.sum(-1), torch.ones(30))
+    assert torch.all(probs[:, [0, 3]] == 0) and torch.all(probs[:, 1] > probs[:, 2])  # top 2, sharpened by 0.7
+    assert torch.allclose(probs[0, 1] / probs[0, 2], torch.exp(torch.tensor(1 / 0.7)))
+    assert torch.equal(draw(probs, torch.Generator().manual_seed(4)), sample(logits, 0.7, 2, torch.Generator().manual_seed(4)))
+    assert torch.equal(sampling_probs(logits, 0.0, 0), torch.nn.functional.one_hot(torch.ones(30, dtype=torch.long), 4).float())

@@ -35,13 +35,16 @@ class EvalConfig:
 
 
 def run_eval(composer, config: EvalConfig, out: Path, log: Log = print) -> dict:
-    """`composer`: an open EmbeddedComposer or RemoteComposer."""
+    """`composer`: an open EmbeddedComposer or RemoteComposer; None when
+    every piece is already in `out` (see `all_kept`), so only the measures run."""
     from evaluation.report import write_report
 
     prompts = load_prompts(config.prompts, config.limit)
     out = Path(out)
     (out / "pieces").mkdir(parents=True, exist_ok=True)
-    endpoints = {**composer.level_metrics(), **config.extra_metrics}
+    if composer is None and not all_kept(config, out):
+        raise ValueError(f"{out}: some pieces are missing, and there is no mesh to make them")
+    endpoints = {**(composer.level_metrics() if composer else {}), **config.extra_metrics}
     before = latency_histograms(endpoints) if endpoints else {}
     started = time.perf_counter()
     records, fresh = [], []
@@ -65,20 +68,38 @@ def run_eval(composer, config: EvalConfig, out: Path, log: Log = print) -> dict:
     return report
 
 
+def all_kept(config: EvalConfig, out: Path) -> bool:
+    """Whether every piece of the run is already in `out`: a rerun then
+    needs no mesh."""
+    return all(_kept(prompt, config, Path(out) / "pieces") for prompt in load_prompts(config.prompts, config.limit))
+
+
+def _kept(prompt: EvalPrompt, config: EvalConfig, pieces: Path) -> dict | None:
+    """The record of this prompt's piece made earlier with the same length and seed, if any."""
+    wav = pieces / f"{prompt.id}.wav"
+    plan = wav.with_suffix(".plan.json")
+    # The plan is written last: a WAV without one is a piece cut short, made again.
+    if not (wav.is_file() and plan.is_file()):
+        return None
+    try:
+        record = json.loads(plan.read_text())
+        same = (record["prompt"], record["requested_duration_s"], record["seed"])
+    except (ValueError, KeyError, TypeError):  # a damaged plan: the piece is made again
+        return None
+    return record if same == (prompt.prompt, config.duration_s or prompt.duration_s, config.seed) else None
+
+
 def _piece(composer, prompt: EvalPrompt, config: EvalConfig, pieces: Path, log: Log, tag: str) -> tuple[dict, bool]:
     from orchestrator.song_writer import SongWriter
     from protos.hiermusic.v1 import composer_pb2
 
+    record = _kept(prompt, config, pieces)
+    if record is not None:
+        log(f"{tag} {prompt.id}: kept from an earlier run")
+        return record, False
     wav = pieces / f"{prompt.id}.wav"
     duration = config.duration_s or prompt.duration_s
-    plan = wav.with_suffix(".plan.json")
-    if wav.is_file() and plan.is_file():
-        record = json.loads(plan.read_text())
-        if (record["prompt"], record["requested_duration_s"], record["seed"]) == (prompt.prompt, duration, config.seed):
-            log(f"{tag} {prompt.id}: kept from an earlier run")
-            return record, False
     log(f"{tag} {prompt.id} ({duration:.0f} s): {prompt.prompt}")
-    # The plan is written last: a WAV without one is a piece cut short, made again.
     writer = SongWriter(wav, prompt.prompt, config.seed, duration, progress=_Quiet())
     request = composer_pb2.ComposeRequest(prompt=prompt.prompt, duration_s=duration, seed=config.seed)
     composer.compose(request, writer.handle)

@@ -416,7 +416,7 @@ def _bundle(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from evaluation.prompt_set import PromptSetError, load_prompts
-    from evaluation.runner import EvalConfig, run_eval
+    from evaluation.runner import EvalConfig, all_kept, run_eval
 
     if args.limit is not None and args.limit < 1:
         return _fail("--limit must be at least 1", 2)
@@ -442,6 +442,10 @@ def _eval(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    if all_kept(config, args.out):
+        log(f"every piece is already in {args.out}: measuring them again, no mesh needed")
+        run_eval(None, config, args.out, log)
+        return 0
     ok = _compose_songs(args, lambda composer: run_eval(composer, config, args.out, log))
     return 0 if ok else 1
 

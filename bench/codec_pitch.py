@@ -4,8 +4,13 @@ all codebooks) and the script prints, for each, the strongest frequency near
 the fundamental before and after, its error in cents, and the loudest pitch
 class (librosa's CQT chroma) before and after. The mode a listener hears
 depends on pitch classes: a codec that moves notes by a semitone moves keys.
+With `--stages` (the small codec's magnitude decoder) it also says where
+pitch is lost: the true magnitude through Griffin-Lim, the decoder's
+magnitude from the codes and from the encoder's latent before quantizing
+(both through Griffin-Lim), and the decoder's magnitude from the codes with
+the true phase.
 
-    .venv/bin/python bench/codec_pitch.py [--codec-plugin seanet_small] [--codec-checkpoint weights/codec.safetensors]
+    .venv/bin/python bench/codec_pitch.py [--stages] [--codec-plugin seanet_small] [--codec-checkpoint FILE]
 """
 from __future__ import annotations
 
@@ -43,10 +48,30 @@ def loudest_pitch_class(audio: np.ndarray) -> tuple[str, float]:
     return KEYS[int(chroma.argmax())], float(chroma.max() / chroma.sum())
 
 
+def stages(codec, audio: np.ndarray) -> dict[str, np.ndarray]:
+    """Audio rebuilt at each stage of the small codec's magnitude decoder."""
+    model = codec.model
+    decoder = model.decoder
+    with torch.inference_mode():
+        wav = torch.from_numpy(audio)[None, None]
+        latent = model.encoder(wav)
+        quantized = model.quantizer(latent, int(model.frame_rate), None).quantized
+        true = decoder.stft(wav[:, 0])  # complex [1, F, T]
+        coded = decoder.log_magnitude(quantized)[..., : true.shape[-1]].exp()
+        unquantized = decoder.log_magnitude(latent)[..., : true.shape[-1]].exp()
+        phase = true / true.abs().clamp_min(1e-8)
+        out = {"true magnitude, Griffin-Lim": decoder.griffin_lim(true.abs()),
+               "codes, Griffin-Lim": decoder.griffin_lim(coded),
+               "latent before RVQ, Griffin-Lim": decoder.griffin_lim(unquantized),
+               "codes, true phase": decoder.istft(coded * phase)}
+    return {name: y[0].cpu().numpy() for name, y in out.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--codec-plugin", default="seanet_small")
     parser.add_argument("--codec-checkpoint", help="default: the bundled codec weights")
+    parser.add_argument("--stages", action="store_true", help="where pitch is lost (small codec, magnitude decoder)")
     args = parser.parse_args()
     codec = load_codec(args.codec_plugin, args.codec_checkpoint or bundled_checkpoint("codec"))
     print("note      f0 Hz  out Hz  cents  pitch class in -> out (share of the chroma)")
@@ -60,6 +85,10 @@ def main() -> None:
         name = f"{KEYS[midi % 12]}{midi // 12 - 1}"
         print(f"{name:<5} {f0:9.1f} {peak:7.1f} {1200 * np.log2(peak / f0):+6.0f}  "
               f"{pc_in} ({share_in:.2f}) -> {pc_out} ({share_out:.2f})")
+        if args.stages:
+            for stage, rebuilt in stages(codec, audio).items():
+                cents = 1200 * np.log2(strongest_near(rebuilt, f0) / f0)
+                print(f"      {stage:<32} {cents:+6.0f} cents, heard as {loudest_pitch_class(rebuilt)[0]}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ decoder, the pair that learnt pitch within an hour on that CPU; the config
 class keeps its name so older cards load."""
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from encodec.quantization import ResidualVectorQuantizer
 from encodec.quantization.vq import QuantizedResult
 from torch import nn
 
-from services.common.level import load_or_init
+from services.common.level import load_or_init, state_digest
 from services.temporal.codec import Codec, check_probs, expected_latent, quiet_weight_norm
 from services.temporal.istft_decoder import ISTFTDecoder
 from services.temporal.stft_encoder import STFTEncoder
@@ -117,6 +118,15 @@ class SeanetCodecModel(nn.Module):
         return self.decoder(self.quantizer.decode(codes.transpose(0, 1)))  # [B, 1, T * hop]
 
 
+def codes_digest(model: SeanetCodecModel) -> str:
+    """sha256 of the encoder's and quantizer's weights: what decides which
+    code a sound gets, and so the token space, whatever the decoder."""
+    h = hashlib.sha256()
+    for part in (model.encoder, model.quantizer):
+        h.update(state_digest(part).encode())
+    return h.hexdigest()
+
+
 def _variance_preserving_init(model: nn.Module) -> None:
     """LeCun-normal convolutions with zero bias. PyTorch's default init shrinks
     the signal ~3x per layer, so a random SEANet decoder emits a near-constant
@@ -136,8 +146,10 @@ def _variance_preserving_init(model: nn.Module) -> None:
 class SeanetSmallCodec(Codec):
     name = "seanet_small"
     # Untrained weights are seeded, so every replica shares this id's codes. Each
-    # trained checkpoint is a token space of its own: its id carries the
-    # weights' digest, and models trained on its tokens name it in their contract.
+    # trained checkpoint is a token space of its own: its id carries the digest
+    # of the weights that make the codes (encoder and quantizer), and models
+    # trained on its tokens name it in their contract. A decoder trained again
+    # behind the same encoder and quantizer keeps the id: same codes, new sound.
     UNTRAINED_ID = "seanet-small-24k"
 
     def __init__(self, checkpoint: Path | None, device: torch.device) -> None:
@@ -162,7 +174,7 @@ class SeanetSmallCodec(Codec):
         self.version = version
         self.digest = digest
         self.trained = trained
-        self.codec_id = f"{self.UNTRAINED_ID}-{digest[:8]}" if digest else self.UNTRAINED_ID
+        self.codec_id = f"{self.UNTRAINED_ID}-{codes_digest(model)[:8]}" if digest else self.UNTRAINED_ID
 
     @torch.inference_mode()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:

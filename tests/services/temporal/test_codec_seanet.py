@@ -11,7 +11,7 @@ from services.common.contract import TokenSpaceConfig
 from services.common.level import card_for
 from services.common.plugins import load_plugin
 from services.temporal.codec import expected_latent
-from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec
+from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec, codes_digest
 from services.temporal.istft_decoder import ISTFTDecoder
 
 CPU = torch.device("cpu")
@@ -111,8 +111,29 @@ def test_checkpoint_round_trip(codec: SeanetSmallCodec, tmp_path: Path) -> None:
     loaded = SeanetSmallCodec(path, CPU)
     assert (loaded.version, loaded.trained, loaded.digest) == ("seanet_small-test-1", True, digest)
     # Codes of one checkpoint mean nothing to a model trained on another's.
-    assert loaded.codec_id == f"seanet-small-24k-{digest[:8]}" != codec.codec_id
+    assert loaded.codec_id == f"seanet-small-24k-{codes_digest(codec.model)[:8]}" != codec.codec_id
     assert torch.equal(loaded.decode(random_codes(10)), codec.decode(random_codes(10)))
+
+
+def test_the_token_space_is_the_encoder_and_quantizer_not_the_decoder(codec: SeanetSmallCodec,
+                                                                     tmp_path: Path) -> None:
+    card = replace(card_for("seanet_small", "codec", codec.model.config, TokenSpaceConfig(), "t"), trained=True)
+    model = SeanetCodecModel(codec.model.config)
+    model.load_state_dict(codec.model.state_dict())
+
+    def saved(name: str) -> SeanetSmallCodec:
+        save_checkpoint(model, card, tmp_path / name)
+        return SeanetSmallCodec(tmp_path / name, CPU)
+
+    first = saved("first.safetensors")
+    with torch.no_grad():
+        next(model.decoder.parameters()).add_(0.1)  # a decoder trained again: same codes, new sound
+    new_decoder = saved("decoder.safetensors")
+    with torch.no_grad():
+        next(model.encoder.parameters()).add_(0.1)  # an encoder trained again: other codes
+    new_encoder = saved("encoder.safetensors")
+    assert first.digest != new_decoder.digest and first.codec_id == new_decoder.codec_id
+    assert new_encoder.codec_id != first.codec_id
 
 
 def test_a_card_from_before_the_decoder_option_loads_the_seanet_decoder(codec: SeanetSmallCodec,

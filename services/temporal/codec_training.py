@@ -23,7 +23,16 @@ Resumable: every `checkpoint_every` steps a complete checkpoint directory
 place, and a rerun with the same out_dir continues from the newest one. The
 batch, the number of levels and the quantizer's random choices of step s come
 from the generator seeded with (seed, s), so a resumed run trains exactly as
-an uninterrupted one."""
+an uninterrupted one.
+
+`decoder_only` trains the decoder of a trained codec (`init_checkpoint`)
+again with its encoder and quantizer frozen: the codes, and so the token
+space the acoustic and temporal models were trained on, stay the same
+(codec_seanet.codes_digest). `low_band_weight` weighs a magnitude decoder's
+log-magnitude L1 up below `low_band_hz`: the 64-band mel loss's bands are
+~5 semitones wide around C3, so it cannot tell a bass note from its
+neighbours, and a codec trained on it moved every tone below C#4 by 1-4
+semitones (bench/codec_pitch.py)."""
 from __future__ import annotations
 
 import json
@@ -46,7 +55,7 @@ from services.common.checkpoint import ModelCard
 from services.common.contract import TokenSpaceConfig
 from services.common.level import card_for, state_digest
 from services.common.nn import resolve_device
-from services.common.training import SPLITS, Run, Steps, corpus_id, other_losses, train_loop
+from services.common.training import SPLITS, Run, Steps, corpus_id, other_losses, train_loop, warm_start
 from services.temporal.codebooks import DeadCodeRestarts, kmeans_init
 from services.temporal.codec_losses import MultiScaleMelLoss, SpectrumMelLoss
 from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec
@@ -83,6 +92,10 @@ class CodecTrainConfig:
     quantizer_dropout: float = 0.5  # share of batches through a random 1..K levels; the rest use all K
     wave_weight: float = 0.1  # EnCodec's weights: waveform L1 0.1, log-mel 1, commitment 1
     magnitude_weight: float = 1.0  # a magnitude decoder's log-magnitude L1 (it has no waveform in training)
+    # That L1 weighed this many times over the bins below low_band_hz (then
+    # normalised to the same mean weight): where the mel loss cannot hear pitch.
+    low_band_weight: float = 1.0
+    low_band_hz: float = 500.0
     mel_weight: float = 1.0
     commitment_weight: float = 1.0
     mel_fft_sizes: tuple[int, ...] = (512, 1024, 2048)
@@ -99,9 +112,17 @@ class CodecTrainConfig:
     seed: int = 0
     threads: int = 1
     audio_cache: str = ""  # empty: out_dir/codec_audio.safetensors; point several runs at one file to share it
+    init_checkpoint: str = ""  # start from this codec's weights (an earlier run's) instead of random ones
+    decoder_only: bool = False  # train init_checkpoint's decoder alone: its encoder and quantizer, so its codes, stay
 
     def __post_init__(self) -> None:
         self.mel_fft_sizes = tuple(self.mel_fft_sizes)  # a JSON config gives a list
+        if self.decoder_only and not self.init_checkpoint:
+            raise ValueError("decoder_only trains the decoder behind a trained codec's encoder and quantizer: "
+                             "give init_checkpoint")
+        if self.low_band_weight != 1.0 and self.model.decoder != "magnitude":
+            raise ValueError(f"low_band_weight weighs a magnitude decoder's spectrum; this model's decoder is "
+                             f"{self.model.decoder!r}")
 
 
 @dataclass
@@ -199,15 +220,28 @@ def mel_loss_for(model: SeanetCodecModel, config: CodecTrainConfig) -> nn.Module
     return MultiScaleMelLoss(config.model.sample_rate, config.mel_fft_sizes, config.mel_bands)
 
 
+def band_weights(model: SeanetCodecModel, config: CodecTrainConfig) -> torch.Tensor | None:
+    """A magnitude decoder's per-bin weights [F, 1] of the log-magnitude L1
+    (mean 1), or None where every bin weighs the same."""
+    if config.low_band_weight == 1.0:
+        return None
+    freqs = torch.fft.rfftfreq(model.decoder.n_fft, 1.0 / config.model.sample_rate)
+    weights = 1.0 + (config.low_band_weight - 1.0) * (freqs < config.low_band_hz).float()
+    return (weights / weights.mean())[:, None]
+
+
 def objective(model: SeanetCodecModel, mel_loss: nn.Module, wav: torch.Tensor, levels: int,
-              config: CodecTrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+              config: CodecTrainConfig, weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of one batch wav [B, 1, N] through the first `levels`
     codebooks, and its unweighted parts: waveform L1 and mel L1, or for a
-    magnitude decoder log-magnitude L1 and mel L1 of the spectrum it predicts."""
+    magnitude decoder log-magnitude L1 (per bin `weights`, band_weights) and
+    mel L1 of the spectrum it predicts."""
     out, q = model(wav, levels)  # [B, 1, N], or log magnitude [B, F, T]
     if model.config.decoder == "magnitude":
         target = model.decoder.target_log_magnitude(wav)  # [B, F, T]
-        parts = {"mag_l1": F.l1_loss(out, target), "mel_l1": mel_loss(out, target)}
+        error = (out - target).abs()
+        parts = {"mag_l1": (error * weights).mean() if weights is not None else error.mean(),
+                 "mel_l1": mel_loss(out, target)}
     else:
         parts = {"wave_l1": F.l1_loss(out, wav), "mel_l1": mel_loss(out, wav)}
     parts["commitment"] = q.penalty
@@ -265,10 +299,17 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
     torch.manual_seed(config.seed)
     model = SeanetCodecModel(config.model).to(dev)
     mel_loss = mel_loss_for(model, config).to(dev)
+    weights = band_weights(model, config)
+    weights = weights.to(dev) if weights is not None else None
     # Codebooks are EMA buffers, so the optimizer sees encoder and decoder only.
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.8, 0.99),
+    trained = model.decoder if config.decoder_only else model
+    optimizer = torch.optim.AdamW(trained.parameters(), lr=config.lr, betas=(0.8, 0.99),
                                   weight_decay=config.weight_decay)
     run = Run.start(out_dir, {"model": model}, optimizer, config.model, log, config, data_dir)
+    warm_start(run, model, config.init_checkpoint, log)
+    if config.decoder_only:
+        for p in [*model.encoder.parameters(), *model.quantizer.parameters()]:
+            p.requires_grad_(False)
 
     cache = Path(config.audio_cache) if config.audio_cache else out_dir / AUDIO_CACHE
     audio = load_audio(data_dir, config, cache, log)
@@ -282,7 +323,7 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
     space = replace(TokenSpaceConfig(), sample_rate=config.model.sample_rate, frame_rate=model.frame_rate,
                     codebooks=codebooks, codebook_size=config.model.codebook_size)
 
-    if run.step == 0 and config.model.kmeans_init:
+    if run.step == 0 and config.model.kmeans_init and not config.decoder_only:
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 - 1)  # no training step uses it
         wav = random_crops(audio.train, config.kmeans_crops, crop, config.gain_db, generator).to(dev)
         with torch.no_grad():
@@ -296,10 +337,14 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
         levels = codebooks
         if float(torch.rand(1, generator=generator)) < config.quantizer_dropout:
             levels = int(torch.randint(1, codebooks + 1, (1,), generator=generator))
-        loss, parts = objective(model, mel_loss, wav, levels, config)
+        if config.decoder_only:  # in eval mode the quantizer's EMA leaves the codebooks as they are
+            model.encoder.eval()
+            model.quantizer.eval()
+        loss, parts = objective(model, mel_loss, wav, levels, config, weights)
         return {"loss": loss} | parts
 
-    restarts = DeadCodeRestarts(model.quantizer, config.dead_code_below) if config.dead_code_below > 0 else None
+    restarts = (DeadCodeRestarts(model.quantizer, config.dead_code_below)
+                if config.dead_code_below > 0 and not config.decoder_only else None)
     restarted = 0  # codes restarted since the last progress line
 
     def restart_dead_codes(generator: torch.Generator) -> None:

@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 from corpus.codec_tokens import load_codec
-from services.temporal.codec_seanet import SeanetCodecConfig
-from services.temporal.codec_training import CodecTrainConfig, excerpts, random_crops, train
+from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel
+from services.temporal.codec_training import CodecTrainConfig, band_weights, excerpts, random_crops, train
 from tests.services.resume_checks import (
     assert_matches_uninterrupted,
     assert_refuses_another_architecture,
@@ -143,3 +143,41 @@ def test_training_refuses_a_checkpoint_of_another_architecture(corpus_dir, tmp_p
     other = config(20)
     other.model = replace(TINY, decoder="seanet")
     assert_refuses_another_architecture(train, corpus_dir, tmp_path / "run", config(10), other)
+
+
+def test_a_decoder_trained_again_keeps_the_codes_and_the_token_space(corpus_dir, tmp_path) -> None:
+    model = replace(TINY, encoder="stft", decoder="magnitude", encoder_dim=32, encoder_layers=1)
+    train(corpus_dir, tmp_path / "first", config(10, model=model), log=lambda _: None)
+    first = tmp_path / "first" / "codec.safetensors"
+    lines: list[str] = []
+    train(corpus_dir, tmp_path / "again", config(10, model=model, init_checkpoint=str(first), decoder_only=True,
+                                                 low_band_weight=20.0), log=lines.append)
+    before, after = load_codec("seanet_small", first), load_codec("seanet_small", tmp_path / "again" / "codec.safetensors")
+    assert any(line.startswith(f"starting from {first}") for line in lines)
+    assert not any("k-means" in line for line in lines) and all("codes restarted 0" in line
+                                                                 for line in lines if "codes restarted" in line)
+    assert after.digest != before.digest and after.codec_id == before.codec_id
+    for part in ("encoder", "quantizer"):
+        old, new = getattr(before.model, part).state_dict(), getattr(after.model, part).state_dict()
+        assert all(torch.equal(old[k], new[k]) for k in old), part
+    assert not all(torch.equal(v, after.model.decoder.state_dict()[k]) for k, v in before.model.decoder.state_dict().items())
+    wav = torch.from_numpy(notes(1.0, np.random.default_rng(5)))[None, None]
+    assert torch.equal(before.encode(wav), after.encode(wav))
+    card = json.loads((tmp_path / "again" / "codec.json").read_text())
+    assert card["config"]["training"]["init_from"]["checkpoint"] == str(first)
+
+
+def test_decoder_only_needs_a_codec_to_start_from_and_the_low_band_a_magnitude_decoder() -> None:
+    with pytest.raises(ValueError, match="give init_checkpoint"):
+        config(10, decoder_only=True)
+    with pytest.raises(ValueError, match="magnitude decoder"):
+        config(10, low_band_weight=20.0)  # TINY's decoder is "istft"
+
+
+def test_the_low_band_weighs_more_and_the_mean_weight_stays_one() -> None:
+    model = SeanetCodecModel(replace(TINY, decoder="magnitude"))
+    weights = band_weights(model, config(1, model=replace(TINY, decoder="magnitude"), low_band_weight=20.0))
+    freqs = torch.fft.rfftfreq(model.decoder.n_fft, 1 / SR)
+    assert weights.shape == (len(freqs), 1) and abs(float(weights.mean()) - 1.0) < 1e-6
+    assert float(weights[freqs < 500].min()) == pytest.approx(20 * float(weights[freqs >= 500].max()))
+    assert band_weights(model, config(1, model=replace(TINY, decoder="magnitude"))) is None

@@ -323,7 +323,7 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
     space = replace(TokenSpaceConfig(), sample_rate=config.model.sample_rate, frame_rate=model.frame_rate,
                     codebooks=codebooks, codebook_size=config.model.codebook_size)
 
-    if run.step == 0 and config.model.kmeans_init and not config.decoder_only:
+    if run.step == 0 and config.model.kmeans_init and not config.init_checkpoint:  # else its codebooks came with it
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 - 1)  # no training step uses it
         wav = random_crops(audio.train, config.kmeans_crops, crop, config.gain_db, generator).to(dev)
         with torch.no_grad():

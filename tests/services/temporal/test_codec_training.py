@@ -166,6 +166,12 @@ def test_a_decoder_trained_again_keeps_the_codes_and_the_token_space(corpus_dir,
     card = json.loads((tmp_path / "again" / "codec.json").read_text())
     assert card["config"]["training"]["init_from"]["checkpoint"] == str(first)
 
+    # A whole codec trained on from a checkpoint keeps its codebooks too: no k-means over them.
+    lines.clear()
+    train(corpus_dir, tmp_path / "whole", config(2, model=model, init_checkpoint=str(first)), log=lines.append)
+    assert any(line.startswith(f"starting from {first}") for line in lines)
+    assert not any("k-means" in line for line in lines)
+
 
 def test_decoder_only_needs_a_codec_to_start_from_and_the_low_band_a_magnitude_decoder() -> None:
     with pytest.raises(ValueError, match="give init_checkpoint"):

@@ -7,13 +7,14 @@ bar of the plan's beat grid: the tempo asked for reaches the frames exactly,
 which semantic tokens at 12.5/s cannot carry to within a few percent."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from services.common.contract import TokenSpaceConfig
-from services.common.nn import KVCache, SummaryPooler, Transformer, TransformerConfig, sample
+from services.common.nn import KVCache, SummaryPooler, Transformer, TransformerConfig, floored, keep_top_k, sample
 
 SEMANTIC_POSITIONS = 256  # relative positions of plan tokens around the chunk
 BEAT_FEATURES = 7  # sin/cos of the beat, half-beat and bar phases, and whether a grid is known
@@ -42,6 +43,12 @@ class CoarseConfig:
     # Frames hear whether the prompt asked for drums, asked for none, or did
     # not say: a caption embedding hears "no drums" much as "drums".
     drums_inputs: bool = False
+    # Keep each coarse code's drums evidence from the training corpus
+    # (services.common.training.drums_evidence): log p(drums | code) and
+    # log p(no drums | code), per codebook, for `generate`'s drums floor. The
+    # learnt drums input alone still let a "no drums" piece draw now and
+    # then a burst of cymbal-like noise.
+    drums_table: bool = False
 
 
 @dataclass
@@ -92,6 +99,8 @@ class CoarseTransformer(nn.Module):
         if config.drums_inputs:
             self.drums_emb = nn.Embedding(3, d)  # unsaid, wanted, unwanted
             nn.init.zeros_(self.drums_emb.weight)
+        if config.drums_table:
+            self.register_buffer("drums_evidence", torch.zeros(self.codebooks, 3, space.codebook_size))
 
     def memory(self, plan: PlanMemory) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Cross-attention memory [B, 1 + k + s, D] and its mask (None: no padding)."""
@@ -157,6 +166,13 @@ class CoarseTransformer(nn.Module):
         hidden = self.transformer(x, memory, mask)[:, prefix.shape[1] :]
         return self.logits(hidden, codes), self.pooler(hidden)
 
+    def said_drums_evidence(self, plan: PlanMemory) -> torch.Tensor | None:
+        """[K, V] log p(what the plan says of drums | code), or None where the
+        plan does not say or the model has no table."""
+        if not self.config.drums_table or plan.drums is None or int(plan.drums[0]) == 0:
+            return None
+        return self.drums_evidence[:, int(plan.drums[0])]
+
     @torch.inference_mode()
     def generate(
         self,
@@ -167,8 +183,12 @@ class CoarseTransformer(nn.Module):
         temperature: float,
         top_k: int,
         generator: torch.Generator,
+        drums_floor: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Codes [1, K, num_frames] (starting with the given prefix) and summary [1, n, S]."""
+        """Codes [1, K, num_frames] (starting with the given prefix) and summary
+        [1, n, S]. `drums_floor` > 0, with a drums table and the drums said,
+        keeps among each step's top_k only the codes whose evidence for what
+        was said is at least that probability (all of them where none is)."""
         memory, mask = self.memory(plan)
         frame_plan = self.frame_plan(plan)  # [1, num_frames, D]
         cache = KVCache(capacity=self.no_summary.shape[0] + num_frames)  # summary + frames
@@ -182,10 +202,13 @@ class CoarseTransformer(nn.Module):
         x = torch.cat([self.summary_prefix(summary, 1), first], dim=1)
         hidden_all = [self.transformer(x, memory, mask, cache=cache)[:, -(given + 1) :]]
         h = hidden_all[0][:, -1]  # [1, D]
+        evidence = self.said_drums_evidence(plan) if drums_floor > 0 else None  # [K, V]
         for t in range(given, num_frames):
             depth = torch.zeros_like(h)
             for k in range(self.codebooks):
                 logits = self.heads[k](h + depth)
+                if evidence is not None:
+                    logits = floored(keep_top_k(logits, top_k), evidence[k], math.log(drums_floor))
                 codes[:, k, t] = sample(logits, temperature, top_k, generator)
                 if k < self.codebooks - 1:
                     depth = depth + self.depth_emb[k](codes[:, k, t])

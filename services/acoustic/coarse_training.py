@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from corpus.token_space import corpus_token_space
+from protos.hiermusic.v1 import levels_pb2
 from orchestrator.config import SchedulerConfig
 from services.acoustic.coarse_data import (
     Chunking,
@@ -48,9 +49,11 @@ from services.acoustic.coarse_data import (
 from services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
 from services.acoustic.plugin import CoarseTransformerPlugin
 from services.common.checkpoint import ModelCard
+from services.common.contract import TokenSpaceConfig
 from services.common.level import card_for, state_digest
 from services.common.nn import resolve_device
-from services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy, warm_start
+from services.common.training import (Run, Steps, by_split, describe_splits, drums_evidence, train_loop,
+                                      unigram_entropy, warm_start)
 from services.semantic.label_plans import PlanConditioner
 
 FINAL = "acoustic.safetensors"
@@ -182,6 +185,15 @@ def unigram_baselines(songs: list[Song], codebooks: int) -> list[float]:
     return [unigram_entropy(s.codes[k] for s in songs) for k in range(codebooks)]
 
 
+def coarse_drums_evidence(songs: list[Song], space: TokenSpaceConfig) -> torch.Tensor:
+    """float32 [coarse_codebooks, 3, codebook_size]: each codebook's drums
+    evidence (services.common.training.drums_evidence) over the songs whose
+    labels say whether they have drums."""
+    said = [s for s in songs if s.plan.drums != levels_pb2.DRUMS_UNSAID]
+    return torch.stack([drums_evidence(((s.plan.drums == levels_pb2.DRUMS_WANTED, s.codes[k]) for s in said),
+                                       space.codebook_size) for k in range(space.coarse_codebooks)])
+
+
 @torch.no_grad()
 def evaluate(model: CoarseTransformer, songs: list[Song], geometry: Geometry, batch: int) -> dict[str, float]:
     """Whole songs walked chunk by chunk, with and without summaries."""
@@ -222,6 +234,8 @@ def train(data_dir: Path, out_dir: Path, config: CoarseTrainConfig, device: str 
     windows = training_windows(songs["train"], config.chunks)
     log(describe_splits(songs) + f"; {len(windows)} training windows of {config.chunks} chunks of "
         f"{geometry.chunking.frames} frames; plans embedded by {conditioner.version}")
+    if model_config.drums_table:  # from the training songs, so a resumed run makes the same
+        model.drums_evidence.copy_(coarse_drums_evidence(songs["train"], space))
     baselines = unigram_baselines(songs["train"], space.coarse_codebooks)
     run.metrics.update({f"unigram_cb{k}": v for k, v in enumerate(baselines)})
     scored = {name: songs[name][: config.eval_songs or None] for name in ("valid", "test")}

@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from protos.hiermusic.v1 import contract_pb2
+from protos.hiermusic.v1 import contract_pb2, levels_pb2
 from services.acoustic.coarse_model import SEMANTIC_POSITIONS, CoarseConfig, CoarseTransformer, PlanMemory
 from services.common.contract import TokenSpaceConfig
 from services.common.level import ChunkInputs, ChunkLevelPlugin, load_or_init, model_info
@@ -47,6 +47,10 @@ class CoarseTransformerPlugin(ChunkLevelPlugin):
     level: ClassVar[str] = "acoustic"
     DEFAULT_TEMPERATURE: ClassVar[float] = 1.0
     DEFAULT_TOP_K: ClassVar[int] = 64
+    # A prompt that asks for no drums: each step keeps to the codes at least
+    # as often heard without drums as with them in the training corpus
+    # (CoarseConfig.drums_table; weights without the table ignore it).
+    DRUMS_FLOOR: ClassVar[float] = 0.5
 
     def __init__(self, checkpoint: Path | None, device: torch.device) -> None:
         self.device = device
@@ -80,5 +84,6 @@ class CoarseTransformerPlugin(ChunkLevelPlugin):
             temperature or self.DEFAULT_TEMPERATURE,
             top_k or self.DEFAULT_TOP_K,
             generator,
+            drums_floor=self.DRUMS_FLOOR if ctx.drums == levels_pb2.DRUMS_UNWANTED else 0.0,
         )
         return codes[0].cpu().numpy(), summary_out[0].float().cpu().numpy()

@@ -205,6 +205,13 @@ def keep_top_k(logits: torch.Tensor, top_k: int) -> torch.Tensor:
     return logits.masked_fill(logits < kth, float("-inf"))
 
 
+def floored(logits: torch.Tensor, evidence: torch.Tensor, floor: float) -> torch.Tensor:
+    """The candidates (finite logits) whose evidence reaches `floor` (a log
+    probability); unchanged where none does, so a step always has a token."""
+    keep = torch.isfinite(logits) & (evidence >= floor)
+    return logits.masked_fill(~keep, float("-inf")) if bool(keep.any()) else logits
+
+
 def sampling_probs(logits: torch.Tensor, temperature: float, top_k: int) -> torch.Tensor:
     """The distribution `sample` draws from: float32 [..., V] from [..., V]
     logits; temperature <= 0 gives the argmax as a one-hot."""

@@ -105,6 +105,20 @@ def unigram_entropy(tokens: Iterable[torch.Tensor]) -> float:
     return float(-(p * p.log()).sum())
 
 
+def drums_evidence(songs: Iterable[tuple[bool, torch.Tensor]], vocab: int) -> torch.Tensor:
+    """float32 [3, vocab], indexed by levels_pb2.Drums value: 0 for unsaid,
+    then log p(drums | token) and log p(no drums | token) over the songs'
+    tokens (each song: whether it has drums, its token ids), counts smoothed
+    by half a frame. A table the sampler adds to or floors its logits with,
+    so that what a prompt says of drums reaches every step."""
+    counts = torch.full((2, vocab), 0.5, dtype=torch.float64)
+    for drums, tokens in songs:
+        counts[0 if drums else 1] += torch.bincount(tokens.flatten().long(), minlength=vocab)[:vocab]
+    evidence = torch.zeros(3, vocab)
+    evidence[1:] = (counts / counts.sum(0)).log().float()
+    return evidence
+
+
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     """Per-parameter optimizer state flattened for safetensors: 'index/name'."""
     return {f"{i}/{name}": torch.as_tensor(value).detach().cpu().contiguous()

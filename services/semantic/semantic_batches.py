@@ -20,6 +20,7 @@ from torch.nn.utils.rnn import pad_sequence
 from corpus import shards
 from corpus.labels import SongLabels
 from corpus.semantic_tokenizer import TokenizerCard
+from services.common.training import drums_evidence as common_drums_evidence
 from services.semantic.key_feedback import song_profile
 from services.semantic.label_plans import form_of, unplannable
 from services.semantic.planner import FormPlan, Planner
@@ -152,17 +153,12 @@ def make_batch(pieces: list[Piece], text: torch.Tensor, planner: Planner) -> Bat
 
 def drums_evidence(pieces: list[Piece], vocab: int) -> torch.Tensor:
     """float32 [3, modes, vocab], indexed by levels_pb2.Drums value and mode
-    (MODES): 0 for unsaid, then log p(drums | token, mode) and log p(no
-    drums | token, mode) over the pieces' tokens (counts smoothed by half a
-    frame). Songs whose labels do not say are left out."""
-    counts = torch.full((2, len(MODES), vocab), 0.5, dtype=torch.float64)
-    for p in pieces:
-        if p.labels.drums is not None:
-            mode = int(p.global_ids[2])
-            counts[0 if p.labels.drums else 1, mode] += torch.bincount(p.tokens, minlength=vocab)[:vocab]
-    evidence = torch.zeros(3, len(MODES), vocab)
-    evidence[1:] = (counts / counts.sum(0)).log().float()
-    return evidence
+    (MODES): services.common.training.drums_evidence over each mode's pieces.
+    Songs whose labels do not say are left out."""
+    said = [p for p in pieces if p.labels.drums is not None]
+    return torch.stack([common_drums_evidence(((bool(p.labels.drums), p.tokens) for p in said
+                                               if int(p.global_ids[2]) == mode), vocab)
+                        for mode in range(len(MODES))], dim=1)
 
 
 def key_profiles(pieces: list[Piece], token_chroma: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from torch import nn
 
 from protos.hiermusic.v1 import levels_pb2
 from services.common.contract import TokenSpaceConfig
-from services.common.nn import KVCache, Transformer, TransformerConfig, keep_top_k, sample
+from services.common.nn import KVCache, Transformer, TransformerConfig, floored, keep_top_k, sample
 from services.semantic.key_feedback import PITCH_CLASSES, KeyKeeper
 from services.semantic.prompt import KEYS, MODES, SECTION_TYPES
 
@@ -270,7 +270,7 @@ class SemanticTransformer(nn.Module):
                 logits = keep_top_k(logits, top_k)
             if evidence is not None:
                 if drums_floor > 0:
-                    logits = _floored(logits, evidence, math.log(drums_floor))
+                    logits = floored(logits, evidence, math.log(drums_floor))
                 logits = logits + evidence
             if keeper is not None:
                 logits = logits + keeper.bias(out[:t])
@@ -283,10 +283,3 @@ class SemanticTransformer(nn.Module):
                     prev = out[repeat_from[t]].reshape(1, 1).to(prev.device)
             out[t] = prev[0, 0]
             yield int(out[t])
-
-
-def _floored(logits: torch.Tensor, evidence: torch.Tensor, floor: float) -> torch.Tensor:
-    """The candidates (finite logits) whose evidence reaches `floor` (a log
-    probability); unchanged where none does, so a step always has a token."""
-    keep = torch.isfinite(logits) & (evidence >= floor)
-    return logits.masked_fill(~keep, float("-inf")) if bool(keep.any()) else logits

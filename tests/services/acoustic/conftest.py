@@ -44,18 +44,19 @@ def semantic_tokens() -> np.ndarray:
     return 1 + 10 * section_of(4 * u) + u % 4
 
 
-def labels(song_id: str) -> SongLabels:
+def labels(song_id: str, drums: bool = False) -> SongLabels:
     half = SECTION_FRAME / FRAME_RATE
     return SongLabels(
         song_id=song_id, source="synthetic", caption="a short test song", duration_s=SONG_FRAMES / FRAME_RATE,
         sections=[SectionLabel("verse", 0.0, half, 2, 0.25), SectionLabel("chorus", half, 2 * half, 2, 0.75)],
-        tempo_bpm=120.0, key="C", mode="major",
+        tempo_bpm=120.0, key="C", mode="major", drums=drums,
     )
 
 
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory) -> Path:
-    """32 training songs (each colour twice), 8 valid and 8 test songs."""
+    """32 training songs (each colour twice), 8 valid and 8 test songs; the
+    songs of odd colours have drums."""
     root = tmp_path_factory.mktemp("coarse_corpus")
     rng = np.random.default_rng(0)
     colours = [("train", i % COLOURS) for i in range(32)]
@@ -64,7 +65,7 @@ def corpus_dir(tmp_path_factory) -> Path:
     for n, (split, colour) in enumerate(colours):
         codes = rng.integers(0, CODEBOOK_SIZE, (8, SONG_FRAMES))  # the fine codebooks: noise the level never sees
         codes[:2] = pattern(colour)
-        song = shards.ShardSong(labels(f"{split}-{n:02d}"), split, codes.astype(np.int16),
+        song = shards.ShardSong(labels(f"{split}-{n:02d}", drums=colour % 2 == 1), split, codes.astype(np.int16),
                                 np.zeros((SONG_FRAMES // 4, 27), np.float16))
         songs.append(song)
         semantic[song.labels.song_id] = semantic_tokens()

@@ -14,6 +14,7 @@ from orchestrator.chunking import chunk_context
 from services.acoustic.coarse_data import Chunking, load_songs
 from services.acoustic.coarse_model import CoarseConfig
 from services.acoustic.coarse_training import CoarseTrainConfig, train
+from services.common.checkpoint import load_checkpoint
 from services.common.bootstrap import LevelConfig, build_plugin
 from services.common.chunk_context import decode_context
 from services.common.contract import TokenSpaceConfig
@@ -22,6 +23,7 @@ from services.semantic.label_plans import PlanConditioner
 from tests.services.acoustic.conftest import (
     CHUNK_S,
     CODEBOOK_SIZE,
+    COLOURS,
     HOP,
     OVERLAP,
     OVERLAP_S,
@@ -149,3 +151,24 @@ def test_the_token_space_is_the_corpus_s(corpus_dir) -> None:
     space = corpus_token_space(CoarseConfig().token_space, corpus_dir)
     assert (space.semantic_tokenizer_id, space.semantic_vocab_size) == (TOKENIZER, 64)
     assert space.codec_id == TokenSpaceConfig().codec_id  # the test shards name no codec
+
+
+def test_a_drums_table_is_each_codes_share_of_frames_with_and_without_drums(corpus_dir, tmp_path) -> None:
+    """The colour codes (100 + colour) come only in songs of their colour,
+    which have drums when the colour is odd; the section codes in all."""
+    from dataclasses import replace as changed
+
+    out = tmp_path / "run"
+    train(corpus_dir, out, config(2, model=changed(TINY, drums_table=True)), log=lambda line: None)
+    state, card, _ = load_checkpoint(out / "acoustic.safetensors")
+    assert card.config["drums_table"] is True
+    evidence = state["drums_evidence"].float()  # [codebooks, 3, V]
+    assert evidence.shape == (2, 3, CODEBOOK_SIZE) and not evidence[:, 0].any()
+    p_drums = evidence[0, 1].exp()
+    # Two training songs a colour with 48 frames of it each, against half a frame of smoothing.
+    assert all(p_drums[100 + c] > 0.95 for c in range(1, COLOURS, 2))
+    assert all(p_drums[100 + c] < 0.05 for c in range(0, COLOURS, 2))
+    assert all(0.4 < p_drums[c] < 0.6 for c in range(10, 18))  # the sections' codes: in every song alike
+    torch.testing.assert_close(evidence[:, 1].exp() + evidence[:, 2].exp(), torch.ones(2, CODEBOOK_SIZE),
+                               atol=2e-3, rtol=0)
+    torch.testing.assert_close(evidence[1, 1, 200:216], evidence[0, 1, 100:116])  # codebook 2: codebook 1 + 100

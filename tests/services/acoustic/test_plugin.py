@@ -132,3 +132,33 @@ def test_frames_hear_the_drums_the_prompt_asked_for():
     assert plans[2].drums.tolist() == [2]
     assert not torch.allclose(heard[1], heard[2]) and not torch.allclose(heard[0], heard[1])
     torch.testing.assert_close(heard[1] - heard[0], model.drums_emb.weight[1].expand_as(heard[1]))
+
+
+def test_no_drums_asked_keeps_to_the_codes_drumless_songs_use(tmp_path):
+    """A table (as `train acoustic` makes with `drums_table`) in which only
+    codes below 8 of either codebook are mostly heard without drums: asked
+    for no drums, the plugin draws only those; unsaid or asked for, any."""
+    config = CoarseConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128), drums_inputs=True,
+                          drums_table=True)
+    model = CoarseTransformer(config)
+    drumless = torch.arange(config.token_space.codebook_size) < 8
+    model.drums_evidence[:, 1] = torch.where(drumless, math.log(0.2), math.log(0.8))
+    model.drums_evidence[:, 2] = torch.where(drumless, math.log(0.8), math.log(0.2))
+    card = card_for(CoarseTransformerPlugin.name, "acoustic", config, config.token_space, "coarse_transformer-t")
+    save_checkpoint(model, card, tmp_path / "a.safetensors")
+    plugin = CoarseTransformerPlugin(tmp_path / "a.safetensors", CPU)
+    assert plugin.model.config.drums_table
+
+    every = config.token_space.codebook_size  # every code a candidate
+
+    def codes(drums: int, top_k: int = every) -> np.ndarray:
+        return plugin.generate(replace(_ctx(frames=40), drums=drums), None, None, seed=1, temperature=1.0,
+                               top_k=top_k)[0]
+
+    assert (codes(2) < 8).all(), "asked away, only the drumless codes"
+    assert (codes(0) >= 8).mean() > 0.9 and (codes(1) >= 8).mean() > 0.9
+    # Only among a step's candidates (its top k): where none is drumless the
+    # step keeps them all, so with one candidate nothing changes (the
+    # untrained drums input is zero, so the model's logits are the same).
+    top = codes(0, top_k=1)
+    assert (top >= 8).any() and np.array_equal(codes(2, top_k=1), top)

@@ -13,6 +13,7 @@ from services.common.training import (
     by_split,
     check_same_run,
     corpus_id,
+    drums_evidence,
     learning_rate_schedule,
     unigram_entropy,
     warm_start,
@@ -42,6 +43,18 @@ def test_unigram_entropy_is_that_of_the_pooled_frequencies() -> None:
     assert unigram_entropy([torch.tensor([5, 5, 5])]) == 0.0
     # Values absent from one tensor still count from the others.
     assert unigram_entropy([torch.tensor([0, 0]), torch.tensor([7, 7])]) == pytest.approx(math.log(2))
+
+
+def test_drums_evidence_is_each_tokens_share_of_frames_with_and_without_drums() -> None:
+    songs = [(True, torch.tensor([0, 0, 1])), (False, torch.tensor([[1, 2]])), (True, torch.tensor([2]))]
+    evidence = drums_evidence(songs, 4)
+    assert evidence.shape == (3, 4) and not evidence[0].any()  # unsaid: no evidence either way
+    # Token 0: two frames with drums, none without, smoothed by half a frame each.
+    assert float(evidence[1, 0].exp()) == pytest.approx(2.5 / 3.0)
+    assert float(evidence[2, 0].exp()) == pytest.approx(0.5 / 3.0)
+    assert float(evidence[1, 1].exp()) == pytest.approx(0.5)  # once with, once without
+    assert float(evidence[1, 3].exp()) == pytest.approx(0.5)  # never seen: no evidence either way
+    torch.testing.assert_close(evidence[1].exp() + evidence[2].exp(), torch.ones(4))
 
 
 def test_items_are_grouped_by_split_in_order() -> None:

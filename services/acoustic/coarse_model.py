@@ -8,6 +8,7 @@ which semantic tokens at 12.5/s cannot carry to within a few percent."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -183,12 +184,13 @@ class CoarseTransformer(nn.Module):
         temperature: float,
         top_k: int,
         generator: torch.Generator,
-        drums_floor: float = 0.0,
+        drums_floor: Sequence[float] = (),
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes [1, K, num_frames] (starting with the given prefix) and summary
-        [1, n, S]. `drums_floor` > 0, with a drums table and the drums said,
-        keeps among each step's top_k only the codes whose evidence for what
-        was said is at least that probability (all of them where none is)."""
+        [1, n, S]. `drums_floor[k]` > 0, with a drums table and the drums
+        said, keeps among codebook k's top_k at each step only the codes whose
+        evidence for what was said is at least that probability (all of them
+        where none is); codebooks past its end have none."""
         memory, mask = self.memory(plan)
         frame_plan = self.frame_plan(plan)  # [1, num_frames, D]
         cache = KVCache(capacity=self.no_summary.shape[0] + num_frames)  # summary + frames
@@ -202,13 +204,15 @@ class CoarseTransformer(nn.Module):
         x = torch.cat([self.summary_prefix(summary, 1), first], dim=1)
         hidden_all = [self.transformer(x, memory, mask, cache=cache)[:, -(given + 1) :]]
         h = hidden_all[0][:, -1]  # [1, D]
-        evidence = self.said_drums_evidence(plan) if drums_floor > 0 else None  # [K, V]
+        evidence = self.said_drums_evidence(plan) if any(f > 0 for f in drums_floor) else None  # [K, V]
+        floors = [math.log(f) if f > 0 else None for f in drums_floor][: self.codebooks]
+        floors += [None] * (self.codebooks - len(floors))
         for t in range(given, num_frames):
             depth = torch.zeros_like(h)
             for k in range(self.codebooks):
                 logits = self.heads[k](h + depth)
-                if evidence is not None:
-                    logits = floored(keep_top_k(logits, top_k), evidence[k], math.log(drums_floor))
+                if evidence is not None and floors[k] is not None:
+                    logits = floored(keep_top_k(logits, top_k), evidence[k], floors[k])
                 codes[:, k, t] = sample(logits, temperature, top_k, generator)
                 if k < self.codebooks - 1:
                     depth = depth + self.depth_emb[k](codes[:, k, t])

@@ -328,5 +328,10 @@ def train_loop(run: Run, config: LoopConfig, steps: Steps, log: Log) -> None:
             saved = save_step(run.out_dir, run.modules, {"model": run.optimizer}, steps.card(),
                               config.keep_checkpoints)
             log(f"checkpoint {saved}")
+    if run.step == run.first_step:
+        # No step taken (a 0-step run that only adds tables to given
+        # weights, or a finished run resumed): its card still gets the
+        # validation metrics of the weights it writes.
+        steps.validate()
     run_s = time.monotonic() - run.started
     run.steps_per_s = (run.step - run.first_step) / run_s if run.step > run.first_step else 0.0

@@ -153,15 +153,21 @@ def test_the_token_space_is_the_corpus_s(corpus_dir) -> None:
     assert space.codec_id == TokenSpaceConfig().codec_id  # the test shards name no codec
 
 
-def test_a_drums_table_is_each_codes_share_of_frames_with_and_without_drums(corpus_dir, tmp_path) -> None:
-    """The colour codes (100 + colour) come only in songs of their colour,
-    which have drums when the colour is odd; the section codes in all."""
+def test_a_drums_table_is_each_codes_share_of_frames_with_and_without_drums(trained, corpus_dir, tmp_path) -> None:
+    """Added to trained weights by a run of no steps, as the bundled table
+    was. The colour codes (100 + colour) come only in songs of their
+    colour, which have drums when the colour is odd; the section codes in all."""
     from dataclasses import replace as changed
 
     out = tmp_path / "run"
-    train(corpus_dir, out, config(2, model=changed(TINY, drums_table=True)), log=lambda line: None)
+    given = trained[0] / "acoustic.safetensors"
+    train(corpus_dir, out, config(0, model=changed(TINY, drums_table=True), init_checkpoint=str(given)),
+          log=lambda line: None)
     state, card, _ = load_checkpoint(out / "acoustic.safetensors")
-    assert card.config["drums_table"] is True
+    assert card.config["drums_table"] is True and card.steps == 0
+    assert "valid_ce" in card.metrics and "test_ce" in card.metrics, "a run of no steps still validates"
+    before, _, _ = load_checkpoint(given)
+    assert all(torch.equal(before[k], state[k]) for k in before), "the weights are the given ones"
     evidence = state["drums_evidence"].float()  # [codebooks, 3, V]
     assert evidence.shape == (2, 3, CODEBOOK_SIZE) and not evidence[:, 0].any()
     p_drums = evidence[0, 1].exp()

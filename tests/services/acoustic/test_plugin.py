@@ -164,3 +164,24 @@ def test_no_drums_asked_keeps_to_the_codes_drumless_songs_use(tmp_path):
     # untrained drums input is zero, so the model's logits are the same).
     top = codes(0, top_k=1)
     assert (top >= 8).any() and np.array_equal(codes(2, top_k=1), top)
+
+
+def test_the_bundled_model_keeps_drumless_codes_when_no_drums_are_asked():
+    """The bundled table (corpus C's training songs): RVQ 1 tells drums
+    apart, a quarter of its codes coming nearly only with drums; asked for
+    none, the codes drawn are the drumless side's, unsaid they need not be."""
+    from pathlib import Path
+
+    bundled = Path(__file__).resolve().parents[3] / "weights" / "acoustic.safetensors"
+    plugin = CoarseTransformerPlugin(bundled, CPU)
+    assert plugin.model.config.drums_table
+    p_none = plugin.model.drums_evidence[0, 2].float().exp()  # RVQ 1: p(no drums | code)
+    assert float((p_none < 0.01).float().mean()) > 0.2 and float((p_none >= 0.5).float().mean()) > 0.4
+
+    def drumless_share(drums: int) -> float:
+        codes, _ = plugin.generate(replace(_ctx(frames=50), drums=drums), None, None, seed=3, temperature=1.0,
+                                   top_k=0)
+        return float((p_none[torch.from_numpy(codes[0])] >= 0.5).float().mean())
+
+    asked_away, unsaid = drumless_share(2), drumless_share(0)
+    assert asked_away > 0.9 and asked_away > unsaid, (asked_away, unsaid)

@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 
 from corpus.token_space import corpus_token_space
-from protos.hiermusic.v1 import levels_pb2
 from orchestrator.config import SchedulerConfig
+from protos.hiermusic.v1 import levels_pb2
 from services.acoustic.coarse_data import (
     Chunking,
     Song,

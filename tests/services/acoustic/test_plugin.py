@@ -178,10 +178,13 @@ def test_the_bundled_model_keeps_drumless_codes_when_no_drums_are_asked():
     p_none = plugin.model.drums_evidence[0, 2].float().exp()  # RVQ 1: p(no drums | code)
     assert float((p_none < 0.01).float().mean()) > 0.2 and float((p_none >= 0.5).float().mean()) > 0.4
 
-    def drumless_share(drums: int) -> float:
-        codes, _ = plugin.generate(replace(_ctx(frames=50), drums=drums), None, None, seed=3, temperature=1.0,
+    def drumless_share(drums: int, seed: int) -> float:
+        codes, _ = plugin.generate(replace(_ctx(frames=50), drums=drums), None, None, seed=seed, temperature=1.0,
                                    top_k=0)
         return float((p_none[torch.from_numpy(codes[0])] >= 0.5).float().mean())
 
-    asked_away, unsaid = drumless_share(2), drumless_share(0)
+    # Several seeds: one chunk left to itself may draw only drumless codes too.
+    seeds = (3, 4, 5)
+    asked_away = min(drumless_share(2, seed) for seed in seeds)
+    unsaid = sum(drumless_share(0, seed) for seed in seeds) / len(seeds)
     assert asked_away > 0.9 and asked_away > unsaid, (asked_away, unsaid)

@@ -32,7 +32,10 @@ space the acoustic and temporal models were trained on, stay the same
 log-magnitude L1 up below `low_band_hz`: the 64-band mel loss's bands are
 ~5 semitones wide around C3, so it cannot tell a bass note from its
 neighbours, and a codec trained on it moved every tone below C#4 by 1-4
-semitones (bench/codec_pitch.py)."""
+semitones (bench/codec_pitch.py). `chroma_weight` adds an L1 between the
+chroma of the predicted and the true spectrum (codec_losses.py): the pitch
+classes that tell a key, which the bundled codec moved in 13 of 30
+corpus-style songs (bench/codec_keys.py)."""
 from __future__ import annotations
 
 import json
@@ -57,7 +60,7 @@ from services.common.level import card_for, state_digest
 from services.common.nn import resolve_device
 from services.common.training import SPLITS, Run, Steps, corpus_id, other_losses, train_loop, warm_start
 from services.temporal.codebooks import DeadCodeRestarts, kmeans_init
-from services.temporal.codec_losses import MultiScaleMelLoss, SpectrumMelLoss
+from services.temporal.codec_losses import MultiScaleMelLoss, SpectrumChromaLoss, SpectrumMelLoss
 from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec
 
 FINAL = "codec.safetensors"
@@ -96,6 +99,9 @@ class CodecTrainConfig:
     # normalised to the same mean weight): where the mel loss cannot hear pitch.
     low_band_weight: float = 1.0
     low_band_hz: float = 500.0
+    # A magnitude decoder's chroma L1 (codec_losses.SpectrumChromaLoss): the
+    # pitch classes a key is heard from, which the mel loss cannot resolve.
+    chroma_weight: float = 0.0
     mel_weight: float = 1.0
     commitment_weight: float = 1.0
     mel_fft_sizes: tuple[int, ...] = (512, 1024, 2048)
@@ -120,9 +126,11 @@ class CodecTrainConfig:
         if self.decoder_only and not self.init_checkpoint:
             raise ValueError("decoder_only trains the decoder behind a trained codec's encoder and quantizer: "
                              "give init_checkpoint")
-        if self.low_band_weight != 1.0 and self.model.decoder != "magnitude":
-            raise ValueError(f"low_band_weight weighs a magnitude decoder's spectrum; this model's decoder is "
-                             f"{self.model.decoder!r}")
+        for name, value, neutral in (("low_band_weight", self.low_band_weight, 1.0),
+                                     ("chroma_weight", self.chroma_weight, 0.0)):
+            if value != neutral and self.model.decoder != "magnitude":
+                raise ValueError(f"{name} weighs a magnitude decoder's spectrum; this model's decoder is "
+                                 f"{self.model.decoder!r}")
 
 
 @dataclass
@@ -230,18 +238,27 @@ def band_weights(model: SeanetCodecModel, config: CodecTrainConfig) -> torch.Ten
     return (weights / weights.mean())[:, None]
 
 
+def chroma_loss_for(model: SeanetCodecModel, config: CodecTrainConfig) -> nn.Module | None:
+    if config.chroma_weight == 0.0:
+        return None
+    return SpectrumChromaLoss(config.model.sample_rate, model.decoder.n_fft)
+
+
 def objective(model: SeanetCodecModel, mel_loss: nn.Module, wav: torch.Tensor, levels: int,
-              config: CodecTrainConfig, weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+              config: CodecTrainConfig, weights: torch.Tensor | None = None,
+              chroma_loss: nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of one batch wav [B, 1, N] through the first `levels`
     codebooks, and its unweighted parts: waveform L1 and mel L1, or for a
-    magnitude decoder log-magnitude L1 (per bin `weights`, band_weights) and
-    mel L1 of the spectrum it predicts."""
+    magnitude decoder log-magnitude L1 (per bin `weights`, band_weights), mel
+    L1 of the spectrum it predicts and, with a `chroma_loss`, chroma L1."""
     out, q = model(wav, levels)  # [B, 1, N], or log magnitude [B, F, T]
     if model.config.decoder == "magnitude":
         target = model.decoder.target_log_magnitude(wav)  # [B, F, T]
         error = (out - target).abs()
         parts = {"mag_l1": (error * weights).mean() if weights is not None else error.mean(),
                  "mel_l1": mel_loss(out, target)}
+        if chroma_loss is not None:
+            parts["chroma_l1"] = chroma_loss(out, target)
     else:
         parts = {"wave_l1": F.l1_loss(out, wav), "mel_l1": mel_loss(out, wav)}
     parts["commitment"] = q.penalty
@@ -249,6 +266,8 @@ def objective(model: SeanetCodecModel, mel_loss: nn.Module, wav: torch.Tensor, l
                       else config.magnitude_weight * parts["mag_l1"])
     loss = (reconstruction + config.mel_weight * parts["mel_l1"]
             + config.commitment_weight * parts["commitment"])
+    if "chroma_l1" in parts:
+        loss = loss + config.chroma_weight * parts["chroma_l1"]
     return loss, parts
 
 
@@ -301,6 +320,8 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
     mel_loss = mel_loss_for(model, config).to(dev)
     weights = band_weights(model, config)
     weights = weights.to(dev) if weights is not None else None
+    chroma_loss = chroma_loss_for(model, config)
+    chroma_loss = chroma_loss.to(dev) if chroma_loss is not None else None
     # Codebooks are EMA buffers, so the optimizer sees encoder and decoder only.
     trained = model.decoder if config.decoder_only else model
     optimizer = torch.optim.AdamW(trained.parameters(), lr=config.lr, betas=(0.8, 0.99),
@@ -340,7 +361,7 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
         if config.decoder_only:  # in eval mode the quantizer's EMA leaves the codebooks as they are
             model.encoder.eval()
             model.quantizer.eval()
-        loss, parts = objective(model, mel_loss, wav, levels, config, weights)
+        loss, parts = objective(model, mel_loss, wav, levels, config, weights, chroma_loss)
         return {"loss": loss} | parts
 
     restarts = (DeadCodeRestarts(model.quantizer, config.dead_code_below)

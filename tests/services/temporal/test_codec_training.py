@@ -151,9 +151,10 @@ def test_a_decoder_trained_again_keeps_the_codes_and_the_token_space(corpus_dir,
     first = tmp_path / "first" / "codec.safetensors"
     lines: list[str] = []
     train(corpus_dir, tmp_path / "again", config(10, model=model, init_checkpoint=str(first), decoder_only=True,
-                                                 low_band_weight=20.0), log=lines.append)
+                                                 low_band_weight=20.0, chroma_weight=1.0), log=lines.append)
     before, after = load_codec("seanet_small", first), load_codec("seanet_small", tmp_path / "again" / "codec.safetensors")
     assert any(line.startswith(f"starting from {first}") for line in lines)
+    assert any("chroma_l1" in line for line in lines)  # the chroma term is trained on and logged
     assert not any("k-means" in line for line in lines) and all("codes restarted 0" in line
                                                                  for line in lines if "codes restarted" in line)
     assert after.digest != before.digest and after.codec_id == before.codec_id
@@ -173,11 +174,13 @@ def test_a_decoder_trained_again_keeps_the_codes_and_the_token_space(corpus_dir,
     assert not any("k-means" in line for line in lines)
 
 
-def test_decoder_only_needs_a_codec_to_start_from_and_the_low_band_a_magnitude_decoder() -> None:
+def test_decoder_only_needs_a_codec_to_start_from_and_the_spectrum_terms_a_magnitude_decoder() -> None:
     with pytest.raises(ValueError, match="give init_checkpoint"):
         config(10, decoder_only=True)
-    with pytest.raises(ValueError, match="magnitude decoder"):
+    with pytest.raises(ValueError, match="low_band_weight weighs a magnitude decoder"):
         config(10, low_band_weight=20.0)  # TINY's decoder is "istft"
+    with pytest.raises(ValueError, match="chroma_weight weighs a magnitude decoder"):
+        config(10, chroma_weight=1.0)
 
 
 def test_the_low_band_weighs_more_and_the_mean_weight_stays_one() -> None:

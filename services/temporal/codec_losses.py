@@ -58,9 +58,9 @@ class SpectrumChromaLoss(nn.Module):
     over frames, each frame's 12 pitch-class energies (librosa's chroma
     filters, A440) divided by their sum and the frame weighed by its share of
     the reference's chroma energy. Mel bands are ~5 semitones wide around C3,
-    so a mel loss cannot tell a key from its neighbours; the bundled codec
-    kept the mode of 22 of 30 corpus-style songs and their key 17 times
-    (bench/codec_keys.py)."""
+    so a mel loss cannot tell a key from its neighbours: a codec trained
+    without this kept the mode of 22 of 30 corpus-style songs and their key
+    17 times, its decoder trained again with it 25 and 21 (bench/codec_keys.py)."""
 
     def __init__(self, sample_rate: int, n_fft: int) -> None:
         super().__init__()

@@ -34,8 +34,9 @@ log-magnitude L1 up below `low_band_hz`: the 64-band mel loss's bands are
 neighbours, and a codec trained on it moved every tone below C#4 by 1-4
 semitones (bench/codec_pitch.py). `chroma_weight` adds an L1 between the
 chroma of the predicted and the true spectrum (codec_losses.py): the pitch
-classes that tell a key, which the bundled codec moved in 13 of 30
-corpus-style songs (bench/codec_keys.py)."""
+classes that tell a key, which a codec trained without it moved in 13 of
+30 corpus-style songs, its decoder trained again with it in 9
+(bench/codec_keys.py)."""
 from __future__ import annotations
 
 import json

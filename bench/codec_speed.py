@@ -15,10 +15,9 @@ import numpy as np
 import torch
 
 from corpus.build import Item, render_item
-from services.temporal.codebooks import kmeans_init
 from services.temporal.codec_losses import MultiScaleMelLoss
 from services.temporal.codec_seanet import DECODERS, SeanetCodecModel, SeanetSmallCodec
-from services.temporal.codec_training import CodecTrainConfig, objective, random_crops, to_int16
+from services.temporal.codec_training import CodecTrainConfig, fit_codebooks, objective, random_crops, to_int16
 
 CHUNK_S = 5.0
 
@@ -46,9 +45,8 @@ def main() -> None:
         crop = round(config.crop_s * model.frame_rate) * model.hop_length
         generator = torch.Generator().manual_seed(0)
         began = time.perf_counter()
-        with torch.no_grad():
-            wav = random_crops(pieces, config.kmeans_crops, crop, 0.0, generator).to(dev)
-            kmeans_init(model.quantizer, model.encoder(wav), config.kmeans_iters, generator)
+        wav = random_crops(pieces, config.kmeans_crops, crop, 0.0, generator)
+        fit_codebooks(model, wav, config.kmeans_iters, generator)
         kmeans_s = time.perf_counter() - began
         times, norms = [], []
         for step in range(args.steps + 1):  # the first step warms up: not timed

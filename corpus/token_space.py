@@ -47,22 +47,32 @@ def shard_codec(data_dir: Path) -> dict:
     return codec or {}
 
 
+def corpus_codec(data_dir: Path):  # -> Codec | None
+    """The codec the shards name, loaded as the build loaded it (None for a
+    corpus whose shards name none); refuses a checkpoint that no longer makes
+    the corpus's codes."""
+    made_by = shard_codec(data_dir)
+    if not made_by.get("codec_plugin"):
+        return None
+    build_file = Path(data_dir) / "build.json"
+    checkpoint = json.loads(build_file.read_text()).get("codec_checkpoint") if build_file.is_file() else None
+    codec = load_codec(made_by["codec_plugin"], Path(checkpoint) if checkpoint else None)
+    # The checkpoint build.json names may have been replaced since the build.
+    now, then = (codec.codec_id, made_by["codec_id"]) if made_by.get("codec_id") else \
+        (codec.version, made_by["codec_version"])
+    if now != then:
+        raise ValueError(f"{data_dir} was tokenized by codec {then}, but its codec checkpoint "
+                         f"{checkpoint} is now {now}; rebuild the corpus")
+    return codec
+
+
 def corpus_token_space(space: TokenSpaceConfig, data_dir: Path) -> TokenSpaceConfig:
     """`space` naming the corpus's semantic tokenizer and, when the shards
-    name it, the codec they were tokenized with (loaded as the build loaded
-    it), whose fields the temporal level takes from the same codec."""
+    name it, the codec they were tokenized with (corpus_codec), whose fields
+    the temporal level takes from the same codec."""
     space = with_tokenizer(space, read_tokenizer(data_dir))
-    made_by = shard_codec(data_dir)
-    if made_by.get("codec_plugin"):
-        build_file = Path(data_dir) / "build.json"
-        checkpoint = json.loads(build_file.read_text()).get("codec_checkpoint") if build_file.is_file() else None
-        codec = load_codec(made_by["codec_plugin"], Path(checkpoint) if checkpoint else None)
-        # The checkpoint build.json names may have been replaced since the build.
-        now, then = (codec.codec_id, made_by["codec_id"]) if made_by.get("codec_id") else \
-            (codec.version, made_by["codec_version"])
-        if now != then:
-            raise ValueError(f"{data_dir} was tokenized by codec {then}, but its codec checkpoint "
-                             f"{checkpoint} is now {now}; rebuild the corpus")
+    codec = corpus_codec(data_dir)
+    if codec is not None:
         space = replace(space, **{f: getattr(codec, f) for f in CODEC_FIELDS})
     return space
 

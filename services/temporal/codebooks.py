@@ -41,13 +41,17 @@ def kmeans(samples: torch.Tensor, clusters: int, iters: int,
 
 @torch.no_grad()
 def kmeans_init(quantizer: ResidualVectorQuantizer, latent: torch.Tensor, iters: int,
-                generator: torch.Generator) -> None:
-    """Fits each level's codebook to the residual that reaches it from
-    `latent` [B, D, T] and marks it initialised, so the package's own
-    k-means never runs. The EMA state is made consistent (embed_avg =
-    embed * cluster_size), so the first EMA updates do not drag the codes."""
+                generator: torch.Generator, levels: range | None = None) -> torch.Tensor:
+    """Fits each of `levels`' codebooks (all when None) to the residual that
+    reaches it from `latent` [B, D, T], what reaches the first of them, and
+    marks it initialised, so the package's own k-means never runs. The EMA
+    state is made consistent (embed_avg = embed * cluster_size), so the first
+    EMA updates do not drag the codes. Returns the residual the last level
+    leaves [B, D, T]."""
+    layers = quantizer.vq.layers
+    levels = range(len(layers)) if levels is None else levels
     residual = latent.transpose(1, 2).reshape(-1, latent.shape[1])  # [N, D]
-    for layer in quantizer.vq.layers:
+    for layer in (layers[i] for i in levels):
         book = layer._codebook
         means, counts = kmeans(residual, book.codebook_size, iters, generator)
         counts = counts.clamp_min(1)  # an empty cluster keeps its mean for a while rather than collapsing to 0
@@ -56,6 +60,7 @@ def kmeans_init(quantizer: ResidualVectorQuantizer, latent: torch.Tensor, iters:
         book.cluster_size.copy_(counts)
         book.inited.fill_(1)
         residual = residual - means[torch.cdist(residual, means).argmin(dim=1)]
+    return residual.reshape(latent.shape[0], latent.shape[2], -1).transpose(1, 2)
 
 
 class DeadCodeRestarts:

@@ -51,6 +51,12 @@ class Codec(ABC):
         one-hot probs it is `decode` of the codes they pick."""
         raise NotImplementedError(f"codec {self.name} cannot decode expected codebook vectors")
 
+    def codebook_vectors(self) -> torch.Tensor:
+        """float [codebooks, codebook_size, latent dim]: the vector each code
+        adds to the decoder's latent (what a fine model with codebook
+        geometry is given)."""
+        raise NotImplementedError(f"codec {self.name} does not expose its codebook vectors")
+
     def check_codes(self, codes: torch.Tensor) -> None:
         """Refuses codes of the wrong shape or range before they reach an
         embedding lookup, where they would fail with an opaque index error."""
@@ -81,6 +87,14 @@ def expected_latent(quantizer: ResidualVectorQuantizer, codes: torch.Tensor, pro
         vectors = probs[:, j].to(layer._codebook.embed.dtype) @ layer._codebook.embed  # [B, T, codebook dim]
         latent = latent + layer.project_out(vectors).transpose(1, 2)
     return latent
+
+
+@torch.no_grad()
+def quantizer_vectors(quantizer: ResidualVectorQuantizer, levels: int) -> torch.Tensor:
+    """The package quantizer's codebook vectors in the latent, [levels, V, D]
+    (the first `levels`: the published model has more than its bandwidth uses)."""
+    layers = quantizer.vq.layers[:levels]
+    return torch.stack([layer.project_out(layer._codebook.embed) for layer in layers]).float().cpu()
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import torch
 from encodec import EncodecModel
 
 from services.common.checkpoint import file_digest
-from services.temporal.codec import Codec, check_probs, expected_latent, quiet_weight_norm
+from services.temporal.codec import Codec, check_probs, expected_latent, quantizer_vectors, quiet_weight_norm
 
 BANDWIDTH_KBPS = 6.0  # 8 codebooks at 75 frames/s
 
@@ -57,3 +57,6 @@ class Encodec24Codec(Codec):
         check_probs(self, codes, probs)
         # What EncodecModel.decode does with its frame's codes (24 kHz: one frame, no scale).
         return self.model.decoder(expected_latent(self.model.quantizer, codes.to(self.device), probs.to(self.device)))
+
+    def codebook_vectors(self) -> torch.Tensor:
+        return quantizer_vectors(self.model.quantizer, self.codebooks)

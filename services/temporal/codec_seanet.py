@@ -21,7 +21,7 @@ from encodec.quantization.vq import QuantizedResult
 from torch import nn
 
 from services.common.level import load_or_init, state_digest
-from services.temporal.codec import Codec, check_probs, expected_latent, quiet_weight_norm
+from services.temporal.codec import Codec, check_probs, expected_latent, quantizer_vectors, quiet_weight_norm
 from services.temporal.istft_decoder import ISTFTDecoder
 from services.temporal.stft_encoder import STFTEncoder
 
@@ -58,6 +58,21 @@ class SeanetCodecConfig:
     encoder: str = "seanet"
     encoder_dim: int = 192
     encoder_layers: int = 4
+    # Frames of the Hann window the residual left by the first
+    # `coarse_codebooks` levels is averaged over before the fine levels
+    # quantize it (odd; 1: not at all, as codecs made before it). Why: that
+    # residual is nearly white from frame to frame (the bundled codec's level
+    # 8 codes: lag-1 correlation 0.04), the noise of each frame's STFT
+    # magnitude, so no model of the fine levels can predict it; averaged over
+    # 5 frames (100 ms), a code's neighbours tell it (docs in the README).
+    fine_smoothing: int = 1
+    coarse_codebooks: int = 2
+
+    def __post_init__(self) -> None:
+        if self.fine_smoothing < 1 or self.fine_smoothing % 2 == 0:
+            raise ValueError(f"fine_smoothing must be an odd number of frames >= 1, got {self.fine_smoothing}")
+        if not 0 < self.coarse_codebooks <= self.codebooks:
+            raise ValueError(f"coarse_codebooks must be in 1..{self.codebooks}, got {self.coarse_codebooks}")
 
 
 class SeanetCodecModel(nn.Module):
@@ -101,18 +116,43 @@ class SeanetCodecModel(nn.Module):
         "magnitude": log STFT magnitude [B, F, T]) and the quantizer's result
         (codes [K, B, T], commitment penalty), through the first `codebooks`
         levels only when given (quantizer dropout)."""
-        rate = int(self.frame_rate)
-        # The package picks the levels by bandwidth; half a level's worth more
-        # keeps its floor() from rounding down to one level fewer.
-        bandwidth = (codebooks + 0.5) * self.quantizer.get_bandwidth_per_quantizer(rate) if codebooks else None
-        q = self.quantizer(self.encoder(wav), rate, bandwidth)
+        q = self.quantize(self.encoder(wav), codebooks)
         if isinstance(self.decoder, ISTFTDecoder) and not self.decoder.learned_phase:
             return self.decoder.log_magnitude(q.quantized), q  # Griffin-Lim is for decoding, not training
         return self.decoder(q.quantized)[..., : wav.shape[-1]], q
 
+    def quantize(self, latent: torch.Tensor, codebooks: int | None = None) -> QuantizedResult:
+        """The package's residual quantization of latent [B, D, T] through the
+        first `codebooks` levels (all when None), the residual smoothed
+        (`smooth_fine`) where the fine levels take over. The package's own
+        loop, with that one step added; decoding is the package's (a sum of
+        the codes' vectors), so it needs no change."""
+        levels = codebooks or self.config.codebooks
+        residual, quantized, codes, penalties = latent, torch.zeros_like(latent), [], []
+        for i, layer in enumerate(self.quantizer.vq.layers[:levels]):
+            if i == self.config.coarse_codebooks:
+                residual = self.smooth_fine(residual)
+            q, indices, penalty = layer(residual)
+            residual = residual - q
+            quantized = quantized + q
+            codes.append(indices)
+            penalties.append(penalty)
+        bandwidth = torch.tensor(levels * self.quantizer.get_bandwidth_per_quantizer(int(self.frame_rate)))
+        return QuantizedResult(quantized, torch.stack(codes), bandwidth.to(latent), penalty=torch.stack(penalties).mean())
+
+    def smooth_fine(self, residual: torch.Tensor) -> torch.Tensor:
+        """residual [B, D, T] averaged over `fine_smoothing` frames (a
+        normalised Hann window, ends padded by repetition); itself at 1."""
+        w = self.config.fine_smoothing
+        if w == 1:
+            return residual
+        kernel = torch.hann_window(w + 2, periodic=False, dtype=residual.dtype, device=residual.device)[1:-1]
+        kernel = (kernel / kernel.sum()).expand(residual.shape[1], 1, w)  # one filter per channel
+        padded = nn.functional.pad(residual, (w // 2, w // 2), mode="replicate")
+        return nn.functional.conv1d(padded, kernel, groups=residual.shape[1])
+
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
-        codes = self.quantizer.encode(self.encoder(wav), int(self.frame_rate))  # [K, B, T]
-        return codes.transpose(0, 1)  # [B, K, T]
+        return self.quantize(self.encoder(wav)).codes.transpose(0, 1)  # [B, K, T]
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.quantizer.decode(codes.transpose(0, 1)))  # [B, 1, T * hop]
@@ -124,6 +164,8 @@ def codes_digest(model: SeanetCodecModel) -> str:
     h = hashlib.sha256()
     for part in (model.encoder, model.quantizer):
         h.update(state_digest(part).encode())
+    if model.config.fine_smoothing > 1:  # it decides the fine codes too (1 left out: ids made before it stay)
+        h.update(f"fine_smoothing={model.config.fine_smoothing},coarse={model.config.coarse_codebooks}".encode())
     return h.hexdigest()
 
 
@@ -190,3 +232,6 @@ class SeanetSmallCodec(Codec):
         check_probs(self, codes, probs)
         latent = expected_latent(self.model.quantizer, codes.to(self.device), probs.to(self.device))
         return self.model.decoder(latent)  # [B, 1, T * hop]
+
+    def codebook_vectors(self) -> torch.Tensor:
+        return quantizer_vectors(self.model.quantizer, self.codebooks)

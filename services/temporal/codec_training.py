@@ -121,9 +121,16 @@ class CodecTrainConfig:
     audio_cache: str = ""  # empty: out_dir/codec_audio.safetensors; point several runs at one file to share it
     init_checkpoint: str = ""  # start from this codec's weights (an earlier run's) instead of random ones
     decoder_only: bool = False  # train init_checkpoint's decoder alone: its encoder and quantizer, so its codes, stay
+    # With decoder_only: first fit the fine levels' codebooks again by k-means
+    # on `kmeans_crops` crops (after the model's `fine_smoothing`), keeping the
+    # encoder and the coarse levels, so the coarse codes, and the acoustic
+    # model trained on them, stay; the fine codes, so the codec id, change.
+    refit_fine_codebooks: bool = False
 
     def __post_init__(self) -> None:
         self.mel_fft_sizes = tuple(self.mel_fft_sizes)  # a JSON config gives a list
+        if self.refit_fine_codebooks and not self.decoder_only:
+            raise ValueError("refit_fine_codebooks keeps the encoder and the coarse codebooks: set decoder_only")
         if self.decoder_only and not self.init_checkpoint:
             raise ValueError("decoder_only trains the decoder behind a trained codec's encoder and quantizer: "
                              "give init_checkpoint")
@@ -203,6 +210,27 @@ def load_audio(data_dir: Path, config: CodecTrainConfig, cache: Path, log: Log) 
         valid=[clip("valid", labels) for labels in wanted["valid"]],
         test=[clip("test", labels) for labels in wanted["test"]],
     )
+
+
+@torch.no_grad()
+def fit_codebooks(model: SeanetCodecModel, wav: torch.Tensor, iters: int, generator: torch.Generator,
+                  first: int = 0, batch: int = 64) -> None:
+    """Fits the codebooks of levels `first`.. by k-means (codebooks.kmeans_init)
+    to what reaches them from crops wav [N, 1, samples]: the coarse levels
+    the latent, the fine ones the residual after the coarse levels, smoothed
+    as the model quantizes it. Levels before `first` keep their codebooks."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()  # a training pass through the quantizer would move its EMA codebooks
+    latent = torch.cat([model.encoder(wav[i : i + batch].to(device)) for i in range(0, len(wav), batch)])  # [N, D, T]
+    coarse = model.config.coarse_codebooks
+    if first < coarse:
+        residual = kmeans_init(model.quantizer, latent, iters, generator, range(first, coarse))
+    else:
+        residual = latent - model.quantize(latent, coarse).quantized if coarse else latent
+    kmeans_init(model.quantizer, model.smooth_fine(residual), iters, generator,
+                range(max(first, coarse), model.config.codebooks))
+    model.train(was_training)
 
 
 def random_crops(pieces: list[torch.Tensor], batch: int, crop: int, gain_db: float,
@@ -345,12 +373,15 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
     space = replace(TokenSpaceConfig(), sample_rate=config.model.sample_rate, frame_rate=model.frame_rate,
                     codebooks=codebooks, codebook_size=config.model.codebook_size)
 
-    if run.step == 0 and config.model.kmeans_init and not config.init_checkpoint:  # else its codebooks came with it
+    fresh = config.model.kmeans_init and not config.init_checkpoint  # else its codebooks came with it
+    if run.step == 0 and (fresh or config.refit_fine_codebooks):
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 - 1)  # no training step uses it
-        wav = random_crops(audio.train, config.kmeans_crops, crop, config.gain_db, generator).to(dev)
-        with torch.no_grad():
-            kmeans_init(model.quantizer, model.encoder(wav), config.kmeans_iters, generator)  # encoder: [B, D, T]
-        log(f"codebooks started from k-means on {config.kmeans_crops} crops")
+        wav = random_crops(audio.train, config.kmeans_crops, crop, config.gain_db, generator)
+        first = config.model.coarse_codebooks if config.refit_fine_codebooks else 0
+        fit_codebooks(model, wav, config.kmeans_iters, generator, first)
+        log(f"codebooks of levels {first + 1}-{codebooks} fitted by k-means on {config.kmeans_crops} crops"
+            + (f" (the fine levels' residual smoothed over {config.model.fine_smoothing} frames)"
+               if config.model.fine_smoothing > 1 and first < codebooks else ""))
 
     def losses(generator: torch.Generator) -> dict[str, torch.Tensor]:
         # `generator` is the global one, so the quantizer's k-means and code

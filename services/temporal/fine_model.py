@@ -61,8 +61,22 @@ class FineConfig:
     # 6.01 nats, yet the tied heads behind a transformer had not learnt the
     # copy in 600 CPU steps. 0: no copying, as models made before it.
     copy_window: int = 0
+    # The codec's codebook vectors (latent_dim wide), held in the model: each
+    # code's input adds a learned projection of its vector, and each level's
+    # logits add m . e_c - q |e_c|^2 / 2 for a point m and a precision q read
+    # from the frame's state (a Gaussian over the codebook vectors e_c). Why:
+    # with a codec whose fine residual is smoothed (codec_seanet.fine_smoothing)
+    # a fine level's vector is told by its
+    # neighbours' sums over the levels, a distance in the latent that the
+    # code ids alone hide (bench/fine_predictability.py). The logits' term
+    # starts at zero, so weights from before it warm-start scoring as they did
+    # given the same state. False: models made before it.
+    codebook_geometry: bool = False
+    latent_dim: int = 128
 
     def __post_init__(self) -> None:
+        if self.codebook_geometry and not self.copy_window:
+            raise ValueError("codebook_geometry reads the known neighbours within the copy window: set copy_window")
         if self.reveal_steps < 1 or self.reveal_steps & (self.reveal_steps - 1):
             raise ValueError(f"reveal_steps must be a power of two, got {self.reveal_steps}")
         if self.copy_window < 0 or (self.copy_window and self.reveal_steps == 1):
@@ -155,6 +169,18 @@ class FineTransformer(nn.Module):
             self.copy = nn.Linear(d, 2 * config.copy_window)
             nn.init.zeros_(self.copy.weight)
             nn.init.zeros_(self.copy.bias)
+        if config.codebook_geometry:
+            # Filled from the codec by the trainer (set_codebooks), saved with the weights.
+            self.register_buffer("codebook_vectors", torch.zeros(ts.codebooks * ts.codebook_size, config.latent_dim))
+            # Small but not zero: with both ends at zero neither would get a gradient.
+            self.latent_in = nn.Linear(config.latent_dim, d, bias=False)
+            nn.init.normal_(self.latent_in.weight, std=config.latent_dim**-0.5)
+            self.latent_out = nn.Linear(d, config.latent_dim + 1)
+            nn.init.zeros_(self.latent_out.weight)
+            nn.init.zeros_(self.latent_out.bias)
+            self.neighbour_weights = nn.Linear(d, 2 * config.copy_window)  # zero: every known neighbour alike
+            nn.init.zeros_(self.neighbour_weights.weight)
+            nn.init.zeros_(self.neighbour_weights.bias)
         self.register_buffer("offsets", torch.arange(ts.codebooks) * ts.codebook_size, persistent=False)
 
     def forward(
@@ -179,7 +205,8 @@ class FineTransformer(nn.Module):
         visible = self.frame_steps(codes.shape[-1], prefix_len, codes.device) < step  # [T]
         hidden = self._pass(frames, codes[:, level], visible, level, self._memory(plan), summary)
         n = self.config.token_space.summary_tokens
-        return self.logits(hidden[:, n:], level, codes[:, level], visible.expand(codes.shape[0], -1)), hidden
+        below = self.fine_latent(codes[:, self.coarse : level], self.coarse) if self.config.codebook_geometry else None
+        return self.logits(hidden[:, n:], level, codes[:, level], visible.expand(codes.shape[0], -1), below), hidden
 
     def teacher_forced(
         self,
@@ -199,7 +226,7 @@ class FineTransformer(nn.Module):
         b, _, t = codes.shape
         fine = self.codebooks - self.coarse
         n = self.config.token_space.summary_tokens
-        emb = self.code_emb(codes + self.offsets[:, None])  # [B, codebooks, T, D]
+        emb = self._embed(codes + self.offsets[:, None])  # [B, codebooks, T, D]
         below = emb.cumsum(dim=1)[:, self.coarse - 1 : -1]  # [B, fine, T, D]: the levels under each fine level
         frame_steps = self.frame_steps(t, prefix_len, codes.device)  # [T]
         step = codes.new_zeros(b, fine) if step is None else step
@@ -209,8 +236,12 @@ class FineTransformer(nn.Module):
         memory = tuple(m.repeat_interleave(fine, dim=0) for m in self._memory(plan))  # [B * fine, M, D], [B * fine, M]
         heads = None if summary is None else summary.repeat_interleave(fine, dim=0)
         hidden = self._run(x.flatten(0, 1), memory, heads).unflatten(0, (b, fine))  # [B, fine, n + T, D]
-        logits = torch.stack([self.logits(hidden[:, j, n:], self.coarse + j, codes[:, self.coarse + j], visible[:, j])
-                              for j in range(fine)], dim=1)
+        below = [None] * fine
+        if self.config.codebook_geometry:  # each level's frames: the sum of the fine levels under it
+            vectors = self.codebook_vectors[codes[:, self.coarse :] + self.offsets[self.coarse :, None]]  # [B, fine, T, L]
+            below = list((vectors.cumsum(dim=1) - vectors).unbind(1))
+        logits = torch.stack([self.logits(hidden[:, j, n:], self.coarse + j, codes[:, self.coarse + j], visible[:, j],
+                                          below[j]) for j in range(fine)], dim=1)
         return logits, self.summarize(hidden[:, -1])
 
     def summarize(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -218,11 +249,18 @@ class FineTransformer(nn.Module):
         return self.pooler(hidden)
 
     def logits(
-        self, hidden: torch.Tensor, level: int, tokens: torch.Tensor | None = None, visible: torch.Tensor | None = None
+        self,
+        hidden: torch.Tensor,
+        level: int,
+        tokens: torch.Tensor | None = None,
+        visible: torch.Tensor | None = None,
+        below: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """hidden [B, T, D] -> logits [B, T, codebook_size] of `level`'s codes.
         With a copy window, `tokens` [B, T] (the level's codes, read only
-        where `visible` [B, T]) raise the logits of the neighbours' codes."""
+        where `visible` [B, T]) raise the logits of the neighbours' codes;
+        with codebook geometry `below` [B, T, latent] (fine_latent of the
+        fine levels under `level`) places the Gaussian where they point."""
         j = level - self.coarse
         if not self.config.tied_heads:
             out = self.heads[j](hidden)
@@ -231,9 +269,59 @@ class FineTransformer(nn.Module):
             table = self.code_emb.weight[level * size : (level + 1) * size]  # [V, D], entries ~N(0, 1)
             # Scaled so that logits start near zero (hidden is layer-normed, ~unit per entry).
             out = hidden @ table.T * hidden.shape[-1] ** -0.5 + self.head_bias[j]
+        if self.config.codebook_geometry:
+            out = out + self._geometry_logits(hidden, level, tokens, visible, below)
         if self.config.copy_window and tokens is not None and visible is not None:
             out = out + self._copy_logits(hidden, tokens, visible, out.shape[-1])
         return out
+
+    def _geometry_logits(
+        self,
+        hidden: torch.Tensor,
+        level: int,
+        tokens: torch.Tensor | None,
+        visible: torch.Tensor | None,
+        below: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """[B, T, V]: m . e_c - q |e_c|^2 / 2, a Gaussian over the level's
+        codebook vectors e_c around m / q (up to a constant per frame), the
+        vectors scaled to unit mean square so every level reads at one scale.
+        The precision q is read from each frame's state, and the point m is
+        q times where the known neighbours within the copy window point (each
+        neighbour: its fine levels' sum up to this level less this frame's
+        sum below it; weighed by a softmax read from the state, uniform at
+        first), plus a correction read from the state. q and the correction
+        start at zero, and with them this term."""
+        size = self.config.token_space.codebook_size
+        vectors = self.codebook_vectors[level * size : (level + 1) * size]  # [V, L]
+        scale = vectors.square().mean().clamp_min(1e-12).sqrt()
+        read = self.latent_out(hidden)  # [B, T, L + 1]
+        point, precision = read[..., :-1], read[..., -1:]
+        if tokens is not None and visible is not None and below is not None:
+            point = point + precision * self._neighbour_centre(hidden, vectors, tokens, visible, below) / scale
+        vectors = vectors / scale
+        return point @ vectors.T - 0.5 * precision * vectors.square().sum(-1)
+
+    def _neighbour_centre(
+        self, hidden: torch.Tensor, vectors: torch.Tensor, tokens: torch.Tensor, visible: torch.Tensor,
+        below: torch.Tensor
+    ) -> torch.Tensor:
+        """[B, T, L]: the weighted mean over the known neighbours within the
+        copy window of (their fine sum below the level + their code's vector
+        at it) - this frame's fine sum below it; zero where none is known."""
+        w = self.config.copy_window
+        t = tokens.shape[-1]
+        weights = self.neighbour_weights(hidden)  # [B, T, 2w]
+        centres, masks = [], []
+        for offset in [*range(-w, 0), *range(1, w + 1)]:
+            src = torch.arange(t, device=tokens.device) + offset
+            inside = (src >= 0) & (src < t)
+            src = src.clamp(0, t - 1)
+            centres.append(below[:, src] + vectors[tokens[:, src]] - below)  # [B, T, L]
+            masks.append(visible[:, src] & inside)  # [B, T]
+        known = torch.stack(masks, dim=-1)  # [B, T, 2w]
+        share = torch.softmax(weights.masked_fill(~known, float("-inf")), dim=-1).nan_to_num(0.0)
+        return (torch.stack(centres, dim=-2) * share[..., None]).sum(dim=-2)
 
     def _copy_logits(
         self, hidden: torch.Tensor, tokens: torch.Tensor, visible: torch.Tensor, vocab: int
@@ -307,11 +395,14 @@ class FineTransformer(nn.Module):
             if prefix is not None:
                 tokens[:, :p] = prefix[:, j]
                 probs[:, :p] = nn.functional.one_hot(prefix[:, j], size).float()
+            below = None  # with codebook geometry: the sum of the fine levels sampled so far
+            if self.config.codebook_geometry:
+                below = self.fine_latent(torch.stack(levels, dim=1) if levels else coarse.new_zeros(b, 0, t), self.coarse)
             for step in range(self.config.reveal_steps):
                 hidden = self._pass(known + context, tokens, frame_steps < step, level, memory, summary)
                 now = frame_steps == step
                 visible = (frame_steps < step).expand(b, -1)
-                logits = self.logits(hidden[:, n:], level, tokens, visible)[:, now]  # [B, frames of this step, V]
+                logits = self.logits(hidden[:, n:], level, tokens, visible, below)[:, now]  # [B, frames of this step, V]
                 probs[:, now] = sampling_probs(logits, temperature, top_k)
                 tokens[:, now] = draw(probs[:, now], generator)
             known = known + self._embed_codes(tokens[:, None], level)
@@ -322,7 +413,32 @@ class FineTransformer(nn.Module):
     def _embed_codes(self, codes: torch.Tensor, first_level: int) -> torch.Tensor:
         """codes [B, k, T] of levels first_level.. -> summed embeddings [B, T, D]."""
         offsets = self.offsets[first_level : first_level + codes.shape[1], None]
-        return self.code_emb(codes + offsets).sum(dim=1)
+        return self._embed(codes + offsets).sum(dim=1)
+
+    def _embed(self, rows: torch.Tensor) -> torch.Tensor:
+        """Embeddings [..., D] of code rows (level * codebook_size + code):
+        the learnt table's, plus the projected codebook vector with geometry."""
+        out = self.code_emb(rows)
+        if self.config.codebook_geometry:
+            out = out + self.latent_in(self.codebook_vectors[rows])
+        return out
+
+    def fine_latent(self, codes: torch.Tensor, first_level: int) -> torch.Tensor:
+        """codes [B, k, T] of levels first_level.. -> the sum of their
+        codebook vectors [B, T, latent] (zeros for k = 0)."""
+        offsets = self.offsets[first_level : first_level + codes.shape[1], None]
+        return self.codebook_vectors[codes + offsets].sum(dim=1)  # [B, T, L]
+
+    @torch.no_grad()
+    def set_codebooks(self, vectors: torch.Tensor) -> None:
+        """The codec's codebook vectors [codebooks, codebook_size, latent_dim]."""
+        if not self.config.codebook_geometry:
+            raise ValueError("this model has no codebook geometry (FineConfig.codebook_geometry)")
+        ts = self.config.token_space
+        want = (ts.codebooks, ts.codebook_size, self.config.latent_dim)
+        if tuple(vectors.shape) != want:
+            raise ValueError(f"codebook vectors must be {list(want)}, got {list(vectors.shape)}")
+        self.codebook_vectors.copy_(vectors.reshape(-1, vectors.shape[-1]))
 
     def _memory(self, plan: PlanContext) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-attention memory [B, 1 + S + L, D] and its mask [B, 1 + S + L]."""
@@ -356,7 +472,7 @@ class FineTransformer(nn.Module):
         read where visible [T] (the prefix, which the model sees so it
         continues the previous chunk, and the frames of earlier steps)."""
         x = frames + self.level_emb.weight[level - self.coarse]
-        x = x + self._given(self.code_emb(tokens + self.offsets[level]), visible)
+        x = x + self._given(self._embed(tokens + self.offsets[level]), visible)
         return self._run(x, memory, summary)
 
     def _run(

@@ -20,6 +20,12 @@ Validation walks whole songs chunk by chunk, each chunk with the summary of
 the one before, and reports each fine codebook's cross-entropy next to its
 unigram baseline (the entropy of the training split's token frequencies).
 
+A model with codebook geometry (FineConfig.codebook_geometry) is given the
+codebook vectors of the corpus's own codec at the start of a fresh run
+(corpus/token_space.corpus_codec); `fresh_fine_codes` starts the fine code
+embeddings and outputs of warm-started weights afresh, for weights trained
+on another codec's fine codes.
+
 Resumable like every trainer here (services/common/training.py): the windows
 of step s come from the generator seeded with (seed, s), so a resumed run
 trains exactly as an uninterrupted one."""
@@ -33,7 +39,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from corpus.token_space import corpus_token_space, shard_codec
+from corpus.token_space import corpus_codec, corpus_token_space, shard_codec
 from orchestrator.chunking import Chunk
 from orchestrator.config import SchedulerConfig
 from services.common.checkpoint import ModelCard
@@ -73,6 +79,11 @@ class FineTrainConfig:
     # Start from these weights (an earlier run's) instead of random ones;
     # layers they lack (the copy layer for weights made before it) start as initialised.
     init_checkpoint: str = ""
+    # With init_checkpoint made on another codec's fine codes (a codec whose
+    # fine codebooks were fitted again): its fine levels' code embeddings start
+    # afresh and their output biases at the log unigram of the training songs'
+    # codes, the rest of the model as it was.
+    fresh_fine_codes: bool = False
     eval_every: int = 1000
     eval_songs: int = 32  # valid songs walked whole per evaluation (0: all); the test split is walked whole
     checkpoint_every: int = 500
@@ -217,6 +228,31 @@ def describe(prefix: str, found: dict[str, float], baseline: dict[str, float]) -
             f"{found['ce_no_summary']:.3f}; {pairs}; over {found['chunks']:.0f} chunks of {found['songs']:.0f} songs")
 
 
+@torch.no_grad()
+def start_codes(model: FineTransformer, data_dir: Path, songs: list[Song], config: FineTrainConfig, log: Log) -> None:
+    """A fresh run's code-side start: the codec's codebook vectors for a
+    model with codebook geometry, and with `fresh_fine_codes` new fine code
+    embeddings and output biases at the training songs' log unigram."""
+    if model.config.codebook_geometry:
+        codec = corpus_codec(data_dir)
+        if codec is None:
+            raise ValueError(f"codebook_geometry needs the codec's codebooks, and {data_dir}'s shards name no codec")
+        model.set_codebooks(codec.codebook_vectors().to(model.codebook_vectors.device))
+        log(f"codebook vectors from {codec.codec_id}")
+    if config.fresh_fine_codes:
+        size = model.config.token_space.codebook_size
+        for j, level in enumerate(range(model.coarse, model.codebooks)):
+            model.code_emb.weight[level * size : (level + 1) * size].normal_()
+            counts = sum(torch.bincount(torch.as_tensor(s.codes[level]).long(), minlength=size) for s in songs)
+            frequency = (counts.double() + 0.5) / (counts.sum() + 0.5 * size)  # every code a little
+            if model.config.tied_heads:
+                model.head_bias[j] = frequency.log().to(model.head_bias)
+            else:
+                model.heads[j].weight.zero_()
+                model.heads[j].bias.copy_(frequency.log())
+        log("fine code embeddings started afresh, their outputs at the training songs' unigram")
+
+
 def train(data_dir: Path, out_dir: Path, config: FineTrainConfig, device: str = "cpu", log: Log = print) -> dict:
     """Trains (or resumes) into out_dir; writes out_dir/temporal.safetensors
     with its card and returns {steps, wall_time_s, steps_per_s, metrics, checkpoint}."""
@@ -249,6 +285,8 @@ def train(data_dir: Path, out_dir: Path, config: FineTrainConfig, device: str = 
 
     fine_levels = range(space.coarse_codebooks, space.codebooks)
     entropy = [unigram_entropy(s.codes[level] for s in train_songs) for level in fine_levels]
+    if run.step == 0:
+        start_codes(model, data_dir, train_songs, config, log)
     baseline = {f"unigram_cb{level}": h for level, h in zip(fine_levels, entropy)}
     baseline["unigram"] = sum(entropy) / len(entropy)
     run.metrics.update(baseline)

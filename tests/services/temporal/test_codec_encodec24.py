@@ -34,3 +34,4 @@ def test_loads_a_local_state_dict_and_round_trips_shapes(tmp_path: Path) -> None
     assert codec.decode(codes).shape == (1, 1, 24000)
     one_hot = torch.nn.functional.one_hot(codes[:, 2:], 1024).float()
     assert torch.allclose(codec.decode_expected(codes[:, :2], one_hot), codec.decode(codes), atol=1e-5)
+    assert codec.codebook_vectors().shape == (8, 1024, 128)  # the 8 levels it uses of the model's 32

@@ -178,3 +178,53 @@ def test_the_stft_encoders_frame_t_hears_the_audio_around_its_centre() -> None:
     with torch.no_grad():
         moved = (model.encoder(click) - model.encoder(quiet)).norm(dim=1)[0]  # [40]
     assert moved.shape == (40,) and (moved > 1e-4).nonzero()[:, 0].tolist() == [19, 20, 21]
+
+
+def test_the_codes_are_the_packages_residual_quantization_when_nothing_is_smoothed() -> None:
+    model = SeanetCodecModel(SeanetCodecConfig(encoder="stft", decoder="magnitude", istft_dim=32, istft_layers=1,
+                                               encoder_dim=32, encoder_layers=1)).eval()
+    wav = 0.1 * torch.randn(1, 1, 9600, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        latent = model.encoder(wav)
+        package = model.quantizer.encode(latent, int(model.frame_rate)).transpose(0, 1)
+        assert torch.equal(model.encode(wav), package)
+        assert torch.allclose(model.quantize(latent).quantized, model.quantizer.decode(package.transpose(0, 1)))
+
+
+def test_smoothing_the_fine_residual_keeps_the_coarse_codes_and_makes_another_token_space() -> None:
+    config = SeanetCodecConfig(encoder="stft", decoder="magnitude", istft_dim=32, istft_layers=1, encoder_dim=32,
+                               encoder_layers=1)
+    plain = SeanetCodecModel(config).eval()
+    smoothed = SeanetCodecModel(replace(config, fine_smoothing=5)).eval()
+    smoothed.load_state_dict(plain.state_dict())
+    wav = 0.1 * torch.randn(1, 1, 24000, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        before, after = plain.encode(wav), smoothed.encode(wav)
+        assert torch.equal(before[:, :2], after[:, :2])
+        assert not torch.equal(before[:, 2:], after[:, 2:])
+        # Decoding is the sum of the codes' vectors either way.
+        assert torch.allclose(smoothed.quantize(smoothed.encoder(wav)).quantized,
+                              smoothed.quantizer.decode(after.transpose(0, 1)), atol=1e-5)
+    assert codes_digest(plain) != codes_digest(smoothed)
+
+
+def test_the_fine_residual_is_averaged_over_a_normalised_window() -> None:
+    model = SeanetCodecModel(SeanetCodecConfig(fine_smoothing=5, decoder="magnitude", istft_dim=32, istft_layers=1))
+    spike = torch.zeros(1, 128, 21)
+    spike[:, :, 10] = 1.0
+    spread = model.smooth_fine(spike)
+    assert spread.shape == spike.shape
+    assert torch.allclose(spread.sum(-1), torch.ones(1, 128))  # the window sums to one
+    assert (spread[0, 0] > 0).nonzero()[:, 0].tolist() == [8, 9, 10, 11, 12]
+    assert torch.allclose(model.smooth_fine(torch.full((1, 128, 7), 2.0)), torch.full((1, 128, 7), 2.0))
+    with pytest.raises(ValueError, match="fine_smoothing must be an odd number"):
+        SeanetCodecConfig(fine_smoothing=4)
+
+
+def test_codebook_vectors_are_what_each_code_adds_to_the_latent(codec: SeanetSmallCodec) -> None:
+    vectors = codec.codebook_vectors()
+    assert vectors.shape == (8, 1024, 128)
+    picks = random_codes(5)  # [1, 8, 5]
+    latent = codec.model.quantizer.decode(picks.transpose(0, 1))  # [1, 128, 5]
+    summed = sum(vectors[k][picks[0, k]] for k in range(8))  # [5, 128]
+    torch.testing.assert_close(summed, latent[0].T)

@@ -174,9 +174,35 @@ def test_a_decoder_trained_again_keeps_the_codes_and_the_token_space(corpus_dir,
     assert not any("k-means" in line for line in lines)
 
 
+def test_refitting_the_fine_codebooks_keeps_the_coarse_codes_and_makes_another_token_space(corpus_dir,
+                                                                                          tmp_path) -> None:
+    model = replace(TINY, encoder="stft", decoder="magnitude", encoder_dim=32, encoder_layers=1)
+    train(corpus_dir, tmp_path / "first", config(10, model=model), log=lambda _: None)
+    first = tmp_path / "first" / "codec.safetensors"
+    lines: list[str] = []
+    train(corpus_dir, tmp_path / "smooth", config(10, model=replace(model, fine_smoothing=3), init_checkpoint=str(first),
+                                                  decoder_only=True, refit_fine_codebooks=True, kmeans_crops=8),
+          log=lines.append)
+    before, after = load_codec("seanet_small", first), load_codec("seanet_small", tmp_path / "smooth" / "codec.safetensors")
+    assert any("codebooks of levels 3-8 fitted by k-means on 8 crops (the fine levels' residual smoothed over 3 "
+               "frames)" in line for line in lines)
+    assert after.codec_id != before.codec_id and after.model.config.fine_smoothing == 3
+    old, new = before.model.state_dict(), after.model.state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old if k.startswith("encoder."))
+    for level, layer in enumerate(after.model.quantizer.vq.layers):
+        key = f"quantizer.vq.layers.{level}._codebook.embed"
+        assert torch.equal(old[key], new[key]) == (level < 2), level
+    wav = torch.from_numpy(notes(2.0, np.random.default_rng(5)))[None, None]
+    codes_before, codes_after = before.encode(wav), after.encode(wav)
+    assert torch.equal(codes_before[:, :2], codes_after[:, :2])
+    assert not torch.equal(codes_before[:, 2:], codes_after[:, 2:])
+
+
 def test_decoder_only_needs_a_codec_to_start_from_and_the_spectrum_terms_a_magnitude_decoder() -> None:
     with pytest.raises(ValueError, match="give init_checkpoint"):
         config(10, decoder_only=True)
+    with pytest.raises(ValueError, match="refit_fine_codebooks keeps the encoder"):
+        config(10, refit_fine_codebooks=True, init_checkpoint="codec.safetensors")
     with pytest.raises(ValueError, match="low_band_weight weighs a magnitude decoder"):
         config(10, low_band_weight=20.0)  # TINY's decoder is "istft"
     with pytest.raises(ValueError, match="chroma_weight weighs a magnitude decoder"):

@@ -204,7 +204,9 @@ def test_a_later_step_hears_the_codes_of_earlier_steps(revealing: FineTransforme
             assert (not torch.allclose(a, b, atol=1e-5)) == moves, step
 
 
-def test_teacher_forced_steps_match_forward(revealing: FineTransformer, plan: PlanContext) -> None:
+@pytest.mark.parametrize("name", ["revealing", "placing"])  # placing: with codebook geometry, the sums below each level
+def test_teacher_forced_steps_match_forward(name: str, plan: PlanContext, request: pytest.FixtureRequest) -> None:
+    revealing = request.getfixturevalue(name)
     target = codes((1, 8, T), seed=4)
     step = torch.tensor([[0, 1, 2, 3, 1, 2]])
     with torch.inference_mode():
@@ -250,3 +252,105 @@ def test_generate_gives_the_distribution_each_token_was_drawn_from(
     assert torch.all(drawn > 0)
     assert int((probs[..., 12:, :] > 0).sum(-1).max()) <= 8
     assert int((probs[..., 12:, :] > 0).sum(-1).min()) > 1  # a distribution, not a one-hot
+
+
+def geometric(config: FineConfig) -> FineTransformer:
+    torch.manual_seed(0)
+    model = FineTransformer(replace(config, codebook_geometry=True, latent_dim=16))
+    ts = config.token_space
+    model.set_codebooks(torch.randn(ts.codebooks, ts.codebook_size, 16, generator=torch.Generator().manual_seed(1)))
+    return model
+
+
+def test_codebook_geometry_starts_switched_off(plan: PlanContext) -> None:
+    """Fresh geometry layers add nothing: weights from before it score as they did."""
+    config = FineConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128), reveal_steps=2,
+                        tied_heads=True, copy_window=1)
+    torch.manual_seed(0)
+    plain = FineTransformer(config).eval()
+    with_geometry = geometric(config).eval()
+    missing, unexpected = with_geometry.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["codebook_vectors", "latent_in.weight", "latent_out.bias", "latent_out.weight",
+                               "neighbour_weights.bias", "neighbour_weights.weight"]
+    assert not unexpected
+    hidden, tokens = torch.randn(1, 20, 32), codes((1, 20))
+    visible = torch.rand(1, 20, generator=torch.Generator().manual_seed(2)) < 0.5
+    below = with_geometry.fine_latent(codes((1, 2, 20), seed=6), 2)
+    torch.testing.assert_close(with_geometry.logits(hidden, 4, tokens, visible, below),
+                               plain.logits(hidden, 4, tokens, visible))
+    with pytest.raises(ValueError, match="codebook_geometry reads the known neighbours"):
+        FineConfig(codebook_geometry=True)
+
+
+@pytest.fixture(scope="module")
+def placing() -> FineTransformer:
+    """A model with codebook geometry switched on (its layers set at random)."""
+    model = geometric(FineConfig(transformer=TransformerConfig(dim=64, layers=2, heads=4, max_len=128),
+                                 reveal_steps=4, tied_heads=True, copy_window=3)).eval()
+    with torch.no_grad():
+        for layer in (model.latent_out, model.neighbour_weights, model.copy):
+            layer.weight.normal_(0, 0.1)
+            layer.bias.normal_(0, 0.5)
+    return model
+
+
+def test_the_neighbours_place_the_gaussian(placing: FineTransformer) -> None:
+    """Frame 5, neighbours 4 and 6 known, equal weights: the centre is the
+    mean of (their fine sums up to the level) less frame 5's sum below it."""
+    tokens = codes((1, 10), seed=7)
+    visible = torch.zeros(1, 10, dtype=torch.bool)
+    visible[0, [4, 6]] = True
+    below = torch.randn(1, 10, 16, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        placing.neighbour_weights.weight.zero_()
+        placing.neighbour_weights.bias.zero_()
+        vectors = placing.codebook_vectors[4 * 1024 : 5 * 1024]
+        centre = placing._neighbour_centre(torch.randn(1, 10, 64), vectors, tokens, visible, below)
+    expected = (below[0, 4] + vectors[tokens[0, 4]] + below[0, 6] + vectors[tokens[0, 6]]) / 2 - below[0, 5]
+    torch.testing.assert_close(centre[0, 5], expected)
+    assert not centre[0, 0].any()  # no known neighbour within 3 frames of frame 0
+    with torch.no_grad():
+        placing.neighbour_weights.weight.normal_(0, 0.1)
+        placing.neighbour_weights.bias.normal_(0, 0.5)
+
+
+def test_with_geometry_sampling_sees_the_sums_the_passes_see(placing: FineTransformer, plan: PlanContext) -> None:
+    """Greedy sampling picks what the level-by-level passes over its own
+    codes pick: the same fine sums below each level."""
+    with torch.inference_mode():
+        prefix = codes((1, 6, 12), seed=9)
+        greedy, _, _ = placing.generate(codes((1, 2, T)), plan, None, prefix, 0.0, 0, None)
+        full = torch.cat([codes((1, 2, T)), greedy], dim=1)
+        frame_steps = placing.frame_steps(T, 12, CPU)
+        for level in (2, 5, 7):
+            for s in range(4):
+                single, _ = placing(full, level, plan, prefix_len=12, step=s)
+                now = frame_steps == s
+                assert torch.equal(single[0, now].argmax(-1), greedy[0, level - 2, now])
+
+
+def test_geometry_logits_are_a_gaussian_around_the_point_the_state_reads() -> None:
+    model = geometric(FineConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=64), reveal_steps=2,
+                                 copy_window=1))
+    with torch.no_grad():
+        model.latent_out.weight.normal_(0, 0.3)
+        model.latent_out.bias.normal_(0, 0.3)
+    hidden = torch.randn(2, 5, 32)
+    level = 4
+    vectors = model.codebook_vectors[level * 1024 : (level + 1) * 1024]
+    vectors = vectors / vectors.square().mean().sqrt()
+    read = model.latent_out(hidden)
+    point, precision = read[..., :-1], read[..., -1:]
+    centre = point / precision  # m . e - q |e|^2 / 2 = -q |e - m / q|^2 / 2 + a constant per frame
+    expected = -0.5 * precision * torch.cdist(centre, vectors[None].expand(2, -1, -1)).square()
+    got = model._geometry_logits(hidden, level, None, None, None)  # no neighbours: the state alone places it
+    torch.testing.assert_close(got - got[..., :1], expected - expected[..., :1], atol=1e-3, rtol=1e-4)
+
+
+def test_codebook_vectors_must_fit_and_need_geometry() -> None:
+    config = FineConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=64), reveal_steps=2,
+                        copy_window=1)
+    with pytest.raises(ValueError, match="no codebook geometry"):
+        FineTransformer(config).set_codebooks(torch.zeros(8, 1024, 128))
+    with pytest.raises(ValueError, match=r"codebook vectors must be \[8, 1024, 16\]"):
+        geometric(config).set_codebooks(torch.zeros(8, 1024, 128))

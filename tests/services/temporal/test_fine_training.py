@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from corpus import shards
 from corpus.codec_tokens import load_codec
@@ -22,6 +23,8 @@ from services.temporal.fine_training import FineTrainConfig, train
 from services.temporal.plugin import FineTransformerPlugin
 from tests.services.resume_checks import assert_matches_uninterrupted, checkpoints, resume_run, run_until_checkpoint
 from tests.services.tiny_corpus import write_corpus
+
+GEOMETRY_STEPS, GEOMETRY_SHARE = 240, 0.6
 
 CPU = torch.device("cpu")
 FRAMES, SEMANTIC = 200, 50  # 4 s at 50 and 12.5 frames/s
@@ -63,8 +66,13 @@ def runs_codes(rng: np.random.Generator) -> np.ndarray:
     return np.repeat(rng.integers(0, 256, (8, FRAMES // 8)), 8, axis=1).astype(np.int16)
 
 
-def write_fine_corpus(root: Path, make_codes, train: int = 8) -> Path:
+def write_fine_corpus(root: Path, make_codes, train: int = 8, codebooks: torch.Tensor | None = None) -> Path:
+    """`codebooks` [8, 1024, 128]: the codec's codebook vectors instead of its seeded random ones."""
     codec = load_codec("seanet_small")
+    if codebooks is not None:
+        with torch.no_grad():
+            for layer, vectors in zip(codec.model.quantizer.vq.layers, codebooks):
+                layer._codebook.embed.copy_(vectors)
     card = card_for("seanet_small", "codec", codec.model.config, TokenSpaceConfig(), CODEC_VERSION)
     save_checkpoint(codec.model, replace(card, trained=True), root / "codec.safetensors")
     rng = np.random.default_rng(0)
@@ -168,6 +176,67 @@ def test_reveal_steps_learn_what_neighbouring_codes_tell(tmp_path) -> None:
     # Without the copy window 120 steps reached 3.2 of 5.5; with it 1.6.
     assert metrics["valid_ce"] < 0.4 * metrics["unigram"], metrics
     assert metrics["test_ce"] < 0.4 * metrics["unigram"], metrics
+
+
+# Codebooks whose codes sit on an 8 x 8 x 16 grid (in the latent's first three
+# dimensions): code 128 a + 16 b + c at (a, b, c), centred.
+GRID = torch.stack(torch.meshgrid(torch.arange(8), torch.arange(8), torch.arange(16), indexing="ij"), -1).reshape(-1, 3)
+GRID_CODEBOOKS = torch.nn.functional.pad(GRID - GRID.float().mean(0), (0, 125)).expand(8, -1, -1).contiguous()
+
+
+def walking_codes(rng: np.random.Generator) -> np.ndarray:
+    """int16 [8, FRAMES]: each level walks the grid, a frame's code one step
+    from the previous frame's along one axis or the same (7 choices): told
+    by where its neighbours' vectors lie, seldom by their codes (1 in 7 repeats)."""
+    out = np.zeros((8, FRAMES), np.int16)
+    sizes = np.array([8, 8, 16])
+    for level in range(8):
+        at = rng.integers(0, sizes)
+        for t in range(FRAMES):
+            move = rng.integers(0, 7)
+            if move < 6:
+                at[move // 2] = np.clip(at[move // 2] + (1 if move % 2 else -1), 0, sizes[move // 2] - 1)
+            out[level, t] = at[0] * 128 + at[1] * 16 + at[2]
+    return out
+
+
+def test_codebook_geometry_learns_codes_told_by_where_their_neighbours_vectors_lie(tmp_path) -> None:
+    """Without the codebook vectors a model would have to learn each code's 6
+    grid neighbours from the data; with them it reads the neighbourhood off
+    the latent. A fresh run takes the vectors from the corpus's codec."""
+    torch.set_num_threads(1)
+    corpus = write_fine_corpus(tmp_path / "corpus", walking_codes, train=32, codebooks=GRID_CODEBOOKS)
+    model = replace(TINY, reveal_steps=4, tied_heads=True, copy_window=2)
+    lines: list[str] = []
+    result = train(corpus, tmp_path / "geometry", config(GEOMETRY_STEPS, model=replace(model, codebook_geometry=True),
+                                                         eval_every=GEOMETRY_STEPS, checkpoint_every=GEOMETRY_STEPS),
+                   log=lines.append)
+    assert any(line.startswith("codebook vectors from seanet-small-24k") for line in lines)
+    metrics = result["metrics"]
+    assert metrics["unigram"] > 6.0
+    assert metrics["valid_ce"] < GEOMETRY_SHARE * metrics["unigram"], metrics
+    assert metrics["test_ce"] < GEOMETRY_SHARE * metrics["unigram"], metrics
+
+
+def test_fresh_fine_codes_start_at_the_unigram(corpus_dir, trained, tmp_path) -> None:
+    """Weights made on another codec's fine codes: their fine code embeddings
+    start afresh and their outputs at the training songs' unigram, the rest
+    as it was (a run of no steps shows the start)."""
+    out, _, _ = trained
+    lines: list[str] = []
+    train(corpus_dir, tmp_path / "fresh", config(0, init_checkpoint=str(out / "temporal.safetensors"),
+                                                 fresh_fine_codes=True), log=lines.append)
+    assert "fine code embeddings started afresh, their outputs at the training songs' unigram" in lines
+    before, after = (load_file(str(path / "temporal.safetensors")) for path in (out, tmp_path / "fresh"))
+    coarse_rows = 2 * 1024
+    assert torch.equal(after["code_emb.weight"][:coarse_rows], before["code_emb.weight"][:coarse_rows])
+    assert not torch.equal(after["code_emb.weight"][coarse_rows:], before["code_emb.weight"][coarse_rows:])
+    assert all(torch.equal(after[k], v) for k, v in before.items() if k.startswith("transformer."))
+    unigram = torch.stack([after[f"heads.{j}.bias"] for j in range(6)]).float().exp()  # [fine, 1024]
+    assert all(not after[f"heads.{j}.weight"].any() for j in range(6))
+    torch.testing.assert_close(unigram.sum(-1), torch.ones(6), atol=1e-3, rtol=0)
+    # The corpus's fine codes come from a table of 32 entries a level: those codes carry nearly all the mass.
+    assert (unigram.topk(32, dim=-1).values.sum(-1) > 0.9).all()
 
 
 def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(corpus_dir, tmp_path) -> None:

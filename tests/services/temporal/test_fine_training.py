@@ -24,7 +24,9 @@ from services.temporal.plugin import FineTransformerPlugin
 from tests.services.resume_checks import assert_matches_uninterrupted, checkpoints, resume_run, run_until_checkpoint
 from tests.services.tiny_corpus import write_corpus
 
-GEOMETRY_STEPS, GEOMETRY_SHARE = 240, 0.6
+# 240 steps reached 3.95 / 3.90 of a unigram of 6.70 (160: 4.08); copying the
+# previous code alone (1 in 7 repeats) could not go far below the unigram.
+GEOMETRY_STEPS, GEOMETRY_SHARE = 240, 0.65
 
 CPU = torch.device("cpu")
 FRAMES, SEMANTIC = 200, 50  # 4 s at 50 and 12.5 frames/s
@@ -235,8 +237,10 @@ def test_fresh_fine_codes_start_at_the_unigram(corpus_dir, trained, tmp_path) ->
     unigram = torch.stack([after[f"heads.{j}.bias"] for j in range(6)]).float().exp()  # [fine, 1024]
     assert all(not after[f"heads.{j}.weight"].any() for j in range(6))
     torch.testing.assert_close(unigram.sum(-1), torch.ones(6), atol=1e-3, rtol=0)
-    # The corpus's fine codes come from a table of 32 entries a level: those codes carry nearly all the mass.
-    assert (unigram.topk(32, dim=-1).values.sum(-1) > 0.9).all()
+    # The corpus's fine codes come from a table of 32 entries a level: only those rise above the floor
+    # every code gets (half a count).
+    floor = unigram.min(dim=-1, keepdim=True).values
+    assert ((unigram > 1.5 * floor).sum(-1) <= 32).all() and ((unigram > 1.5 * floor).sum(-1) > 8).all()
 
 
 def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(corpus_dir, tmp_path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,9 @@ def _write(state: dict[str, torch.Tensor], card: ModelCard, path: Path) -> str:
     weights_tmp, card_tmp = path.with_name(path.name + ".tmp"), card_path(path).with_name(card_path(path).name + ".tmp")
     save_file(state, str(weights_tmp))
     card_tmp.write_text(json.dumps(asdict(card), indent=2) + "\n")
+    # safetensors creates its file owner-only; a service run as another user
+    # must read what training wrote, so the weights take the card's mode (the umask's)
+    os.chmod(weights_tmp, stat.S_IMODE(card_tmp.stat().st_mode))
     card_path(path).unlink(missing_ok=True)
     os.replace(weights_tmp, path)
     os.replace(card_tmp, card_path(path))

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -30,6 +32,18 @@ def test_checkpoint_round_trip_without_pickle(tmp_path):
     (tmp_path / "m.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(Exception):
         load_checkpoint(tmp_path / "m.safetensors")
+
+
+def test_weights_are_readable_as_the_umask_allows(tmp_path):
+    """Written with umask 022, the weights are world-readable like the card,
+    not owner-only as safetensors would leave them."""
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(torch.nn.Linear(1, 1), ModelCard("p", "temporal", "v", {}, {}), tmp_path / "w.safetensors")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "w.safetensors").stat().st_mode) == 0o644
+    assert stat.S_IMODE(card_path(tmp_path / "w.safetensors").stat().st_mode) == 0o644
 
 
 def test_checkpoint_without_card_is_refused(tmp_path):

@@ -1,0 +1,73 @@
+"""Fixed-seed audio: `hiermusic generate` with the bundled models gives, for
+three prompts and seeds, the samples recorded in fixed_seed/ (16-bit, as
+generate writes them). A change that should not change the music must pass
+this; one that should (new weights, a new sampler) records again with
+`python -m tests.integration.test_fixed_seed_audio` and says so in its commit.
+
+Recorded 2026-12-07 at commit 64ed048 on the project's 2-core CPU. The levels
+started here take their thread counts from the machine's cores, and float
+sums can differ with them: the recording holds for 2-core machines like CI."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.integration.mesh_helpers import run_cli
+
+RECORDED = Path(__file__).with_name("fixed_seed")
+TOLERANCE = 1e-4  # max abs sample difference, on a -1..1 scale
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    prompt: str
+    duration_s: float
+    seed: int
+
+
+CASES = (
+    Case("pop", "an upbeat pop song with a big chorus", 10, 3),
+    Case("piano", "a calm solo piano piece in D minor, slow, no drums", 8, 1),
+    Case("rock", "a driving rock groove at 140 bpm with loud drums and a guitar solo", 12, 7),
+)
+
+
+def generate(case: Case, out: Path) -> np.ndarray:
+    result = run_cli(
+        ["generate", case.prompt, "--duration", case.duration_s, "--seed", case.seed, "--device", "cpu", "--out", out],
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    audio, _ = sf.read(out, dtype="float32")
+    return audio
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_generate_gives_the_recorded_samples(tmp_path, case):
+    audio = generate(case, tmp_path / f"{case.name}.wav")
+    recorded, sr = sf.read(RECORDED / f"{case.name}.flac", dtype="float32")
+    assert sr == 24000
+    assert audio.shape == recorded.shape, f"{case.name}: {audio.shape} samples, recorded {recorded.shape}"
+    worst = float(np.abs(audio - recorded).max())
+    assert worst <= TOLERANCE, f"{case.name}: samples differ from the recording by up to {worst:.2e}"
+
+
+def record() -> None:
+    """Writes fixed_seed/*.flac from what generate makes now."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in CASES:
+            audio = generate(case, Path(tmp) / f"{case.name}.wav")
+            sf.write(RECORDED / f"{case.name}.flac", audio, 24000, subtype="PCM_16")
+            print(f"recorded {case.name}: {len(audio)} samples", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    record()

@@ -16,12 +16,12 @@ import argparse
 import numpy as np
 import torch
 
-from corpus.arranger import arrange
-from corpus.codec_tokens import encode_audio, load_codec
-from corpus.song_spec import STYLES, compose_spec
-from corpus.synth import render
-from evaluation.tonality import KeyEstimate, estimate_key
-from services.common.bootstrap import bundled_checkpoint
+from hiermusic.corpus.arranger import arrange
+from hiermusic.corpus.codec_tokens import encode_audio, load_codec
+from hiermusic.corpus.song_spec import STYLES, compose_spec
+from hiermusic.corpus.synth import render
+from hiermusic.evaluation.tonality import KeyEstimate, estimate_key
+from hiermusic.services.common.bootstrap import bundled_checkpoint
 
 SR = 24000
 

@@ -20,9 +20,9 @@ import librosa
 import numpy as np
 import torch
 
-from corpus.codec_tokens import encode_audio, load_codec
-from services.common.bootstrap import bundled_checkpoint
-from services.semantic.prompt import KEYS
+from hiermusic.corpus.codec_tokens import encode_audio, load_codec
+from hiermusic.services.common.bootstrap import bundled_checkpoint
+from hiermusic.services.semantic.prompt import KEYS
 
 SR = 24000
 MIDI_NOTES = (48, 49, 50, 55, 56, 57, 61, 62, 69, 73, 74, 81)  # C3 .. A5

@@ -14,10 +14,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from corpus.build import Item, render_item
-from services.temporal.codec_losses import MultiScaleMelLoss
-from services.temporal.codec_seanet import DECODERS, SeanetCodecModel, SeanetSmallCodec
-from services.temporal.codec_training import CodecTrainConfig, fit_codebooks, objective, random_crops, to_int16
+from hiermusic.corpus.build import Item, render_item
+from hiermusic.services.temporal.codec_losses import MultiScaleMelLoss
+from hiermusic.services.temporal.codec_seanet import DECODERS, SeanetCodecModel, SeanetSmallCodec
+from hiermusic.services.temporal.codec_training import CodecTrainConfig, fit_codebooks, objective, random_crops, to_int16
 
 CHUNK_S = 5.0
 

@@ -11,12 +11,12 @@ from dataclasses import asdict
 
 import numpy as np
 
-from corpus.arranger import arrange
-from corpus.song_spec import compose_spec
-from corpus.synth import render
-from evaluation.structure import section_similarity, structure_strength
-from evaluation.tempo import estimate_tempo, tempo_error
-from evaluation.tonality import estimate_key, mode_quality
+from hiermusic.corpus.arranger import arrange
+from hiermusic.corpus.song_spec import compose_spec
+from hiermusic.corpus.synth import render
+from hiermusic.evaluation.structure import section_similarity, structure_strength
+from hiermusic.evaluation.tempo import estimate_tempo, tempo_error
+from hiermusic.evaluation.tonality import estimate_key, mode_quality
 
 SR = 24000
 EXCERPT_S = 40  # as the tests judge tempo and key

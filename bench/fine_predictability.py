@@ -35,12 +35,12 @@ import torch.nn.functional as F
 
 from safetensors.torch import load_file
 
-from corpus import shards
-from corpus.token_space import corpus_codec
-from services.common.bootstrap import bundled_checkpoint
-from services.temporal.codebooks import kmeans
-from services.temporal.codec import quantizer_vectors
-from services.temporal.codec_seanet import SeanetSmallCodec
+from hiermusic.corpus import shards
+from hiermusic.corpus.token_space import corpus_codec
+from hiermusic.services.common.bootstrap import bundled_checkpoint
+from hiermusic.services.temporal.codebooks import kmeans
+from hiermusic.services.temporal.codec import quantizer_vectors
+from hiermusic.services.temporal.codec_seanet import SeanetSmallCodec
 
 SHARES = (1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 

@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from evaluation.speed import latency_histograms, level_speed
-from orchestrator.compose_session import EmbeddedComposer
-from orchestrator.config import SchedulerConfig
-from orchestrator.mesh import LevelLaunch
-from protos.hiermusic.v1 import composer_pb2
+from hiermusic.evaluation.speed import latency_histograms, level_speed
+from hiermusic.orchestrator.compose_session import EmbeddedComposer
+from hiermusic.orchestrator.config import SchedulerConfig
+from hiermusic.orchestrator.mesh import LevelLaunch
+from hiermusic.v1 import composer_pb2
 
 PROMPT = "an upbeat pop song with a catchy chorus"
 TARGET_SPEED = 2.0  # seconds of audio per second of wall time

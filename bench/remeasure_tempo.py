@@ -15,9 +15,9 @@ from pathlib import Path
 
 import soundfile as sf
 
-from evaluation.piece_analysis import TEMPO_TOLERANCE, reference_tempo_within
-from evaluation.reference import reference_songs
-from evaluation.tempo import estimate_tempo, tempo_error
+from hiermusic.evaluation.piece_analysis import TEMPO_TOLERANCE, reference_tempo_within
+from hiermusic.evaluation.reference import reference_songs
+from hiermusic.evaluation.tempo import estimate_tempo, tempo_error
 
 REFERENCE_SONGS = 6  # hiermusic eval's default
 REFERENCE_S = 60  # the evaluation's pieces are 60 s

@@ -19,10 +19,10 @@ import librosa
 import numpy as np
 import torch
 
-from corpus.arranger import arrange
-from corpus.song_spec import compose_spec, style_free
-from corpus.synth import render
-from evaluation import tempo
+from hiermusic.corpus.arranger import arrange
+from hiermusic.corpus.song_spec import compose_spec, style_free
+from hiermusic.corpus.synth import render
+from hiermusic.evaluation import tempo
 
 SR = 24000
 EXCERPT_S = 60  # the evaluation's pieces are 60 s

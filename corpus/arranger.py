@@ -9,10 +9,10 @@ from itertools import accumulate
 
 import numpy as np
 
-from corpus.captions import caption
-from corpus.labels import ChordLabel, SectionLabel, SongLabels
-from corpus.performance import DrumHit, Note, Performance
-from corpus.song_spec import BEATS_PER_BAR, GENERATOR, MOTIF_BEATS, SCALES, Chord, MotifNote, SongSpec
+from hiermusic.corpus.captions import caption
+from hiermusic.corpus.labels import ChordLabel, SectionLabel, SongLabels
+from hiermusic.corpus.performance import DrumHit, Note, Performance
+from hiermusic.corpus.song_spec import BEATS_PER_BAR, GENERATOR, MOTIF_BEATS, SCALES, Chord, MotifNote, SongSpec
 
 CAPTION_STREAM = 1  # the caption's rng is seeded with (song seed, this), apart from the spec's
 SWING_DELAY = 1.0 / 6.0  # a swung off-beat eighth lands on the last triplet: 0.5 -> 0.667 beats

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus import shards
-from corpus.labels import SongLabels
-from corpus.semantic_tokenizer import SemanticTokenizer
-from corpus.split import split_of
+from hiermusic.corpus import shards
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.semantic_tokenizer import SemanticTokenizer
+from hiermusic.corpus.split import split_of
 
 TOKENIZER_FILE = "semantic_tokenizer.safetensors"
 MAX_FIT_FRAMES = 300_000  # k-means sees at most this many training frames
@@ -52,8 +52,8 @@ class Item:
 
 
 def plan_items(config: BuildConfig, log=print) -> list[Item]:
-    from corpus.scores import list_scores
-    from corpus.user_audio import read_manifest
+    from hiermusic.corpus.scores import list_scores
+    from hiermusic.corpus.user_audio import read_manifest
 
     first = config.seed * SONG_KEY_STRIDE
     items = [Item("song", first + i) for i in range(config.songs)]
@@ -75,20 +75,20 @@ def render_item(item: Item) -> tuple[np.ndarray, SongLabels]:
     """Audio (float32, 24 kHz) and labels of one item; scores and songs are
     re-rendered from their seed, never stored as audio."""
     if item.kind in ("song", "style-free song"):
-        from corpus.arranger import arrange
-        from corpus.song_spec import compose_spec, style_free
-        from corpus.synth import render
+        from hiermusic.corpus.arranger import arrange
+        from hiermusic.corpus.song_spec import compose_spec, style_free
+        from hiermusic.corpus.synth import render
 
         spec = compose_spec(item.key)
         performance, labels = arrange(style_free(spec) if item.kind == "style-free song" else spec)
         return render(performance, seed=item.key), labels
     if item.kind == "score":
-        from corpus.scores import load_score
-        from corpus.synth import render
+        from hiermusic.corpus.scores import load_score
+        from hiermusic.corpus.synth import render
 
         performance, labels = load_score(item.key, seed=SCORE_SEED)
         return render(performance, seed=SCORE_SEED), labels
-    from corpus.user_audio import labels_for, load_audio
+    from hiermusic.corpus.user_audio import labels_for, load_audio
 
     audio = load_audio(item.key)
     return audio, labels_for(item.key, len(audio) / 24000)
@@ -98,17 +98,17 @@ def item_for(labels: SongLabels) -> Item:
     """The item a corpus entry was made from, recovered from its labels."""
     meta = labels.meta
     if labels.source == "synthetic":
-        from corpus.song_spec import GENERATOR
+        from hiermusic.corpus.song_spec import GENERATOR
 
         if meta.get("generator") != GENERATOR:
             raise ValueError(f"{labels.song_id} was composed by {meta.get('generator')}, this is {GENERATOR}")
         return Item("style-free song" if meta.get("style_free") == "1" else "song", int(meta["seed"]))
     if labels.source == "score":
-        from corpus.scores import ScoreRef
+        from hiermusic.corpus.scores import ScoreRef
 
         number = int(meta["tune_number"]) if "tune_number" in meta else None
         return Item("score", ScoreRef(meta["collection"], meta["corpus_path"], number))
-    from corpus.user_audio import UserItem
+    from hiermusic.corpus.user_audio import UserItem
 
     return Item("user", UserItem(Path(meta["path"]), labels.caption, labels.duration_s))
 
@@ -124,7 +124,7 @@ _codec = None
 def _worker_init(plugin: str, checkpoint: str) -> None:
     import torch
 
-    from corpus.codec_tokens import load_codec
+    from hiermusic.corpus.codec_tokens import load_codec
 
     torch.set_num_threads(1)  # one process per core
     global _codec
@@ -132,8 +132,8 @@ def _worker_init(plugin: str, checkpoint: str) -> None:
 
 
 def _build_shard(job: tuple[Path, str, list[Item], int]) -> dict:
-    from corpus.codec_tokens import encode_audio
-    from corpus.semantic_features import frame_features
+    from hiermusic.corpus.codec_tokens import encode_audio
+    from hiermusic.corpus.semantic_features import frame_features
 
     out, name, items, seed = job
     songs, failures = [], []

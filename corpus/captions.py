@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corpus.song_spec import SongSpec
+from hiermusic.corpus.song_spec import SongSpec
 
 MOOD_WORDS = {
     "happy": ("happy", "upbeat", "cheerful", "bright", "joyful", "sunny"),

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from services.common.nn import resolve_device
-from services.common.plugins import load_plugin
+from hiermusic.services.common.nn import resolve_device
+from hiermusic.services.common.plugins import load_plugin
 
 WINDOW_S = 20.0  # encode in windows to bound memory on long pieces
 

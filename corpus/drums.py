@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from corpus.performance import DRUM_KINDS, SAMPLE_RATE, DrumHit
+from hiermusic.corpus.performance import DRUM_KINDS, SAMPLE_RATE, DrumHit
 
 BANK_S = 1.0  # long enough that hits rarely share noise
 FILTER_WARMUP = 2048  # samples dropped from a bank so the filter has settled

@@ -18,7 +18,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from corpus.labels import SongLabels
+from hiermusic.corpus.labels import SongLabels
 
 Log = Callable[[str], None]
 Keep = Callable[[str, SongLabels, np.ndarray], dict[str, torch.Tensor]]  # (split, labels, audio) -> tensors
@@ -45,7 +45,7 @@ def render_into(path: Path, key: str, stored: dict[str, torch.Tensor], missing: 
     `what` finishes the line that says how many songs are rendered."""
     if not missing:
         return
-    from corpus.build import audio_for
+    from hiermusic.corpus.build import audio_for
 
     log(f"rendering {len(missing)} songs {what}")
     started = time.monotonic()

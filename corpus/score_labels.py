@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 from music21 import key, metadata, stream
 
-from corpus.labels import SectionLabel
-from corpus.performance import Note
-from services.semantic.prompt import KEYS, MODES
+from hiermusic.corpus.labels import SectionLabel
+from hiermusic.corpus.performance import Note
+from hiermusic.services.semantic.prompt import KEYS, MODES
 
 if TYPE_CHECKING:
-    from corpus.score_timeline import Bar, Event
+    from hiermusic.corpus.score_timeline import Bar, Event
 
 # Beats per minute (of the meter's beat) a form is usually played at.
 FORM_TEMPO = {

@@ -16,13 +16,13 @@ from pathlib import Path, PurePosixPath
 
 from music21 import abcFormat, common, converter, corpus, meter, stream, tempo
 
-from corpus import score_labels as sl
-from corpus import score_timeline as st
-from corpus.labels import ChordLabel, SongLabels
-from corpus.performance import DrumHit, Note, Performance
-from corpus.score_timeline import Event
-from corpus.synth import DRUM_PART
-from services.semantic.prompt import key_index
+from hiermusic.corpus import score_labels as sl
+from hiermusic.corpus import score_timeline as st
+from hiermusic.corpus.labels import ChordLabel, SongLabels
+from hiermusic.corpus.performance import DrumHit, Note, Performance
+from hiermusic.corpus.score_timeline import Event
+from hiermusic.corpus.synth import DRUM_PART
+from hiermusic.services.semantic.prompt import key_index
 
 CAP_S = 240.0  # longer pieces are cut at the last bar line before this
 TAIL_S = 1.5  # silence after the last note so the final chord can ring out

@@ -11,7 +11,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 from sklearn.cluster import MiniBatchKMeans
 
-from corpus.semantic_features import FEATURE_DIM, FEATURE_NAMES, frame_features
+from hiermusic.corpus.semantic_features import FEATURE_DIM, FEATURE_NAMES, frame_features
 
 
 @dataclass

@@ -15,7 +15,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-from corpus.labels import SongLabels
+from hiermusic.corpus.labels import SongLabels
 
 
 @dataclass

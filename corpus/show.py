@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from corpus.build import summarize
+from hiermusic.corpus.build import summarize
 
 BAR = 40
 

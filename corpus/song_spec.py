@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from services.semantic.prompt import KEYS, MODES
+from hiermusic.services.semantic.prompt import KEYS, MODES
 
 T = TypeVar("T")
 

@@ -13,9 +13,9 @@ import math
 
 import numpy as np
 
-from corpus.drums import render_drums
-from corpus.performance import SAMPLE_RATE, Performance
-from corpus.timbres import Body, body_samples, note_body, voice
+from hiermusic.corpus.drums import render_drums
+from hiermusic.corpus.performance import SAMPLE_RATE, Performance
+from hiermusic.corpus.timbres import Body, body_samples, note_body, voice
 
 DRUM_PART = "drums"  # key of Performance.gains that sets the kit's level
 VELOCITY_CURVE = 1.5  # loudness = velocity ** curve: soft notes fall off faster than linearly

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corpus.performance import SAMPLE_RATE
+from hiermusic.corpus.performance import SAMPLE_RATE
 
 TABLE_SIZE = 4096  # power of two: the phase wraps with a bit mask
 NYQUIST_FRACTION = 0.45  # keep partials under 10.8 kHz, clear of aliasing

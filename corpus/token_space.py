@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus import shards
-from corpus.build import TOKENIZER_FILE
-from corpus.codec_tokens import load_codec
-from corpus.labels import SongLabels
-from corpus.semantic_tokenizer import TokenizerCard
-from services.common.contract import TokenSpaceConfig
-from services.temporal.plugin import CODEC_FIELDS
+from hiermusic.corpus import shards
+from hiermusic.corpus.build import TOKENIZER_FILE
+from hiermusic.corpus.codec_tokens import load_codec
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.semantic_tokenizer import TokenizerCard
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.temporal.plugin import CODEC_FIELDS
 
 CODEC_META = ("codec_plugin", "codec_version", "codec_trained", "codec_id")  # codec_id: builds since 2026-12
 

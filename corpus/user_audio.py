@@ -16,8 +16,8 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from corpus.labels import SectionLabel, SongLabels
-from corpus.performance import SAMPLE_RATE
+from hiermusic.corpus.labels import SectionLabel, SongLabels
+from hiermusic.corpus.performance import SAMPLE_RATE
 
 END_SLACK_S = 0.5  # a section may end this far past the audio (rounded timings)
 _PROBE_FRAMES = 1024  # read this much at the end of a file to catch truncation

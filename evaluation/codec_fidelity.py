@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from evaluation.fidelity import mel_distance, si_snr
+from hiermusic.evaluation.fidelity import mel_distance, si_snr
 
 if TYPE_CHECKING:
-    from services.temporal.codec import Codec
+    from hiermusic.services.temporal.codec import Codec
 
 
 def codec_fidelity(songs: list[np.ndarray], plugin: str, checkpoint: Path | None, coarse_codebooks: int,
                    clip_s: float = 10.0, device: str = "cpu") -> dict:
     """SI-SNR (dB) and mel distance of a `clip_s` clip from the middle of each song."""
-    from corpus.codec_tokens import load_codec
+    from hiermusic.corpus.codec_tokens import load_codec
 
     codec = load_codec(plugin, checkpoint, device)
     return {
@@ -30,7 +30,7 @@ def codec_fidelity(songs: list[np.ndarray], plugin: str, checkpoint: Path | None
 def fidelity_of(codec: Codec, songs: list[np.ndarray], coarse_codebooks: int, clip_s: float = 10.0) -> dict:
     """codec_fidelity's measures for a codec already loaded (or being trained):
     {clips, clip_s, codebooks_K: {si_snr_db, mel_distance}} for all K and the coarse K."""
-    from corpus.codec_tokens import encode_audio
+    from hiermusic.corpus.codec_tokens import encode_audio
 
     clip = int(clip_s * codec.sample_rate) // codec.hop_length * codec.hop_length
     scores: dict[int, dict[str, list[float]]] = {k: {"si_snr_db": [], "mel_distance": []}

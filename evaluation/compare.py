@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evaluation.pictures import comparison_picture
-from evaluation.report import fmt, headline
+from hiermusic.evaluation.pictures import comparison_picture
+from hiermusic.evaluation.report import fmt, headline
 
 
 class CompareError(ValueError):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
-from evaluation.loudness import is_silent
+from hiermusic.evaluation.loudness import is_silent
 
 N_FFT = 1024
 HOP = 512

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.song_picture import draw_spectrogram
+from hiermusic.orchestrator.song_picture import draw_spectrogram
 
 
 def _pyplot():

@@ -6,19 +6,19 @@ from dataclasses import asdict
 
 import numpy as np
 
-from evaluation.continuity import find_clicks, join_continuity
-from evaluation.loudness import is_silent, rms_dbfs
-from evaluation.percussion import detect_drums
-from evaluation.prompt_set import AskedAttributes
-from evaluation.structure import (
+from hiermusic.evaluation.continuity import find_clicks, join_continuity
+from hiermusic.evaluation.loudness import is_silent, rms_dbfs
+from hiermusic.evaluation.percussion import detect_drums
+from hiermusic.evaluation.prompt_set import AskedAttributes
+from hiermusic.evaluation.structure import (
     energy_agreement,
     section_similarity,
     similarity_features,
     structure_strength,
 )
-from evaluation.tempo import estimate_tempo, tempo_error
-from evaluation.tonality import estimate_key, mode_quality
-from services.semantic.prompt import key_index
+from hiermusic.evaluation.tempo import estimate_tempo, tempo_error
+from hiermusic.evaluation.tonality import estimate_key, mode_quality
+from hiermusic.services.semantic.prompt import key_index
 
 # Issue 6's bar for a named tempo; octave errors are reported apart.
 TEMPO_TOLERANCE = 0.05

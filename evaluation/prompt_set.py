@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corpus.song_spec import MOODS, STYLES
-from services.semantic.prompt import TEMPO_RANGE, key_index
+from hiermusic.corpus.song_spec import MOODS, STYLES
+from hiermusic.services.semantic.prompt import TEMPO_RANGE, key_index
 
 STANDARD = Path(__file__).parent / "prompts" / "standard.jsonl"
 

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from corpus.labels import SongLabels
-from corpus.split import split_of
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.split import split_of
 
 
 def reference_songs(count: int, build_seed: int = 0) -> list[tuple[SongLabels, np.ndarray]]:
     """The first `count` test-split songs of a corpus built with `build_seed`."""
-    from corpus.build import Item, render_item
+    from hiermusic.corpus.build import Item, render_item
 
     out = []
     for key, labels in _test_split(build_seed):
@@ -25,9 +25,9 @@ def reference_songs(count: int, build_seed: int = 0) -> list[tuple[SongLabels, n
 
 
 def _test_split(build_seed: int) -> Iterator[tuple[int, SongLabels]]:
-    from corpus.arranger import arrange
-    from corpus.build import SONG_KEY_STRIDE
-    from corpus.song_spec import compose_spec
+    from hiermusic.corpus.arranger import arrange
+    from hiermusic.corpus.build import SONG_KEY_STRIDE
+    from hiermusic.corpus.song_spec import compose_spec
 
     key = build_seed * SONG_KEY_STRIDE
     while True:

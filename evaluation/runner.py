@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from evaluation.prompt_set import EvalPrompt, load_prompts
-from evaluation.speed import latency_histograms, level_speed, song_speed
+from hiermusic.evaluation.prompt_set import EvalPrompt, load_prompts
+from hiermusic.evaluation.speed import latency_histograms, level_speed, song_speed
 
 Log = Callable[[str], None]
 
@@ -37,7 +37,7 @@ class EvalConfig:
 def run_eval(composer, config: EvalConfig, out: Path, log: Log = print) -> dict:
     """`composer`: an open EmbeddedComposer or RemoteComposer; None when
     every piece is already in `out` (see `all_kept`), so only the measures run."""
-    from evaluation.report import write_report
+    from hiermusic.evaluation.report import write_report
 
     prompts = load_prompts(config.prompts, config.limit)
     out = Path(out)
@@ -90,8 +90,8 @@ def _kept(prompt: EvalPrompt, config: EvalConfig, pieces: Path) -> dict | None:
 
 
 def _piece(composer, prompt: EvalPrompt, config: EvalConfig, pieces: Path, log: Log, tag: str) -> tuple[dict, bool]:
-    from orchestrator.song_writer import SongWriter
-    from protos.hiermusic.v1 import composer_pb2
+    from hiermusic.orchestrator.song_writer import SongWriter
+    from hiermusic.v1 import composer_pb2
 
     record = _kept(prompt, config, pieces)
     if record is not None:
@@ -121,14 +121,14 @@ class _Quiet:
 
 def measure(prompts: list[EvalPrompt], records: list[dict], out: Path, config: EvalConfig, log: Log) -> dict:
     """Every measure of the run, from the WAVs and plans in `out/pieces`."""
-    from evaluation.codec_fidelity import codec_fidelity
-    from evaluation.fidelity import FEATURE_SET, fidelity_features, frechet_distance
-    from evaluation.pictures import piece_picture
-    from evaluation.piece_analysis import analyze_piece, reference_tempo_within
-    from evaluation.reference import reference_songs
-    from evaluation.structure import section_similarity, self_similarity
-    from evaluation.summary import summarize_pieces
-    from evaluation.text_agreement import text_agreement
+    from hiermusic.evaluation.codec_fidelity import codec_fidelity
+    from hiermusic.evaluation.fidelity import FEATURE_SET, fidelity_features, frechet_distance
+    from hiermusic.evaluation.pictures import piece_picture
+    from hiermusic.evaluation.piece_analysis import analyze_piece, reference_tempo_within
+    from hiermusic.evaluation.reference import reference_songs
+    from hiermusic.evaluation.structure import section_similarity, self_similarity
+    from hiermusic.evaluation.summary import summarize_pieces
+    from hiermusic.evaluation.text_agreement import text_agreement
 
     pieces, audios, features = [], [], []
     for prompt, record in zip(prompts, records):
@@ -179,7 +179,7 @@ def measure(prompts: list[EvalPrompt], records: list[dict], out: Path, config: E
 
 
 def _bundled(name: str) -> Path | None:
-    from services.common.bootstrap import bundled_checkpoint
+    from hiermusic.services.common.bootstrap import bundled_checkpoint
 
     return bundled_checkpoint(name)
 

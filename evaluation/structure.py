@@ -10,8 +10,8 @@ import librosa
 import numpy as np
 from scipy.stats import spearmanr
 
-from corpus.semantic_features import SEMANTIC_RATE, frame_features
-from evaluation.loudness import is_silent, rms_dbfs
+from hiermusic.corpus.semantic_features import SEMANTIC_RATE, frame_features
+from hiermusic.evaluation.loudness import is_silent, rms_dbfs
 
 # Chroma (harmony) and MFCC (timbre) columns of corpus.semantic_features; RMS
 # and onset strength are left out so that a louder copy of a section still

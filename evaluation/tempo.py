@@ -16,7 +16,7 @@ import librosa
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
-from evaluation.loudness import is_silent
+from hiermusic.evaluation.loudness import is_silent
 
 HOP = 512  # onset envelope at ~47 frames/s at 24 kHz: a beat lag to ~2% at 120 bpm
 BEAT_MULTIPLES = (1, 2, 3, 4)  # a steady beat recurs at every beat period, not only the first

@@ -18,8 +18,8 @@ def text_agreement(prompts: list[str], audios: list[np.ndarray], checkpoint: Pat
         return {"available": False, "judge": JUDGE,
                 "reason": "no text–audio model: none bundled (weights/text_audio.safetensors) "
                           "and no --text-audio-checkpoint given"}
-    from services.common.checkpoint import card_path
-    from services.semantic.text_audio_model import TextAudioModel, agreement
+    from hiermusic.services.common.checkpoint import card_path
+    from hiermusic.services.semantic.text_audio_model import TextAudioModel, agreement
 
     card = json.loads(card_path(checkpoint).read_text())
     model = TextAudioModel.load(checkpoint, device)

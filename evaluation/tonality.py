@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
-from evaluation.loudness import SILENCE_DBFS, is_silent
-from services.semantic.prompt import KEYS
+from hiermusic.evaluation.loudness import SILENCE_DBFS, is_silent
+from hiermusic.services.semantic.prompt import KEYS
 
 N_FFT = 4096  # ~6 Hz bins at 24 kHz: semitones apart from the second octave up
 HOP = 1024

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from protos.hiermusic.v1 import levels_pb2
-from services.common.contract import TokenSpaceConfig
-from services.common.tensors import encode
+from hiermusic.v1 import levels_pb2
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.tensors import encode
 
 
 @dataclass(frozen=True)

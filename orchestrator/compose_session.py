@@ -9,9 +9,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Self
 
-from orchestrator.config import SchedulerConfig
-from orchestrator.mesh import LevelLaunch, LocalMesh, MeshError
-from protos.hiermusic.v1 import composer_pb2, contract_pb2
+from hiermusic.orchestrator.config import SchedulerConfig
+from hiermusic.orchestrator.mesh import LevelLaunch, LocalMesh, MeshError
+from hiermusic.v1 import composer_pb2, contract_pb2
 
 EventHandler = Callable[[composer_pb2.ComposeEvent], None]
 
@@ -37,7 +37,7 @@ class EmbeddedComposer:
     def __enter__(self) -> Self:
         import ray
 
-        from orchestrator.ray_runtime import ray_session, start_scheduler
+        from hiermusic.orchestrator.ray_runtime import ray_session, start_scheduler
 
         self._stack.callback(self.mesh.stop)
         try:
@@ -81,7 +81,7 @@ class RemoteComposer:
     def __enter__(self) -> Self:
         import grpc
 
-        from orchestrator.level_client import MAX_MESSAGE_BYTES
+        from hiermusic.orchestrator.level_client import MAX_MESSAGE_BYTES
 
         self._channel = grpc.insecure_channel(
             self.address, options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
@@ -94,7 +94,7 @@ class RemoteComposer:
     def compose(self, request: composer_pb2.ComposeRequest, handle: EventHandler) -> None:
         import grpc
 
-        from protos.hiermusic.v1 import composer_pb2_grpc
+        from hiermusic.v1 import composer_pb2_grpc
 
         try:
             for event in composer_pb2_grpc.ComposerStub(self._channel).Compose(request):
@@ -109,6 +109,6 @@ class RemoteComposer:
 def _reason(err: Exception) -> str:
     import ray
 
-    from orchestrator.scheduler import unwrap
+    from hiermusic.orchestrator.scheduler import unwrap
 
     return str(unwrap(err)) if isinstance(err, ray.exceptions.RayTaskError) else str(err)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import grpc
 import ray
 
-from protos.hiermusic.v1 import composer_pb2, composer_pb2_grpc, contract_pb2
-from orchestrator.scheduler import SongError, unwrap, validate_request
+from hiermusic.v1 import composer_pb2, composer_pb2_grpc, contract_pb2
+from hiermusic.orchestrator.scheduler import SongError, unwrap, validate_request
 
 SERVICE_NAME = composer_pb2.DESCRIPTOR.services_by_name["Composer"].full_name
 

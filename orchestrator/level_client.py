@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import grpc
 import ray
 
-from protos.hiermusic.v1 import contract_pb2
-from services.common.log import call_metadata
+from hiermusic.v1 import contract_pb2
+from hiermusic.services.common.log import call_metadata
 
 SERVICES = {
     "semantic": "hiermusic.v1.SemanticLevel",

@@ -86,7 +86,7 @@ class LocalMesh:
             log_path = self.run_dir / f"{launch.level}.log"
             ready_path = self.run_dir / f"{launch.level}.ready.json"
             ready_path.unlink(missing_ok=True)
-            argv = [sys.executable, "-m", "orchestrator.cli", *launch.argv(), "--port", str(launch.port)]
+            argv = [sys.executable, "-m", "hiermusic.cli.main", *launch.argv(), "--port", str(launch.port)]
             argv += ["--metrics-port", "0"]
             argv += ["--ready-file", str(ready_path)]
             with open(log_path, "ab") as log:

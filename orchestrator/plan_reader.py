@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from protos.hiermusic.v1 import levels_pb2, tensor_pb2
-from services.common.tensors import TensorError, decode
+from hiermusic.v1 import levels_pb2, tensor_pb2
+from hiermusic.services.common.tensors import TensorError, decode
 
 
 class PlanStreamError(RuntimeError):

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 import ray
 
-from orchestrator.config import SchedulerConfig
-from orchestrator.scheduler import RemoteScheduler
+from hiermusic.orchestrator.config import SchedulerConfig
+from hiermusic.orchestrator.scheduler import RemoteScheduler
 
 
 @contextmanager

@@ -15,15 +15,15 @@ import ray
 import structlog
 from prometheus_client import start_http_server
 
-from orchestrator.chunking import Chunk, Crossfader, PlanArrays, chunk_context, layout, semantic_span
-from orchestrator.config import SchedulerConfig
-from orchestrator.level_client import LevelError, RemoteLevelClient
-from orchestrator.metrics import FIRST_AUDIO, LEVEL_CALL_SECONDS, REAL_TIME_FACTOR, SONG_SECONDS, SONGS, SONGS_IN_FLIGHT
-from orchestrator.plan_reader import PlanReader, PlanStreamError
-from protos.hiermusic.v1 import composer_pb2, contract_pb2, levels_pb2, tensor_pb2
-from services.common.contract import ContractMismatch, TokenSpaceConfig, check_agreement, describe_model
-from services.common.log import configure_logging
-from services.common.tensors import TensorError, decode, encode
+from hiermusic.orchestrator.chunking import Chunk, Crossfader, PlanArrays, chunk_context, layout, semantic_span
+from hiermusic.orchestrator.config import SchedulerConfig
+from hiermusic.orchestrator.level_client import LevelError, RemoteLevelClient
+from hiermusic.orchestrator.metrics import FIRST_AUDIO, LEVEL_CALL_SECONDS, REAL_TIME_FACTOR, SONG_SECONDS, SONGS, SONGS_IN_FLIGHT
+from hiermusic.orchestrator.plan_reader import PlanReader, PlanStreamError
+from hiermusic.v1 import composer_pb2, contract_pb2, levels_pb2, tensor_pb2
+from hiermusic.services.common.contract import ContractMismatch, TokenSpaceConfig, check_agreement, describe_model
+from hiermusic.services.common.log import configure_logging
+from hiermusic.services.common.tensors import TensorError, decode, encode
 
 LEVELS = ("semantic", "acoustic", "temporal")
 F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64

@@ -10,8 +10,8 @@ from typing import TextIO
 import numpy as np
 import soundfile as sf
 
-from protos.hiermusic.v1 import composer_pb2, levels_pb2, tensor_pb2
-from services.common.tensors import decode
+from hiermusic.v1 import composer_pb2, levels_pb2, tensor_pb2
+from hiermusic.services.common.tensors import decode
 
 
 class SongWriter:

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from orchestrator.chunking import Chunk, PlanArrays, chunk_context, layout
-from services.acoustic.coarse_model import PlanMemory
-from services.acoustic.plugin import plan_memory
-from services.common.chunk_context import decode_context
-from services.common.contract import TokenSpaceConfig
-from services.semantic.label_plans import PlanConditioner, corpus_plans, plannable
+from hiermusic.orchestrator.chunking import Chunk, PlanArrays, chunk_context, layout
+from hiermusic.services.acoustic.coarse_model import PlanMemory
+from hiermusic.services.acoustic.plugin import plan_memory
+from hiermusic.services.common.chunk_context import decode_context
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.semantic.label_plans import PlanConditioner, corpus_plans, plannable
 
 Log = Callable[[str], None]
 CPU = torch.device("cpu")

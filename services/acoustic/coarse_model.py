@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from services.common.contract import TokenSpaceConfig
-from services.common.nn import KVCache, SummaryPooler, Transformer, TransformerConfig, floored, keep_top_k, sample
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.nn import KVCache, SummaryPooler, Transformer, TransformerConfig, floored, keep_top_k, sample
 
 SEMANTIC_POSITIONS = 256  # relative positions of plan tokens around the chunk
 BEAT_FEATURES = 7  # sin/cos of the beat, half-beat and bar phases, and whether a grid is known

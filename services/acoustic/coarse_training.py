@@ -34,10 +34,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from corpus.token_space import corpus_token_space
-from orchestrator.config import SchedulerConfig
-from protos.hiermusic.v1 import levels_pb2
-from services.acoustic.coarse_data import (
+from hiermusic.corpus.token_space import corpus_token_space
+from hiermusic.orchestrator.config import SchedulerConfig
+from hiermusic.v1 import levels_pb2
+from hiermusic.services.acoustic.coarse_data import (
     Chunking,
     Song,
     Window,
@@ -46,15 +46,15 @@ from services.acoustic.coarse_data import (
     training_windows,
     whole_songs,
 )
-from services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
-from services.acoustic.plugin import CoarseTransformerPlugin
-from services.common.checkpoint import ModelCard
-from services.common.contract import TokenSpaceConfig
-from services.common.level import card_for, state_digest
-from services.common.nn import resolve_device
-from services.common.training import (Run, Steps, by_split, describe_splits, drums_evidence, train_loop,
+from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
+from hiermusic.services.acoustic.plugin import CoarseTransformerPlugin
+from hiermusic.services.common.checkpoint import ModelCard
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import card_for, state_digest
+from hiermusic.services.common.nn import resolve_device
+from hiermusic.services.common.training import (Run, Steps, by_split, describe_splits, drums_evidence, train_loop,
                                       unigram_entropy, warm_start)
-from services.semantic.label_plans import PlanConditioner
+from hiermusic.services.semantic.label_plans import PlanConditioner
 
 FINAL = "acoustic.safetensors"
 PLUGIN, LEVEL = CoarseTransformerPlugin.name, CoarseTransformerPlugin.level

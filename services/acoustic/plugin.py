@@ -7,10 +7,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from protos.hiermusic.v1 import contract_pb2, levels_pb2
-from services.acoustic.coarse_model import SEMANTIC_POSITIONS, CoarseConfig, CoarseTransformer, PlanMemory
-from services.common.contract import TokenSpaceConfig
-from services.common.level import ChunkInputs, ChunkLevelPlugin, load_or_init, model_info
+from hiermusic.v1 import contract_pb2, levels_pb2
+from hiermusic.services.acoustic.coarse_model import SEMANTIC_POSITIONS, CoarseConfig, CoarseTransformer, PlanMemory
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import ChunkInputs, ChunkLevelPlugin, load_or_init, model_info
 
 # Plan tokens may start this many semantic frames before the chunk.
 SEMANTIC_MARGIN = 64

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import grpc
 
-from protos.hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc
-from services.common.chunk_context import decode_context, decode_prefix, decode_summary, trace_summaries
-from services.common.metrics import LEVEL_CHUNKS
-from services.common.server import ModelGate, invalid_argument
-from services.common.tensors import encode
+from hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc
+from hiermusic.services.common.chunk_context import decode_context, decode_prefix, decode_summary, trace_summaries
+from hiermusic.services.common.metrics import LEVEL_CHUNKS
+from hiermusic.services.common.server import ModelGate, invalid_argument
+from hiermusic.services.common.tensors import encode
 
 SERVICE_NAME = levels_pb2.DESCRIPTOR.services_by_name["AcousticLevel"].full_name
 

@@ -3,19 +3,21 @@ its device, then hand it to the server recipe."""
 from __future__ import annotations
 
 import importlib
+from importlib.resources import files
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from services.common.log import configure_logging
-from services.common.nn import resolve_device
-from services.common.plugins import load_plugin
-from services.common.server import ServerConfig, serve
+from hiermusic.services.common.log import configure_logging
+from hiermusic.services.common.nn import resolve_device
+from hiermusic.services.common.plugins import load_plugin
+from hiermusic.services.common.server import ServerConfig, serve
 
 LEVELS = ("semantic", "acoustic", "temporal")
 DEFAULT_PLUGINS = {"semantic": "minilm_planner", "acoustic": "coarse_transformer", "temporal": "fine_transformer"}
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+# Package data, found through the package: a wheel installed anywhere serves them.
+WEIGHTS_DIR = Path(str(files("hiermusic.weights")))
 
 
 @dataclass
@@ -59,7 +61,7 @@ def build_plugin(config: LevelConfig):  # -> an instance of the level's plugin c
 def run_level(config: LevelConfig) -> None:
     configure_logging(config.level, config.log_level)
     plugin = build_plugin(config)
-    service = importlib.import_module(f"services.{config.level}.service")
+    service = importlib.import_module(f"hiermusic.services.{config.level}.service")
     serve(
         config.level,
         service.SERVICE_NAME,

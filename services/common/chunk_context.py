@@ -7,10 +7,10 @@ import hashlib
 import numpy as np
 import structlog
 
-from protos.hiermusic.v1 import levels_pb2, tensor_pb2
-from services.common.contract import TokenSpaceConfig
-from services.common.level import ChunkInputs
-from services.common.tensors import TensorError, decode, is_set
+from hiermusic.v1 import levels_pb2, tensor_pb2
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import ChunkInputs
+from hiermusic.services.common.tensors import TensorError, decode, is_set
 
 F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from protos.hiermusic.v1 import contract_pb2
+from hiermusic.v1 import contract_pb2
 
 
 @dataclass

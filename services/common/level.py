@@ -10,9 +10,9 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 import torch
 
-from protos.hiermusic.v1 import contract_pb2
-from services.common.checkpoint import ModelCard, load_checkpoint
-from services.common.contract import TokenSpaceConfig
+from hiermusic.v1 import contract_pb2
+from hiermusic.services.common.checkpoint import ModelCard, load_checkpoint
+from hiermusic.services.common.contract import TokenSpaceConfig
 
 C = TypeVar("C")
 

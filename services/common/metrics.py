@@ -12,8 +12,8 @@ import grpc
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
-from protos.hiermusic.v1 import contract_pb2
-from services.common.log import CHUNK_INDEX_KEY, REQUEST_ID_KEY
+from hiermusic.v1 import contract_pb2
+from hiermusic.services.common.log import CHUNK_INDEX_KEY, REQUEST_ID_KEY
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
 

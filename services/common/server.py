@@ -18,9 +18,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
-from protos.hiermusic.v1 import contract_pb2
-from services.common.metrics import LEVEL_QUEUE, ObservabilityInterceptor
-from services.common.tensors import TensorError
+from hiermusic.v1 import contract_pb2
+from hiermusic.services.common.metrics import LEVEL_QUEUE, ObservabilityInterceptor
+from hiermusic.services.common.tensors import TensorError
 
 
 @dataclass

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from protos.hiermusic.v1 import tensor_pb2
+from hiermusic.v1 import tensor_pb2
 
 _NUMPY = {
     tensor_pb2.DTYPE_FLOAT32: np.dtype("<f4"),

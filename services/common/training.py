@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 import torch
 from safetensors.torch import load_file, save_file
 
-from services.common.checkpoint import ModelCard, load_checkpoint, save_checkpoint
+from hiermusic.services.common.checkpoint import ModelCard, load_checkpoint, save_checkpoint
 
 CHECKPOINTS = "checkpoints"
 SPLITS = ("train", "valid", "test")

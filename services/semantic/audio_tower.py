@@ -17,7 +17,7 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from services.common.nn import SummaryPooler, Transformer, TransformerConfig
+from hiermusic.services.common.nn import SummaryPooler, Transformer, TransformerConfig
 
 
 @dataclass

@@ -12,8 +12,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from corpus.labels import SongLabels
-from services.semantic.text_tower import encode_sentences
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.services.semantic.text_tower import encode_sentences
 
 
 class Labelled(Protocol):
@@ -26,10 +26,10 @@ def caption_variants(labels: SongLabels, count: int) -> list[str]:
     user audio have only their stored caption."""
     if labels.source != "synthetic" or count <= 1:
         return [labels.caption]
-    from corpus.arranger import CAPTION_STREAM
-    from corpus.build import item_for
-    from corpus.captions import caption
-    from corpus.song_spec import compose_spec
+    from hiermusic.corpus.arranger import CAPTION_STREAM
+    from hiermusic.corpus.build import item_for
+    from hiermusic.corpus.captions import caption
+    from hiermusic.corpus.song_spec import compose_spec
 
     spec = compose_spec(item_for(labels).key)  # refuses songs of another composer version
     others = [caption(spec, np.random.default_rng([spec.seed, CAPTION_STREAM, i])) for i in range(1, count)]

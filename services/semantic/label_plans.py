@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from corpus import shards
-from corpus.labels import SectionLabel, SongLabels
-from corpus.token_space import check_tokens
-from orchestrator.chunking import PlanArrays
-from services.common.contract import TokenSpaceConfig
-from services.semantic.planner import FormPlan, Planner, SectionPlan
-from services.semantic.plugin import MiniLMPlanner, drums_value, form_conditioning
-from services.semantic.prompt import MODES, SECTION_TYPES, key_index
+from hiermusic.corpus import shards
+from hiermusic.corpus.labels import SectionLabel, SongLabels
+from hiermusic.corpus.token_space import check_tokens
+from hiermusic.orchestrator.chunking import PlanArrays
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.semantic.planner import FormPlan, Planner, SectionPlan
+from hiermusic.services.semantic.plugin import MiniLMPlanner, drums_value, form_conditioning
+from hiermusic.services.semantic.prompt import MODES, SECTION_TYPES, key_index
 
 # What a plan always has but some labels lack (scores, user audio): the
 # planner's own choices stand in, so every song of the corpus can train.

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from services.common.nn import KVCache, Transformer, TransformerConfig, sample
-from services.semantic.prompt import KEYS, MODES, SECTION_TYPES, PromptAttributes
+from hiermusic.services.common.nn import KVCache, Transformer, TransformerConfig, sample
+from hiermusic.services.semantic.prompt import KEYS, MODES, SECTION_TYPES, PromptAttributes
 
 BAR_CHOICES = (2, 4, 8, 12, 16)
 BEATS_PER_BAR = 4  # 4/4 throughout: bar_s = 240 / tempo

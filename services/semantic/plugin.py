@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from protos.hiermusic.v1 import contract_pb2, levels_pb2
-from services.common.contract import TokenSpaceConfig
-from services.common.level import load_or_init, model_info
-from services.semantic.planner import FormPlan, Planner, PlannerConfig, SectionPlan, bar_seconds, beat_grid
-from services.semantic.prompt import MODES, SECTION_TYPES, key_index, parse_prompt
-from services.semantic.semantic_model import (
+from hiermusic.v1 import contract_pb2, levels_pb2
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import load_or_init, model_info
+from hiermusic.services.semantic.planner import FormPlan, Planner, PlannerConfig, SectionPlan, bar_seconds, beat_grid
+from hiermusic.services.semantic.prompt import MODES, SECTION_TYPES, key_index, parse_prompt
+from hiermusic.services.semantic.semantic_model import (
     PieceConditioning,
     SemanticConfig,
     SemanticTransformer,
@@ -27,7 +27,7 @@ from services.semantic.semantic_model import (
     repeat_sources,
     semantic_frames,
 )
-from services.semantic.text_tower import TextTower, TextTowerConfig, load_text_encoder
+from hiermusic.services.semantic.text_tower import TextTower, TextTowerConfig, load_text_encoder
 
 __all__ = [
     "MiniLMPlanner", "MiniLMPlannerConfig", "MiniLMPlannerModel", "PlanResult", "SectionPlan", "form_conditioning",

@@ -17,16 +17,16 @@ from pathlib import Path
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from corpus import shards
-from corpus.labels import SongLabels
-from corpus.semantic_tokenizer import TokenizerCard
-from services.common.training import drums_evidence as common_drums_evidence
-from services.semantic.key_feedback import song_profile
-from services.semantic.label_plans import form_of, unplannable
-from services.semantic.planner import FormPlan, Planner
-from services.semantic.plugin import drums_value, form_conditioning
-from services.semantic.prompt import MODES, SECTION_TYPES, key_index
-from services.semantic.semantic_model import PieceConditioning, repeat_pairs
+from hiermusic.corpus import shards
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.semantic_tokenizer import TokenizerCard
+from hiermusic.services.common.training import drums_evidence as common_drums_evidence
+from hiermusic.services.semantic.key_feedback import song_profile
+from hiermusic.services.semantic.label_plans import form_of, unplannable
+from hiermusic.services.semantic.planner import FormPlan, Planner
+from hiermusic.services.semantic.plugin import drums_value, form_conditioning
+from hiermusic.services.semantic.prompt import MODES, SECTION_TYPES, key_index
+from hiermusic.services.semantic.semantic_model import PieceConditioning, repeat_pairs
 
 IGNORE = -100  # target of padding; F.cross_entropy skips it
 

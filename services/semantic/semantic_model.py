@@ -12,11 +12,11 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-from protos.hiermusic.v1 import levels_pb2
-from services.common.contract import TokenSpaceConfig
-from services.common.nn import KVCache, Transformer, TransformerConfig, floored, keep_top_k, sample
-from services.semantic.key_feedback import PITCH_CLASSES, KeyKeeper
-from services.semantic.prompt import KEYS, MODES, SECTION_TYPES
+from hiermusic.v1 import levels_pb2
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.nn import KVCache, Transformer, TransformerConfig, floored, keep_top_k, sample
+from hiermusic.services.semantic.key_feedback import PITCH_CLASSES, KeyKeeper
+from hiermusic.services.semantic.prompt import KEYS, MODES, SECTION_TYPES
 
 
 def _decoder_config() -> TransformerConfig:

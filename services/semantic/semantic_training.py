@@ -36,19 +36,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from corpus.build import TOKENIZER_FILE
-from corpus.semantic_tokenizer import SemanticTokenizer, TokenizerCard
-from protos.hiermusic.v1 import levels_pb2
-from corpus.token_space import read_tokenizer, with_tokenizer
-from services.common.checkpoint import ModelCard, load_checkpoint
-from services.common.level import card_for, state_digest
-from services.common.nn import resolve_device
-from services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy, warm_start
-from services.semantic.caption_wordings import Captions
-from services.semantic.plugin import MiniLMPlanner, MiniLMPlannerConfig, MiniLMPlannerModel
-from services.semantic.semantic_batches import (IGNORE, Batch, Piece, drums_evidence, key_profiles, load_pieces,
+from hiermusic.corpus.build import TOKENIZER_FILE
+from hiermusic.corpus.semantic_tokenizer import SemanticTokenizer, TokenizerCard
+from hiermusic.v1 import levels_pb2
+from hiermusic.corpus.token_space import read_tokenizer, with_tokenizer
+from hiermusic.services.common.checkpoint import ModelCard, load_checkpoint
+from hiermusic.services.common.level import card_for, state_digest
+from hiermusic.services.common.nn import resolve_device
+from hiermusic.services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy, warm_start
+from hiermusic.services.semantic.caption_wordings import Captions
+from hiermusic.services.semantic.plugin import MiniLMPlanner, MiniLMPlannerConfig, MiniLMPlannerModel
+from hiermusic.services.semantic.semantic_batches import (IGNORE, Batch, Piece, drums_evidence, key_profiles, load_pieces,
                                                make_batch)
-from services.semantic.semantic_model import SemanticConfig
+from hiermusic.services.semantic.semantic_model import SemanticConfig
 
 FINAL = "semantic.safetensors"
 PLANNED = ("tempo", "key", "mode", "section_type", "bars", "energy")
@@ -97,7 +97,7 @@ def corpus_model_config(config: MiniLMPlannerConfig, tokenizer: TokenizerCard) -
 
 def load_text_projection(model: MiniLMPlannerModel, config: MiniLMPlannerConfig, path: Path) -> None:
     """The joint space's text projection from a text–audio checkpoint, frozen."""
-    from services.semantic.text_audio_model import PLUGIN
+    from hiermusic.services.semantic.text_audio_model import PLUGIN
 
     state, card, _ = load_checkpoint(path)
     if card.plugin != PLUGIN:

@@ -5,10 +5,10 @@ from collections.abc import Iterator
 
 import grpc
 
-from protos.hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc
-from services.common.metrics import LEVEL_CHUNKS
-from services.common.server import ModelGate, invalid_argument
-from services.common.tensors import encode
+from hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc
+from hiermusic.services.common.metrics import LEVEL_CHUNKS
+from hiermusic.services.common.server import ModelGate, invalid_argument
+from hiermusic.services.common.tensors import encode
 
 SERVICE_NAME = levels_pb2.DESCRIPTOR.services_by_name["SemanticLevel"].full_name
 MAX_DURATION_S = 600.0

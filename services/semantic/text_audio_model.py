@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from services.common.checkpoint import ModelCard, save_checkpoint
-from services.common.contract import TokenSpaceConfig
-from services.common.level import load_or_init, state_digest
-from services.common.nn import resolve_device
-from services.semantic.audio_tower import AudioTower, AudioTowerConfig
-from services.semantic.text_tower import TextTower, TextTowerConfig
+from hiermusic.services.common.checkpoint import ModelCard, save_checkpoint
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import load_or_init, state_digest
+from hiermusic.services.common.nn import resolve_device
+from hiermusic.services.semantic.audio_tower import AudioTower, AudioTowerConfig
+from hiermusic.services.semantic.text_tower import TextTower, TextTowerConfig
 
 PLUGIN = "text_audio_contrastive"
 LEVEL = "semantic"

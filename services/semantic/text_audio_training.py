@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from corpus import shards
-from corpus.labels import SongLabels
-from corpus.render_cache import read_cache, render_into
-from services.common.checkpoint import ModelCard
-from services.common.nn import resolve_device
-from services.common.training import Run, Steps, by_split, corpus_id, describe_splits, train_loop
-from services.semantic.caption_wordings import Captions
-from services.semantic.text_audio_model import (
+from hiermusic.corpus import shards
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.render_cache import read_cache, render_into
+from hiermusic.services.common.checkpoint import ModelCard
+from hiermusic.services.common.nn import resolve_device
+from hiermusic.services.common.training import Run, Steps, by_split, corpus_id, describe_splits, train_loop
+from hiermusic.services.semantic.caption_wordings import Captions
+from hiermusic.services.semantic.text_audio_model import (
     TextAudioConfig,
     TextAudioModel,
     recall_at,

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from encodec import EncodecModel
 
-from services.common.checkpoint import file_digest
-from services.temporal.codec import Codec, check_probs, expected_latent, quantizer_vectors, quiet_weight_norm
+from hiermusic.services.common.checkpoint import file_digest
+from hiermusic.services.temporal.codec import Codec, check_probs, expected_latent, quantizer_vectors, quiet_weight_norm
 
 BANDWIDTH_KBPS = 6.0  # 8 codebooks at 75 frames/s
 

@@ -20,10 +20,10 @@ from encodec.quantization import ResidualVectorQuantizer
 from encodec.quantization.vq import QuantizedResult
 from torch import nn
 
-from services.common.level import load_or_init, state_digest
-from services.temporal.codec import Codec, check_probs, expected_latent, quantizer_vectors, quiet_weight_norm
-from services.temporal.istft_decoder import ISTFTDecoder
-from services.temporal.stft_encoder import STFTEncoder
+from hiermusic.services.common.level import load_or_init, state_digest
+from hiermusic.services.temporal.codec import Codec, check_probs, expected_latent, quantizer_vectors, quiet_weight_norm
+from hiermusic.services.temporal.istft_decoder import ISTFTDecoder
+from hiermusic.services.temporal.stft_encoder import STFTEncoder
 
 DECODERS = ("seanet", "istft", "magnitude")
 ENCODERS = ("seanet", "stft")

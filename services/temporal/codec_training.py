@@ -51,18 +51,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from corpus import shards
-from corpus.labels import SongLabels
-from corpus.render_cache import read_cache, render_into
-from evaluation.codec_fidelity import fidelity_of
-from services.common.checkpoint import ModelCard
-from services.common.contract import TokenSpaceConfig
-from services.common.level import card_for, state_digest
-from services.common.nn import resolve_device
-from services.common.training import SPLITS, Run, Steps, corpus_id, other_losses, train_loop, warm_start
-from services.temporal.codebooks import DeadCodeRestarts, kmeans_init
-from services.temporal.codec_losses import MultiScaleMelLoss, SpectrumChromaLoss, SpectrumMelLoss
-from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec
+from hiermusic.corpus import shards
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.render_cache import read_cache, render_into
+from hiermusic.evaluation.codec_fidelity import fidelity_of
+from hiermusic.services.common.checkpoint import ModelCard
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import card_for, state_digest
+from hiermusic.services.common.nn import resolve_device
+from hiermusic.services.common.training import SPLITS, Run, Steps, corpus_id, other_losses, train_loop, warm_start
+from hiermusic.services.temporal.codebooks import DeadCodeRestarts, kmeans_init
+from hiermusic.services.temporal.codec_losses import MultiScaleMelLoss, SpectrumChromaLoss, SpectrumMelLoss
+from hiermusic.services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec
 
 FINAL = "codec.safetensors"
 AUDIO_CACHE = "codec_audio.safetensors"

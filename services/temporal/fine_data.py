@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from orchestrator.chunking import Chunk, PlanArrays, chunk_context, layout
-from services.common.chunk_context import decode_context
-from services.common.contract import TokenSpaceConfig
-from services.common.level import ChunkInputs
-from services.semantic.label_plans import PlanConditioner, corpus_plans
+from hiermusic.orchestrator.chunking import Chunk, PlanArrays, chunk_context, layout
+from hiermusic.services.common.chunk_context import decode_context
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import ChunkInputs
+from hiermusic.services.semantic.label_plans import PlanConditioner, corpus_plans
 
 
 @dataclass

@@ -29,9 +29,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from services.common.contract import TokenSpaceConfig
-from services.common.level import ChunkInputs
-from services.common.nn import SummaryPooler, Transformer, TransformerConfig, draw, sampling_probs
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import ChunkInputs
+from hiermusic.services.common.nn import SummaryPooler, Transformer, TransformerConfig, draw, sampling_probs
 
 
 @dataclass

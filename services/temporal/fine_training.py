@@ -39,18 +39,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from corpus.token_space import corpus_codec, corpus_token_space, shard_codec
-from orchestrator.chunking import Chunk
-from orchestrator.config import SchedulerConfig
-from services.common.checkpoint import ModelCard
-from services.common.contract import TokenSpaceConfig
-from services.common.level import card_for, state_digest
-from services.common.nn import resolve_device
-from services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy, warm_start
-from services.semantic.label_plans import PlanConditioner
-from services.temporal.fine_data import Song, chunk_inputs, load_songs
-from services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
-from services.temporal.plugin import FineTransformerPlugin
+from hiermusic.corpus.token_space import corpus_codec, corpus_token_space, shard_codec
+from hiermusic.orchestrator.chunking import Chunk
+from hiermusic.orchestrator.config import SchedulerConfig
+from hiermusic.services.common.checkpoint import ModelCard
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import card_for, state_digest
+from hiermusic.services.common.nn import resolve_device
+from hiermusic.services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy, warm_start
+from hiermusic.services.semantic.label_plans import PlanConditioner
+from hiermusic.services.temporal.fine_data import Song, chunk_inputs, load_songs
+from hiermusic.services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
+from hiermusic.services.temporal.plugin import FineTransformerPlugin
 
 FINAL = "temporal.safetensors"
 PLUGIN, LEVEL = FineTransformerPlugin.name, FineTransformerPlugin.level

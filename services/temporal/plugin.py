@@ -9,12 +9,12 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from protos.hiermusic.v1 import contract_pb2
-from services.common.contract import TokenSpaceConfig
-from services.common.level import ChunkInputs, ChunkLevelPlugin, load_or_init, model_info
-from services.common.plugins import load_plugin
-from services.temporal.codec import Codec
-from services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
+from hiermusic.v1 import contract_pb2
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import ChunkInputs, ChunkLevelPlugin, load_or_init, model_info
+from hiermusic.services.common.plugins import load_plugin
+from hiermusic.services.temporal.codec import Codec
+from hiermusic.services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
 
 # What the fine model's token space must share with the codec it renders through.
 CODEC_FIELDS = ("codec_id", "sample_rate", "frame_rate", "codebooks", "codebook_size")

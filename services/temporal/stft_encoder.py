@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from services.temporal.istft_decoder import MAGNITUDE_FLOOR, ConvNeXtBlock, frame_stft
+from hiermusic.services.temporal.istft_decoder import MAGNITUDE_FLOOR, ConvNeXtBlock, frame_stft
 
 
 class STFTEncoder(nn.Module):

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from corpus.arranger import arrange
-from corpus.labels import SongLabels
-from corpus.performance import DRUM_KINDS, TIMBRES, Note, Performance
-from corpus.song_spec import GENERATOR, SongSpec, compose_spec
+from hiermusic.corpus.arranger import arrange
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.performance import DRUM_KINDS, TIMBRES, Note, Performance
+from hiermusic.corpus.song_spec import GENERATOR, SongSpec, compose_spec
 
 SEEDS = range(120)
 HARTE = re.compile(r"^(C|C#|D|Eb|E|F|F#|G|Ab|A|Bb|B):(maj|min|dim|7|maj7|min7|hdim7|5)$")

@@ -12,9 +12,9 @@ from dataclasses import asdict
 import numpy as np
 import soundfile as sf
 
-from corpus import shards
-from corpus.build import BuildConfig, audio_for
-from corpus.codec_tokens import encode_audio, load_codec
+from hiermusic.corpus import shards
+from hiermusic.corpus.build import BuildConfig, audio_for
+from hiermusic.corpus.codec_tokens import encode_audio, load_codec
 from tests.integration.mesh_helpers import CLI, REPO, run_cli, wait_for
 
 

@@ -5,11 +5,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from corpus import captions
-from corpus.arranger import CAPTION_STREAM, arrange
-from corpus.captions import MOOD_WORDS, caption
-from corpus.song_spec import SongSpec, compose_spec
-from services.semantic.prompt import parse_prompt
+from hiermusic.corpus import captions
+from hiermusic.corpus.arranger import CAPTION_STREAM, arrange
+from hiermusic.corpus.captions import MOOD_WORDS, caption
+from hiermusic.corpus.song_spec import SongSpec, compose_spec
+from hiermusic.services.semantic.prompt import parse_prompt
 
 SEEDS = range(200)
 

@@ -6,10 +6,10 @@ import librosa
 import numpy as np
 import pytest
 
-from corpus.arranger import arrange
-from corpus.semantic_features import SEMANTIC_RATE, frame_features
-from corpus.song_spec import compose_spec
-from corpus.synth import render
+from hiermusic.corpus.arranger import arrange
+from hiermusic.corpus.semantic_features import SEMANTIC_RATE, frame_features
+from hiermusic.corpus.song_spec import compose_spec
+from hiermusic.corpus.synth import render
 
 SR = 24000
 

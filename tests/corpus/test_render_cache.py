@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from corpus.render_cache import read_cache, render_into
+from hiermusic.corpus.render_cache import read_cache, render_into
 from tests.services.tiny_corpus import user_audio
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corpus.semantic_features import FEATURE_DIM, FEATURE_NAMES, frame_features
-from corpus.semantic_tokenizer import SemanticTokenizer
+from hiermusic.corpus.semantic_features import FEATURE_DIM, FEATURE_NAMES, frame_features
+from hiermusic.corpus.semantic_tokenizer import SemanticTokenizer
 
 SR = 24000
 

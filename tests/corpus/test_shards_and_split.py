@@ -4,9 +4,9 @@ from collections import Counter
 
 import numpy as np
 
-from corpus import shards
-from corpus.labels import SectionLabel, SongLabels
-from corpus.split import split_of
+from hiermusic.corpus import shards
+from hiermusic.corpus.labels import SectionLabel, SongLabels
+from hiermusic.corpus.split import split_of
 
 
 def test_split_is_fixed_by_seed_and_roughly_90_5_5():

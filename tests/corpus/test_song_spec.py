@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
-from corpus.performance import TIMBRES
-from corpus.song_spec import (
+from hiermusic.corpus.performance import TIMBRES
+from hiermusic.corpus.song_spec import (
     DURATION_RANGE_S,
     MOODS,
     RULE_BREAKS,
@@ -17,8 +17,8 @@ from corpus.song_spec import (
     compose_spec,
     style_free,
 )
-from services.semantic.planner import BAR_CHOICES
-from services.semantic.prompt import KEYS, MODES, SECTION_TYPES
+from hiermusic.services.semantic.planner import BAR_CHOICES
+from hiermusic.services.semantic.prompt import KEYS, MODES, SECTION_TYPES
 
 SEEDS = range(300)
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from corpus.performance import (
+from hiermusic.corpus.performance import (
     DRUM_KINDS,
     SAMPLE_RATE,
     TIMBRES,
@@ -17,7 +17,7 @@ from corpus.performance import (
     Note,
     Performance,
 )
-from corpus.synth import CEILING, render
+from hiermusic.corpus.synth import CEILING, render
 
 GROOVE = ("kick", "hat", "snare", "hat", "kick", "open_hat", "snare", "hat")
 

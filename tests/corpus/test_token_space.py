@@ -7,12 +7,12 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from corpus.codec_tokens import load_codec
-from corpus.labels import SongLabels
-from corpus.token_space import corpus_token_space
-from services.common.checkpoint import ModelCard, save_checkpoint
-from services.common.contract import TokenSpaceConfig
-from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel
+from hiermusic.corpus.codec_tokens import load_codec
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.token_space import corpus_token_space
+from hiermusic.services.common.checkpoint import ModelCard, save_checkpoint
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel
 from tests.services.tiny_corpus import untokenized, write_corpus
 
 TINY = SeanetCodecConfig(n_filters=4, dimension=32, lstm=0, codebook_size=64, decoder="istft", istft_dim=32,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from corpus.performance import SAMPLE_RATE
-from corpus.user_audio import labels_for, load_audio, read_manifest
+from hiermusic.corpus.performance import SAMPLE_RATE
+from hiermusic.corpus.user_audio import labels_for, load_audio, read_manifest
 
 
 def _tone(freq: float, seconds: float, rate: int) -> np.ndarray:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corpus.arranger import arrange
-from corpus.labels import SongLabels
-from corpus.song_spec import compose_spec
-from corpus.synth import render
+from hiermusic.corpus.arranger import arrange
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.song_spec import compose_spec
+from hiermusic.corpus.synth import render
 
 SR = 24000
 SONGS = 24  # seeds 1000.. so these are not the songs corpus tests use

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from evaluation.continuity import find_clicks, join_continuity
+from hiermusic.evaluation.continuity import find_clicks, join_continuity
 
 SR = 24000
 CHUNK_S, OVERLAP_S = 5, 1  # the scheduler's default chunks (ARCHITECTURE.md §2)

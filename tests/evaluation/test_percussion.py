@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.percussion import detect_drums
+from hiermusic.evaluation.percussion import detect_drums
 
 SR = 24000
 EXCERPT_S = 40

@@ -8,17 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpus.arranger import CAPTION_STREAM
-from corpus.captions import caption
-from corpus.song_spec import MOODS, STYLES, compose_spec
-from evaluation.prompt_set import (
+from hiermusic.corpus.arranger import CAPTION_STREAM
+from hiermusic.corpus.captions import caption
+from hiermusic.corpus.song_spec import MOODS, STYLES, compose_spec
+from hiermusic.evaluation.prompt_set import (
     STANDARD,
     EvalPrompt,
     AskedAttributes,
     PromptSetError,
     load_prompts,
 )
-from services.semantic.prompt import key_index, parse_prompt
+from hiermusic.services.semantic.prompt import key_index, parse_prompt
 
 CAPTION_SEEDS = range(2000)
 # Largest word-trigram Jaccard between a standard prompt and any of the 2000

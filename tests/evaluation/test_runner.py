@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.prompt_set import load_prompts
-from evaluation.runner import EvalConfig, all_kept, run_eval
+from hiermusic.evaluation.prompt_set import load_prompts
+from hiermusic.evaluation.runner import EvalConfig, all_kept, run_eval
 
 CONFIG = EvalConfig(limit=3, duration_s=8.0, seed=4)
 

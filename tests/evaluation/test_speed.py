@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, start_http_server
 
-from evaluation.speed import latency_histograms, level_speed, song_speed
+from hiermusic.evaluation.speed import latency_histograms, level_speed, song_speed
 from tests.integration.mesh_helpers import free_port
 
 

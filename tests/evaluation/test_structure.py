@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from evaluation.structure import energy_agreement, section_similarity, self_similarity, structure_strength
+from hiermusic.evaluation.structure import energy_agreement, section_similarity, self_similarity, structure_strength
 
 SR = 24000
 

@@ -8,10 +8,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from corpus.arranger import arrange
-from corpus.song_spec import compose_spec
-from corpus.synth import render
-from evaluation.tempo import TempoError, _harmonic_change, estimate_tempo, tempo_error
+from hiermusic.corpus.arranger import arrange
+from hiermusic.corpus.song_spec import compose_spec
+from hiermusic.corpus.synth import render
+from hiermusic.evaluation.tempo import TempoError, _harmonic_change, estimate_tempo, tempo_error
 
 SR = 24000
 EXCERPT_S = 40

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corpus.labels import SongLabels
-from evaluation.tonality import KeyEstimate, estimate_key, mode_quality
-from services.semantic.prompt import KEYS
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.evaluation.tonality import KeyEstimate, estimate_key, mode_quality
+from hiermusic.services.semantic.prompt import KEYS
 
 SR = 24000
 EXCERPT_S = 40

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.mesh import LevelLaunch
+from hiermusic.orchestrator.mesh import LevelLaunch
 from tests.integration.mesh_helpers import Composer, start_levels
 
 

@@ -11,14 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-from evaluation.speed import scrape as scrape_endpoint
-from orchestrator.mesh import LevelLaunch, LocalMesh
-from services.common.bootstrap import bundled_checkpoint
-from services.common.checkpoint import load_checkpoint
-from services.common.contract import TokenSpaceConfig
+from hiermusic.evaluation.speed import scrape as scrape_endpoint
+from hiermusic.orchestrator.mesh import LevelLaunch, LocalMesh
+from hiermusic.services.common.bootstrap import bundled_checkpoint
+from hiermusic.services.common.checkpoint import load_checkpoint
+from hiermusic.services.common.contract import TokenSpaceConfig
 
 REPO = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "orchestrator.cli"]
+CLI = [sys.executable, "-m", "hiermusic.cli.main"]
 
 
 def run_cli(args: list, timeout: float) -> subprocess.CompletedProcess:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from orchestrator.chunking import Chunk, PlanArrays, chunk_context
-from orchestrator.scheduler import space_of
-from protos.hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc, tensor_pb2
-from services.common.tensors import decode, encode
+from hiermusic.orchestrator.chunking import Chunk, PlanArrays, chunk_context
+from hiermusic.orchestrator.scheduler import space_of
+from hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc, tensor_pb2
+from hiermusic.services.common.tensors import decode, encode
 from tests.integration.mesh_helpers import run_cli
 
 OVERSIZED = 70 * 1024 * 1024  # past the services' 64 MiB message limit

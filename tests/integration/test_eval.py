@@ -9,10 +9,10 @@ import json
 import pytest
 import torch
 
-from services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
-from services.common.checkpoint import save_checkpoint
-from services.common.level import card_for
-from services.common.nn import TransformerConfig
+from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
+from hiermusic.services.common.checkpoint import save_checkpoint
+from hiermusic.services.common.level import card_for
+from hiermusic.services.common.nn import TransformerConfig
 from tests.integration.mesh_helpers import bundled_token_space, run_cli
 
 PNG = b"\x89PNG"

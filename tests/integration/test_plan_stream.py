@@ -6,8 +6,8 @@ import grpc
 import numpy as np
 import pytest
 
-from protos.hiermusic.v1 import levels_pb2, levels_pb2_grpc, tensor_pb2
-from services.common.tensors import decode
+from hiermusic.v1 import levels_pb2, levels_pb2_grpc, tensor_pb2
+from hiermusic.services.common.tensors import decode
 
 INT64 = tensor_pb2.DTYPE_INT64
 

@@ -7,12 +7,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from orchestrator.mesh import LevelLaunch
-from services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
-from services.common.checkpoint import save_checkpoint
-from services.common.contract import TokenSpaceConfig
-from services.common.level import card_for
-from services.common.nn import TransformerConfig
+from hiermusic.orchestrator.mesh import LevelLaunch
+from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
+from hiermusic.services.common.checkpoint import save_checkpoint
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import card_for
+from hiermusic.services.common.nn import TransformerConfig
 from tests.integration.mesh_helpers import Composer, alive, bundled_token_space, free_port, run_cli, start_levels
 
 

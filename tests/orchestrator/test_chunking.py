@@ -5,11 +5,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from orchestrator.chunking import (
+from hiermusic.orchestrator.chunking import (
     Crossfader, PlanArrays, beat_positions, chunk_context, frame_beats, layout, semantic_span,
 )
-from services.common.contract import TokenSpaceConfig
-from services.common.tensors import decode
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.tensors import decode
 
 
 def test_layout_covers_the_piece_with_overlaps():

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from orchestrator.level_client import LevelClient, LevelError
+from hiermusic.orchestrator.level_client import LevelClient, LevelError
 
 
 def _closed_port() -> str:

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.plan_reader import PlanReader, PlanStreamError
-from protos.hiermusic.v1 import levels_pb2
-from services.common.tensors import encode
+from hiermusic.orchestrator.plan_reader import PlanReader, PlanStreamError
+from hiermusic.v1 import levels_pb2
+from hiermusic.services.common.tensors import encode
 
 FRAMES = 10
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.scheduler import SongError, plan_times
-from protos.hiermusic.v1 import levels_pb2
-from services.common.tensors import encode
+from hiermusic.orchestrator.scheduler import SongError, plan_times
+from hiermusic.v1 import levels_pb2
+from hiermusic.services.common.tensors import encode
 
 
 def test_plan_times_reads_the_beat_grid_and_refuses_a_broken_one():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PROTO_DIR = REPO / "protos" / "hiermusic" / "v1"
-GENERATE = "python -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. --pyi_out=. protos/hiermusic/v1/*.proto"
+GENERATE = "cd protos && python -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. --pyi_out=. hiermusic/v1/*.proto"
 
 
 def _normalise(text: str) -> str:
@@ -23,11 +23,11 @@ def test_generated_code_is_fresh(tmp_path):
     protos = sorted(PROTO_DIR.glob("*.proto"))
     assert protos, "no .proto files"
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", "-I", str(REPO), f"--python_out={tmp_path}",
+        [sys.executable, "-m", "grpc_tools.protoc", "-I", str(REPO / "protos"), f"--python_out={tmp_path}",
          f"--grpc_python_out={tmp_path}", f"--pyi_out={tmp_path}", *map(str, protos)],
         check=True,
     )
-    fresh = sorted((tmp_path / "protos" / "hiermusic" / "v1").glob("*_pb2*.py*"))
+    fresh = sorted((tmp_path / "hiermusic" / "v1").glob("*_pb2*.py*"))
     assert len(fresh) == 3 * len(protos)
     for path in fresh:
         committed = PROTO_DIR / path.name

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from corpus import shards
-from corpus.labels import SongLabels
-from corpus.build import TOKENIZER_FILE
-from corpus.semantic_features import FEATURE_DIM, FEATURE_NAMES
-from corpus.semantic_tokenizer import SemanticTokenizer, TokenizerCard
-from corpus.user_audio import UserItem, labels_for
+from hiermusic.corpus import shards
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.build import TOKENIZER_FILE
+from hiermusic.corpus.semantic_features import FEATURE_DIM, FEATURE_NAMES
+from hiermusic.corpus.semantic_tokenizer import SemanticTokenizer, TokenizerCard
+from hiermusic.corpus.user_audio import UserItem, labels_for
 
 
 def untokenized(labels: SongLabels, split: str) -> shards.ShardSong:

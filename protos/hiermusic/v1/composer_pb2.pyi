@@ -1,6 +1,6 @@
-from protos.hiermusic.v1 import tensor_pb2 as _tensor_pb2
-from protos.hiermusic.v1 import contract_pb2 as _contract_pb2
-from protos.hiermusic.v1 import levels_pb2 as _levels_pb2
+from hiermusic.v1 import tensor_pb2 as _tensor_pb2
+from hiermusic.v1 import contract_pb2 as _contract_pb2
+from hiermusic.v1 import levels_pb2 as _levels_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

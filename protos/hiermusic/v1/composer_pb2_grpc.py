@@ -3,9 +3,9 @@
 import grpc
 import warnings
 
-from protos.hiermusic.v1 import composer_pb2 as protos_dot_hiermusic_dot_v1_dot_composer__pb2
+from hiermusic.v1 import composer_pb2 as hiermusic_dot_v1_dot_composer__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in protos/hiermusic/v1/composer_pb2_grpc.py depends on'
+        + ' but the generated code in hiermusic/v1/composer_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,8 +36,8 @@ class ComposerStub:
         """
         self.Compose = channel.unary_stream(
                 '/hiermusic.v1.Composer/Compose',
-                request_serializer=protos_dot_hiermusic_dot_v1_dot_composer__pb2.ComposeRequest.SerializeToString,
-                response_deserializer=protos_dot_hiermusic_dot_v1_dot_composer__pb2.ComposeEvent.FromString,
+                request_serializer=hiermusic_dot_v1_dot_composer__pb2.ComposeRequest.SerializeToString,
+                response_deserializer=hiermusic_dot_v1_dot_composer__pb2.ComposeEvent.FromString,
                 _registered_method=True)
 
 
@@ -55,8 +55,8 @@ def add_ComposerServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Compose': grpc.unary_stream_rpc_method_handler(
                     servicer.Compose,
-                    request_deserializer=protos_dot_hiermusic_dot_v1_dot_composer__pb2.ComposeRequest.FromString,
-                    response_serializer=protos_dot_hiermusic_dot_v1_dot_composer__pb2.ComposeEvent.SerializeToString,
+                    request_deserializer=hiermusic_dot_v1_dot_composer__pb2.ComposeRequest.FromString,
+                    response_serializer=hiermusic_dot_v1_dot_composer__pb2.ComposeEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -84,8 +84,8 @@ class Composer:
             request,
             target,
             '/hiermusic.v1.Composer/Compose',
-            protos_dot_hiermusic_dot_v1_dot_composer__pb2.ComposeRequest.SerializeToString,
-            protos_dot_hiermusic_dot_v1_dot_composer__pb2.ComposeEvent.FromString,
+            hiermusic_dot_v1_dot_composer__pb2.ComposeRequest.SerializeToString,
+            hiermusic_dot_v1_dot_composer__pb2.ComposeEvent.FromString,
             options,
             channel_credentials,
             insecure,

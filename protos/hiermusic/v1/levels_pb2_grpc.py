@@ -3,10 +3,10 @@
 import grpc
 import warnings
 
-from protos.hiermusic.v1 import contract_pb2 as protos_dot_hiermusic_dot_v1_dot_contract__pb2
-from protos.hiermusic.v1 import levels_pb2 as protos_dot_hiermusic_dot_v1_dot_levels__pb2
+from hiermusic.v1 import contract_pb2 as hiermusic_dot_v1_dot_contract__pb2
+from hiermusic.v1 import levels_pb2 as hiermusic_dot_v1_dot_levels__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -19,7 +19,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in protos/hiermusic/v1/levels_pb2_grpc.py depends on'
+        + ' but the generated code in hiermusic/v1/levels_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -37,18 +37,18 @@ class SemanticLevelStub:
         """
         self.Describe = channel.unary_unary(
                 '/hiermusic.v1.SemanticLevel/Describe',
-                request_serializer=protos_dot_hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.SerializeToString,
-                response_deserializer=protos_dot_hiermusic_dot_v1_dot_contract__pb2.ModelInfo.FromString,
+                request_serializer=hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.SerializeToString,
+                response_deserializer=hiermusic_dot_v1_dot_contract__pb2.ModelInfo.FromString,
                 _registered_method=True)
         self.Plan = channel.unary_unary(
                 '/hiermusic.v1.SemanticLevel/Plan',
-                request_serializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanRequest.SerializeToString,
-                response_deserializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PiecePlan.FromString,
+                request_serializer=hiermusic_dot_v1_dot_levels__pb2.PlanRequest.SerializeToString,
+                response_deserializer=hiermusic_dot_v1_dot_levels__pb2.PiecePlan.FromString,
                 _registered_method=True)
         self.PlanStream = channel.unary_stream(
                 '/hiermusic.v1.SemanticLevel/PlanStream',
-                request_serializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanRequest.SerializeToString,
-                response_deserializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanPart.FromString,
+                request_serializer=hiermusic_dot_v1_dot_levels__pb2.PlanRequest.SerializeToString,
+                response_deserializer=hiermusic_dot_v1_dot_levels__pb2.PlanPart.FromString,
                 _registered_method=True)
 
 
@@ -80,18 +80,18 @@ def add_SemanticLevelServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Describe': grpc.unary_unary_rpc_method_handler(
                     servicer.Describe,
-                    request_deserializer=protos_dot_hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.FromString,
-                    response_serializer=protos_dot_hiermusic_dot_v1_dot_contract__pb2.ModelInfo.SerializeToString,
+                    request_deserializer=hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.FromString,
+                    response_serializer=hiermusic_dot_v1_dot_contract__pb2.ModelInfo.SerializeToString,
             ),
             'Plan': grpc.unary_unary_rpc_method_handler(
                     servicer.Plan,
-                    request_deserializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanRequest.FromString,
-                    response_serializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PiecePlan.SerializeToString,
+                    request_deserializer=hiermusic_dot_v1_dot_levels__pb2.PlanRequest.FromString,
+                    response_serializer=hiermusic_dot_v1_dot_levels__pb2.PiecePlan.SerializeToString,
             ),
             'PlanStream': grpc.unary_stream_rpc_method_handler(
                     servicer.PlanStream,
-                    request_deserializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanRequest.FromString,
-                    response_serializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanPart.SerializeToString,
+                    request_deserializer=hiermusic_dot_v1_dot_levels__pb2.PlanRequest.FromString,
+                    response_serializer=hiermusic_dot_v1_dot_levels__pb2.PlanPart.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -119,8 +119,8 @@ class SemanticLevel:
             request,
             target,
             '/hiermusic.v1.SemanticLevel/Describe',
-            protos_dot_hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.SerializeToString,
-            protos_dot_hiermusic_dot_v1_dot_contract__pb2.ModelInfo.FromString,
+            hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.SerializeToString,
+            hiermusic_dot_v1_dot_contract__pb2.ModelInfo.FromString,
             options,
             channel_credentials,
             insecure,
@@ -146,8 +146,8 @@ class SemanticLevel:
             request,
             target,
             '/hiermusic.v1.SemanticLevel/Plan',
-            protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanRequest.SerializeToString,
-            protos_dot_hiermusic_dot_v1_dot_levels__pb2.PiecePlan.FromString,
+            hiermusic_dot_v1_dot_levels__pb2.PlanRequest.SerializeToString,
+            hiermusic_dot_v1_dot_levels__pb2.PiecePlan.FromString,
             options,
             channel_credentials,
             insecure,
@@ -173,8 +173,8 @@ class SemanticLevel:
             request,
             target,
             '/hiermusic.v1.SemanticLevel/PlanStream',
-            protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanRequest.SerializeToString,
-            protos_dot_hiermusic_dot_v1_dot_levels__pb2.PlanPart.FromString,
+            hiermusic_dot_v1_dot_levels__pb2.PlanRequest.SerializeToString,
+            hiermusic_dot_v1_dot_levels__pb2.PlanPart.FromString,
             options,
             channel_credentials,
             insecure,
@@ -197,13 +197,13 @@ class AcousticLevelStub:
         """
         self.Describe = channel.unary_unary(
                 '/hiermusic.v1.AcousticLevel/Describe',
-                request_serializer=protos_dot_hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.SerializeToString,
-                response_deserializer=protos_dot_hiermusic_dot_v1_dot_contract__pb2.ModelInfo.FromString,
+                request_serializer=hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.SerializeToString,
+                response_deserializer=hiermusic_dot_v1_dot_contract__pb2.ModelInfo.FromString,
                 _registered_method=True)
         self.GenerateCoarse = channel.unary_unary(
                 '/hiermusic.v1.AcousticLevel/GenerateCoarse',
-                request_serializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.CoarseRequest.SerializeToString,
-                response_deserializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.CoarseResponse.FromString,
+                request_serializer=hiermusic_dot_v1_dot_levels__pb2.CoarseRequest.SerializeToString,
+                response_deserializer=hiermusic_dot_v1_dot_levels__pb2.CoarseResponse.FromString,
                 _registered_method=True)
 
 
@@ -227,13 +227,13 @@ def add_AcousticLevelServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Describe': grpc.unary_unary_rpc_method_handler(
                     servicer.Describe,
-                    request_deserializer=protos_dot_hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.FromString,
-                    response_serializer=protos_dot_hiermusic_dot_v1_dot_contract__pb2.ModelInfo.SerializeToString,
+                    request_deserializer=hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.FromString,
+                    response_serializer=hiermusic_dot_v1_dot_contract__pb2.ModelInfo.SerializeToString,
             ),
             'GenerateCoarse': grpc.unary_unary_rpc_method_handler(
                     servicer.GenerateCoarse,
-                    request_deserializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.CoarseRequest.FromString,
-                    response_serializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.CoarseResponse.SerializeToString,
+                    request_deserializer=hiermusic_dot_v1_dot_levels__pb2.CoarseRequest.FromString,
+                    response_serializer=hiermusic_dot_v1_dot_levels__pb2.CoarseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -261,8 +261,8 @@ class AcousticLevel:
             request,
             target,
             '/hiermusic.v1.AcousticLevel/Describe',
-            protos_dot_hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.SerializeToString,
-            protos_dot_hiermusic_dot_v1_dot_contract__pb2.ModelInfo.FromString,
+            hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.SerializeToString,
+            hiermusic_dot_v1_dot_contract__pb2.ModelInfo.FromString,
             options,
             channel_credentials,
             insecure,
@@ -288,8 +288,8 @@ class AcousticLevel:
             request,
             target,
             '/hiermusic.v1.AcousticLevel/GenerateCoarse',
-            protos_dot_hiermusic_dot_v1_dot_levels__pb2.CoarseRequest.SerializeToString,
-            protos_dot_hiermusic_dot_v1_dot_levels__pb2.CoarseResponse.FromString,
+            hiermusic_dot_v1_dot_levels__pb2.CoarseRequest.SerializeToString,
+            hiermusic_dot_v1_dot_levels__pb2.CoarseResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -312,13 +312,13 @@ class TemporalLevelStub:
         """
         self.Describe = channel.unary_unary(
                 '/hiermusic.v1.TemporalLevel/Describe',
-                request_serializer=protos_dot_hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.SerializeToString,
-                response_deserializer=protos_dot_hiermusic_dot_v1_dot_contract__pb2.ModelInfo.FromString,
+                request_serializer=hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.SerializeToString,
+                response_deserializer=hiermusic_dot_v1_dot_contract__pb2.ModelInfo.FromString,
                 _registered_method=True)
         self.Render = channel.unary_unary(
                 '/hiermusic.v1.TemporalLevel/Render',
-                request_serializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.RenderRequest.SerializeToString,
-                response_deserializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.RenderResponse.FromString,
+                request_serializer=hiermusic_dot_v1_dot_levels__pb2.RenderRequest.SerializeToString,
+                response_deserializer=hiermusic_dot_v1_dot_levels__pb2.RenderResponse.FromString,
                 _registered_method=True)
 
 
@@ -342,13 +342,13 @@ def add_TemporalLevelServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Describe': grpc.unary_unary_rpc_method_handler(
                     servicer.Describe,
-                    request_deserializer=protos_dot_hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.FromString,
-                    response_serializer=protos_dot_hiermusic_dot_v1_dot_contract__pb2.ModelInfo.SerializeToString,
+                    request_deserializer=hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.FromString,
+                    response_serializer=hiermusic_dot_v1_dot_contract__pb2.ModelInfo.SerializeToString,
             ),
             'Render': grpc.unary_unary_rpc_method_handler(
                     servicer.Render,
-                    request_deserializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.RenderRequest.FromString,
-                    response_serializer=protos_dot_hiermusic_dot_v1_dot_levels__pb2.RenderResponse.SerializeToString,
+                    request_deserializer=hiermusic_dot_v1_dot_levels__pb2.RenderRequest.FromString,
+                    response_serializer=hiermusic_dot_v1_dot_levels__pb2.RenderResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -376,8 +376,8 @@ class TemporalLevel:
             request,
             target,
             '/hiermusic.v1.TemporalLevel/Describe',
-            protos_dot_hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.SerializeToString,
-            protos_dot_hiermusic_dot_v1_dot_contract__pb2.ModelInfo.FromString,
+            hiermusic_dot_v1_dot_contract__pb2.DescribeRequest.SerializeToString,
+            hiermusic_dot_v1_dot_contract__pb2.ModelInfo.FromString,
             options,
             channel_credentials,
             insecure,
@@ -403,8 +403,8 @@ class TemporalLevel:
             request,
             target,
             '/hiermusic.v1.TemporalLevel/Render',
-            protos_dot_hiermusic_dot_v1_dot_levels__pb2.RenderRequest.SerializeToString,
-            protos_dot_hiermusic_dot_v1_dot_levels__pb2.RenderResponse.FromString,
+            hiermusic_dot_v1_dot_levels__pb2.RenderRequest.SerializeToString,
+            hiermusic_dot_v1_dot_levels__pb2.RenderResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpus import shards
-from corpus.labels import SectionLabel, SongLabels
+from hiermusic.corpus import shards
+from hiermusic.corpus.labels import SectionLabel, SongLabels
 from tests.services.tiny_corpus import write_corpus
 
 FRAME_RATE = 50

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from corpus.token_space import corpus_token_space
-from orchestrator.chunking import chunk_context
-from services.acoustic.coarse_data import Chunking, Window, chunk_batch, load_songs, training_windows
-from services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
-from services.acoustic.plugin import plan_memory
-from services.common.chunk_context import decode_context
-from services.common.contract import TokenSpaceConfig
-from services.common.nn import TransformerConfig
-from services.semantic.label_plans import PlanConditioner
+from hiermusic.corpus.token_space import corpus_token_space
+from hiermusic.orchestrator.chunking import chunk_context
+from hiermusic.services.acoustic.coarse_data import Chunking, Window, chunk_batch, load_songs, training_windows
+from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
+from hiermusic.services.acoustic.plugin import plan_memory
+from hiermusic.services.common.chunk_context import decode_context
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.nn import TransformerConfig
+from hiermusic.services.semantic.label_plans import PlanConditioner
 from tests.services.acoustic.conftest import (
     CODEBOOK_SIZE,
     HOP,

@@ -9,17 +9,17 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from corpus.token_space import corpus_token_space
-from orchestrator.chunking import chunk_context
-from services.acoustic.coarse_data import Chunking, load_songs
-from services.acoustic.coarse_model import CoarseConfig
-from services.acoustic.coarse_training import CoarseTrainConfig, train
-from services.common.checkpoint import load_checkpoint
-from services.common.bootstrap import LevelConfig, build_plugin
-from services.common.chunk_context import decode_context
-from services.common.contract import TokenSpaceConfig
-from services.common.nn import TransformerConfig
-from services.semantic.label_plans import PlanConditioner
+from hiermusic.corpus.token_space import corpus_token_space
+from hiermusic.orchestrator.chunking import chunk_context
+from hiermusic.services.acoustic.coarse_data import Chunking, load_songs
+from hiermusic.services.acoustic.coarse_model import CoarseConfig
+from hiermusic.services.acoustic.coarse_training import CoarseTrainConfig, train
+from hiermusic.services.common.checkpoint import load_checkpoint
+from hiermusic.services.common.bootstrap import LevelConfig, build_plugin
+from hiermusic.services.common.chunk_context import decode_context
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.nn import TransformerConfig
+from hiermusic.services.semantic.label_plans import PlanConditioner
 from tests.services.acoustic.conftest import (
     CHUNK_S,
     CODEBOOK_SIZE,
@@ -58,7 +58,7 @@ def trained(corpus_dir, tmp_path_factory) -> tuple[Path, dict, list[str]]:
 
 
 def test_the_defaults_chunk_as_the_scheduler_does() -> None:
-    from orchestrator.config import SchedulerConfig
+    from hiermusic.orchestrator.config import SchedulerConfig
 
     defaults, scheduler = CoarseTrainConfig(), SchedulerConfig()
     assert (defaults.chunk_s, defaults.overlap_s, defaults.semantic_margin_s) == (

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from services.acoustic.coarse_model import CoarseConfig, CoarseTransformer, beat_features
-from services.acoustic.plugin import CoarseTransformerPlugin, plan_memory
-from services.common.checkpoint import save_checkpoint
-from services.common.level import ChunkInputs, card_for
-from services.common.nn import TransformerConfig
+from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer, beat_features
+from hiermusic.services.acoustic.plugin import CoarseTransformerPlugin, plan_memory
+from hiermusic.services.common.checkpoint import save_checkpoint
+from hiermusic.services.common.level import ChunkInputs, card_for
+from hiermusic.services.common.nn import TransformerConfig
 
 CPU = torch.device("cpu")
 

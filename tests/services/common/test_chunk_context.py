@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.chunking import PlanArrays, chunk_context, layout
-from protos.hiermusic.v1 import levels_pb2
-from services.common.chunk_context import decode_context
-from services.common.contract import TokenSpaceConfig
-from services.common.tensors import TensorError, encode
+from hiermusic.orchestrator.chunking import PlanArrays, chunk_context, layout
+from hiermusic.v1 import levels_pb2
+from hiermusic.services.common.chunk_context import decode_context
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.tensors import TensorError, encode
 
 SPACE = TokenSpaceConfig()
 

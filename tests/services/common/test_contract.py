@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from protos.hiermusic.v1 import contract_pb2
-from services.common.contract import ContractMismatch, TokenSpaceConfig, check_agreement
+from hiermusic.v1 import contract_pb2
+from hiermusic.services.common.contract import ContractMismatch, TokenSpaceConfig, check_agreement
 
 
 def _info(level: str, **space) -> contract_pb2.ModelInfo:

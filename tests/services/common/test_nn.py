@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from services.common.nn import KVCache, Transformer, TransformerConfig, draw, sample, sampling_probs
+from hiermusic.services.common.nn import KVCache, Transformer, TransformerConfig, draw, sample, sampling_probs
 
 
 @pytest.mark.parametrize("capacity", [None, 10])

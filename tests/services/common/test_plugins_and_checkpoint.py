@@ -7,8 +7,8 @@ import stat
 import pytest
 import torch
 
-from services.common.checkpoint import ModelCard, card_path, load_checkpoint, save_checkpoint
-from services.common.plugins import UnknownPluginError, available, load_plugin
+from hiermusic.services.common.checkpoint import ModelCard, card_path, load_checkpoint, save_checkpoint
+from hiermusic.services.common.plugins import UnknownPluginError, available, load_plugin
 
 
 def test_registered_plugins_are_found():

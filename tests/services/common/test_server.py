@@ -11,10 +11,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from orchestrator.chunking import Chunk, PlanArrays, chunk_context
-from orchestrator.mesh import LevelLaunch, LocalMesh
-from protos.hiermusic.v1 import levels_pb2, levels_pb2_grpc
-from services.common.contract import TokenSpaceConfig
+from hiermusic.orchestrator.chunking import Chunk, PlanArrays, chunk_context
+from hiermusic.orchestrator.mesh import LevelLaunch, LocalMesh
+from hiermusic.v1 import levels_pb2, levels_pb2_grpc
+from hiermusic.services.common.contract import TokenSpaceConfig
 from tests.integration.mesh_helpers import scrape, wait_for
 
 FRAMES = 500  # a request long enough to be in flight while the test acts

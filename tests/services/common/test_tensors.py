@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from protos.hiermusic.v1 import tensor_pb2
-from services.common.tensors import TensorError, decode, encode, is_set
+from hiermusic.v1 import tensor_pb2
+from hiermusic.services.common.tensors import TensorError, decode, encode, is_set
 
 F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from services.common.checkpoint import ModelCard
-from services.common.checkpoint import save_checkpoint
-from services.common.training import (
+from hiermusic.services.common.checkpoint import ModelCard
+from hiermusic.services.common.checkpoint import save_checkpoint
+from hiermusic.services.common.training import (
     Run,
     by_split,
     check_same_run,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from services.semantic.audio_tower import AudioTower, AudioTowerConfig
+from hiermusic.services.semantic.audio_tower import AudioTower, AudioTowerConfig
 
 TINY = AudioTowerConfig(n_mels=32, crop_s=1.0, channels=(32, 32), dim=32, layers=1, heads=2)
 SR = 24000

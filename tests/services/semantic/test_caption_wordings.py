@@ -4,11 +4,11 @@ from dataclasses import dataclass
 
 import torch
 
-from corpus.arranger import arrange
-from corpus.labels import SongLabels
-from corpus.song_spec import compose_spec
-from services.semantic.caption_wordings import Captions, caption_variants
-from services.semantic.text_tower import encode_sentences
+from hiermusic.corpus.arranger import arrange
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.song_spec import compose_spec
+from hiermusic.services.semantic.caption_wordings import Captions, caption_variants
+from hiermusic.services.semantic.text_tower import encode_sentences
 
 CPU = torch.device("cpu")
 USER = SongLabels("user-0000000", "user", "a field recording of rain", 10.0)

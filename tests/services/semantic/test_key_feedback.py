@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from services.semantic.key_feedback import KeyKeeper, song_profile, standardised
+from hiermusic.services.semantic.key_feedback import KeyKeeper, song_profile, standardised
 
 C_MAJOR = torch.tensor([3.0, 0, 1, 0, 2, 1, 0, 2, 0, 1, 0, 1])  # tonic, scale, triad heavier
 

@@ -5,10 +5,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from corpus.labels import SectionLabel, SongLabels
-from protos.hiermusic.v1 import levels_pb2
-from services.common.contract import TokenSpaceConfig
-from services.semantic.label_plans import PlanConditioner, form_of, plannable
+from hiermusic.corpus.labels import SectionLabel, SongLabels
+from hiermusic.v1 import levels_pb2
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.semantic.label_plans import PlanConditioner, form_of, plannable
 
 CPU = torch.device("cpu")
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from services.common.level import INIT_SEED
-from services.semantic.planner import BAR_CHOICES, FormPlan, Planner, PlannerConfig, bar_seconds
-from services.semantic.prompt import KEYS, MODES, SECTION_TYPES, PromptAttributes
+from hiermusic.services.common.level import INIT_SEED
+from hiermusic.services.semantic.planner import BAR_CHOICES, FormPlan, Planner, PlannerConfig, bar_seconds
+from hiermusic.services.semantic.prompt import KEYS, MODES, SECTION_TYPES, PromptAttributes
 
 E = 256
 

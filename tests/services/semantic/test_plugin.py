@@ -9,13 +9,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from evaluation.tonality import PROFILES, mode_quality
-from services.common.bootstrap import bundled_checkpoint
-from services.common.checkpoint import save_checkpoint
-from services.common.level import card_for
-from services.common.plugins import load_plugin
-from services.semantic.plugin import MiniLMPlanner, PlanResult
-from services.semantic.prompt import KEYS, MODES, SECTION_TYPES
+from hiermusic.evaluation.tonality import PROFILES, mode_quality
+from hiermusic.services.common.bootstrap import bundled_checkpoint
+from hiermusic.services.common.checkpoint import save_checkpoint
+from hiermusic.services.common.level import card_for
+from hiermusic.services.common.plugins import load_plugin
+from hiermusic.services.semantic.plugin import MiniLMPlanner, PlanResult
+from hiermusic.services.semantic.prompt import KEYS, MODES, SECTION_TYPES
 
 CPU = torch.device("cpu")
 PROMPT = "an upbeat synth-pop song with a catchy chorus"

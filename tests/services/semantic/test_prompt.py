@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.semantic.prompt import KEYS, MODES, SECTION_TYPES, PromptAttributes, key_index, parse_prompt
+from hiermusic.services.semantic.prompt import KEYS, MODES, SECTION_TYPES, PromptAttributes, key_index, parse_prompt
 
 
 @pytest.mark.parametrize(

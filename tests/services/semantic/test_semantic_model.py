@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from services.common.nn import TransformerConfig
-from services.semantic.semantic_model import (
+from hiermusic.services.common.nn import TransformerConfig
+from hiermusic.services.semantic.semantic_model import (
     PieceConditioning,
     SemanticConfig,
     SemanticTransformer,

@@ -9,21 +9,21 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from corpus.arranger import arrange
-from corpus.build import TOKENIZER_FILE
-from corpus.semantic_tokenizer import SemanticTokenizer
-from corpus.labels import SongLabels
-from corpus.song_spec import compose_spec
-from corpus.token_space import read_tokenizer
-from services.common.checkpoint import load_checkpoint, save_checkpoint
-from services.common.contract import TokenSpaceConfig
-from services.common.nn import TransformerConfig
-from services.semantic.planner import PlannerConfig, bar_seconds
-from services.semantic.plugin import MiniLMPlanner, MiniLMPlannerConfig, MiniLMPlannerModel, form_conditioning
-from services.semantic.prompt import MODES, SECTION_TYPES
-from services.semantic.semantic_batches import drums_evidence, key_profiles, load_pieces, make_batch
-from services.semantic.semantic_model import SemanticConfig, frame_layout, semantic_frames
-from services.semantic.semantic_training import (
+from hiermusic.corpus.arranger import arrange
+from hiermusic.corpus.build import TOKENIZER_FILE
+from hiermusic.corpus.semantic_tokenizer import SemanticTokenizer
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.song_spec import compose_spec
+from hiermusic.corpus.token_space import read_tokenizer
+from hiermusic.services.common.checkpoint import load_checkpoint, save_checkpoint
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.nn import TransformerConfig
+from hiermusic.services.semantic.planner import PlannerConfig, bar_seconds
+from hiermusic.services.semantic.plugin import MiniLMPlanner, MiniLMPlannerConfig, MiniLMPlannerModel, form_conditioning
+from hiermusic.services.semantic.prompt import MODES, SECTION_TYPES
+from hiermusic.services.semantic.semantic_batches import drums_evidence, key_profiles, load_pieces, make_batch
+from hiermusic.services.semantic.semantic_model import SemanticConfig, frame_layout, semantic_frames
+from hiermusic.services.semantic.semantic_training import (
     STREAMS,
     SemanticTrainConfig,
     boundary_head,
@@ -31,7 +31,7 @@ from services.semantic.semantic_training import (
     evaluate,
     train,
 )
-from services.semantic.text_tower import TextTowerConfig, encode_sentences
+from hiermusic.services.semantic.text_tower import TextTowerConfig, encode_sentences
 from tests.services.resume_checks import (
     assert_matches_uninterrupted,
     assert_refuses_another_architecture,
@@ -266,8 +266,8 @@ def test_training_refuses_a_checkpoint_of_another_architecture(corpus_dir, tmp_p
 
 
 def test_a_text_audio_projection_is_loaded_and_stays_frozen(corpus_dir, tmp_path) -> None:
-    from services.semantic.audio_tower import AudioTowerConfig
-    from services.semantic.text_audio_model import TextAudioConfig, TextAudioModel
+    from hiermusic.services.semantic.audio_tower import AudioTowerConfig
+    from hiermusic.services.semantic.text_audio_model import TextAudioConfig, TextAudioModel
 
     audio = AudioTowerConfig(n_mels=32, crop_s=1.0, channels=(32, 32), dim=32, layers=1, heads=2)
     joint = TextAudioModel(TextAudioConfig(text=TINY.text, audio=audio, embedding_dim=32))

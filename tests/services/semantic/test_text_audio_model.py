@@ -5,16 +5,16 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from services.common.checkpoint import load_checkpoint
-from services.semantic.audio_tower import AudioTowerConfig
-from services.semantic.text_audio_model import (
+from hiermusic.services.common.checkpoint import load_checkpoint
+from hiermusic.services.semantic.audio_tower import AudioTowerConfig
+from hiermusic.services.semantic.text_audio_model import (
     MAX_LOGIT_SCALE,
     TextAudioConfig,
     TextAudioModel,
     agreement,
     retrieval_ranks,
 )
-from services.semantic.text_tower import TextTowerConfig, encode_sentences
+from hiermusic.services.semantic.text_tower import TextTowerConfig, encode_sentences
 
 SR = 24000
 TINY = TextAudioConfig(

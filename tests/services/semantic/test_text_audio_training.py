@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from services.semantic.audio_tower import AudioTowerConfig
-from services.semantic.text_audio_model import TextAudioConfig, TextAudioModel
-from services.semantic.text_audio_training import TextAudioTrainConfig, train_text_audio
-from services.semantic.text_tower import TextTowerConfig
+from hiermusic.services.semantic.audio_tower import AudioTowerConfig
+from hiermusic.services.semantic.text_audio_model import TextAudioConfig, TextAudioModel
+from hiermusic.services.semantic.text_audio_training import TextAudioTrainConfig, train_text_audio
+from hiermusic.services.semantic.text_tower import TextTowerConfig
 from tests.services.resume_checks import (
     assert_matches_uninterrupted,
     assert_refuses_another_architecture,

@@ -5,8 +5,8 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from services.common.contract import TokenSpaceConfig
-from services.common.level import ChunkInputs
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import ChunkInputs
 
 
 @pytest.fixture

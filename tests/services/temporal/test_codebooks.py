@@ -4,7 +4,7 @@ import pytest
 import torch
 from encodec.quantization import ResidualVectorQuantizer
 
-from services.temporal.codebooks import DeadCodeRestarts, kmeans, kmeans_init
+from hiermusic.services.temporal.codebooks import DeadCodeRestarts, kmeans, kmeans_init
 
 
 @pytest.fixture(autouse=True)

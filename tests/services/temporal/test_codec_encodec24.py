@@ -6,9 +6,9 @@ import pytest
 import torch
 from encodec import EncodecModel
 
-from services.common.plugins import load_plugin
-from services.temporal.codec import quiet_weight_norm
-from services.temporal.codec_encodec24 import Encodec24Codec
+from hiermusic.services.common.plugins import load_plugin
+from hiermusic.services.temporal.codec import quiet_weight_norm
+from hiermusic.services.temporal.codec_encodec24 import Encodec24Codec
 
 CPU = torch.device("cpu")
 

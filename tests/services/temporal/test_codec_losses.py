@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from services.temporal.codec_losses import SpectrumChromaLoss
-from services.temporal.istft_decoder import frame_stft
+from hiermusic.services.temporal.codec_losses import SpectrumChromaLoss
+from hiermusic.services.temporal.istft_decoder import frame_stft
 
 SR, N_FFT, HOP = 24000, 1920, 480
 

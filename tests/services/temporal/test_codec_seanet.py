@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from services.common.checkpoint import save_checkpoint
-from services.common.contract import TokenSpaceConfig
-from services.common.level import card_for
-from services.common.plugins import load_plugin
-from services.temporal.codec import expected_latent
-from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec, codes_digest
-from services.temporal.istft_decoder import ISTFTDecoder
+from hiermusic.services.common.checkpoint import save_checkpoint
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import card_for
+from hiermusic.services.common.plugins import load_plugin
+from hiermusic.services.temporal.codec import expected_latent
+from hiermusic.services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec, codes_digest
+from hiermusic.services.temporal.istft_decoder import ISTFTDecoder
 
 CPU = torch.device("cpu")
 

@@ -11,9 +11,9 @@ import soundfile as sf
 import torch
 from safetensors.torch import load_file
 
-from corpus.codec_tokens import load_codec
-from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel
-from services.temporal.codec_training import CodecTrainConfig, band_weights, excerpts, random_crops, train
+from hiermusic.corpus.codec_tokens import load_codec
+from hiermusic.services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel
+from hiermusic.services.temporal.codec_training import CodecTrainConfig, band_weights, excerpts, random_crops, train
 from tests.services.resume_checks import (
     assert_matches_uninterrupted,
     assert_refuses_another_architecture,

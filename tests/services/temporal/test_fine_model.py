@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from services.common.level import ChunkInputs
-from services.common.nn import TransformerConfig
-from services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
+from hiermusic.services.common.level import ChunkInputs
+from hiermusic.services.common.nn import TransformerConfig
+from hiermusic.services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
 
 CPU = torch.device("cpu")
 T = 60  # frames per test chunk

@@ -9,18 +9,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from corpus import shards
-from corpus.codec_tokens import load_codec
-from corpus.labels import SectionLabel, SongLabels
-from services.common.checkpoint import save_checkpoint
-from services.common.contract import TokenSpaceConfig
-from services.common.level import card_for
-from services.common.nn import TransformerConfig
-from services.semantic.label_plans import PlanConditioner
-from services.temporal.fine_data import chunk_inputs, load_songs
-from services.temporal.fine_model import FineConfig
-from services.temporal.fine_training import FineTrainConfig, train
-from services.temporal.plugin import FineTransformerPlugin
+from hiermusic.corpus import shards
+from hiermusic.corpus.codec_tokens import load_codec
+from hiermusic.corpus.labels import SectionLabel, SongLabels
+from hiermusic.services.common.checkpoint import save_checkpoint
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import card_for
+from hiermusic.services.common.nn import TransformerConfig
+from hiermusic.services.semantic.label_plans import PlanConditioner
+from hiermusic.services.temporal.fine_data import chunk_inputs, load_songs
+from hiermusic.services.temporal.fine_model import FineConfig
+from hiermusic.services.temporal.fine_training import FineTrainConfig, train
+from hiermusic.services.temporal.plugin import FineTransformerPlugin
 from tests.services.resume_checks import assert_matches_uninterrupted, checkpoints, resume_run, run_until_checkpoint
 from tests.services.tiny_corpus import write_corpus
 

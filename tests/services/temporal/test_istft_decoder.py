@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from services.temporal.istft_decoder import ISTFTDecoder
+from hiermusic.services.temporal.istft_decoder import ISTFTDecoder
 
 HOP, N_FFT = 480, 1920
 

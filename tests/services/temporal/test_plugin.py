@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from services.common.checkpoint import save_checkpoint
-from services.common.contract import TokenSpaceConfig
-from services.common.level import ChunkInputs, card_for
-from services.common.plugins import load_plugin
-from services.temporal.codec_seanet import SeanetSmallCodec
-from services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
-from services.temporal.plugin import FineTransformerPlugin
+from hiermusic.services.common.checkpoint import save_checkpoint
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import ChunkInputs, card_for
+from hiermusic.services.common.plugins import load_plugin
+from hiermusic.services.temporal.codec_seanet import SeanetSmallCodec
+from hiermusic.services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
+from hiermusic.services.temporal.plugin import FineTransformerPlugin
 
 CPU = torch.device("cpu")
 T = 100  # frames per test chunk

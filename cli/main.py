@@ -133,6 +133,10 @@ def _parser() -> argparse.ArgumentParser:
     describe.add_argument("address", metavar="HOST:PORT")
     describe.add_argument("--timeout", type=float, default=10.0)
     describe.set_defaults(run=_describe)
+
+    cards = sub.add_parser("cards", help="write the model cards of the bundled weights as one markdown page")
+    cards.add_argument("--out", type=Path, default=Path("docs/model-cards.md"))
+    cards.set_defaults(run=_cards)
     return parser
 
 
@@ -148,7 +152,7 @@ def _add_mesh_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _scheduler_config(args: argparse.Namespace):
-    from orchestrator.config import SchedulerConfig
+    from hiermusic.orchestrator.config import SchedulerConfig
 
     config = SchedulerConfig.from_file(args.scheduler_config) if args.scheduler_config else SchedulerConfig()
     if args.timeout:
@@ -159,7 +163,7 @@ def _scheduler_config(args: argparse.Namespace):
 def _launches(args: argparse.Namespace, levels: list[str]):
     import os
 
-    from orchestrator.mesh import LevelLaunch
+    from hiermusic.orchestrator.mesh import LevelLaunch
 
     # acoustic(n+1) and temporal(n) run at once: each gets half the cores, as
     # two processes that each spread over all cores slow each other many-fold.
@@ -183,8 +187,8 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from orchestrator.song_writer import SongWriter
-    from protos.hiermusic.v1 import composer_pb2
+    from hiermusic.orchestrator.song_writer import SongWriter
+    from hiermusic.v1 import composer_pb2
 
     if not args.prompt.strip():
         return _fail("the prompt is empty; describe the music to make", 2)
@@ -206,7 +210,7 @@ def _compose_songs(args: argparse.Namespace, work) -> bool:
     """Runs `work(composer)` against `--mesh` or a mesh started here, and
     stops what it started. Service logs stay behind only when it failed or
     --log-dir asked for them."""
-    from orchestrator.compose_session import (
+    from hiermusic.orchestrator.compose_session import (
         ComposeError,
         EmbeddedComposer,
         RemoteComposer,
@@ -243,7 +247,7 @@ def _print_models(infos) -> None:
 def _write_picture(out: Path, record: dict) -> None:
     import soundfile as sf
 
-    from orchestrator.song_picture import draw
+    from hiermusic.orchestrator.song_picture import draw
 
     audio, sr = sf.read(out, dtype="float32")
     draw(audio, sr, record["sections"], record["prompt"][:90], out.with_suffix(".png"))
@@ -268,12 +272,12 @@ def _report(out: Path, writer, record: dict) -> None:
 def _up(args: argparse.Namespace) -> int:
     import ray
 
-    from orchestrator import composer_service
-    from orchestrator.mesh import LocalMesh, MeshError, parse_address
-    from orchestrator.ray_runtime import ray_session, start_scheduler
-    from orchestrator.scheduler import unwrap
-    from services.common.log import configure_logging
-    from services.common.server import ServerConfig, serve
+    from hiermusic.orchestrator import composer_service
+    from hiermusic.orchestrator.mesh import LocalMesh, MeshError, parse_address
+    from hiermusic.orchestrator.ray_runtime import ray_session, start_scheduler
+    from hiermusic.orchestrator.scheduler import unwrap
+    from hiermusic.services.common.log import configure_logging
+    from hiermusic.services.common.server import ServerConfig, serve
 
     configure_logging("composer")
     given = {level: parse_address(getattr(args, level)) for level in LEVELS if getattr(args, level)}
@@ -304,9 +308,9 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from services.common.bootstrap import LevelConfig, run_level
-    from services.common.plugins import UnknownPluginError
-    from services.common.server import ServerConfig
+    from hiermusic.services.common.bootstrap import LevelConfig, run_level
+    from hiermusic.services.common.plugins import UnknownPluginError
+    from hiermusic.services.common.server import ServerConfig
 
     config = LevelConfig(
         level=args.level,
@@ -337,8 +341,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _data_build(args: argparse.Namespace) -> int:
     import os
 
-    from corpus.build import BuildConfig, build, progress_log
-    from corpus.show import report
+    from hiermusic.corpus.build import BuildConfig, build, progress_log
+    from hiermusic.corpus.show import report
 
     if min(args.songs, args.scores, args.style_free_songs) < 0 or args.shard_size < 1:
         return _fail("--songs, --style-free-songs and --scores must be >= 0 and --shard-size >= 1", 2)
@@ -369,7 +373,7 @@ def _data_build(args: argparse.Namespace) -> int:
 
 
 def _data_show(args: argparse.Namespace) -> int:
-    from corpus.show import report
+    from hiermusic.corpus.show import report
 
     if not args.dir.is_dir():
         return _fail(f"{args.dir} is not a directory", 2)
@@ -378,8 +382,8 @@ def _data_show(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from orchestrator.train_command import TrainConfigError, load_train_config, run_training
-    from services.common.nn import resolve_device
+    from hiermusic.cli.train_command import TrainConfigError, load_train_config, run_training
+    from hiermusic.services.common.nn import resolve_device
 
     if not (args.data / "build.json").is_file():
         return _fail(f"--data {args.data}: not a corpus (no build.json); make one with `hiermusic data build`", 2)
@@ -402,8 +406,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _bundle(args: argparse.Namespace) -> int:
-    from orchestrator.bundle_command import BUDGET_MB, bundle
-    from services.common.bootstrap import WEIGHTS_DIR
+    from hiermusic.cli.bundle_command import BUDGET_MB, bundle
+    from hiermusic.services.common.bootstrap import WEIGHTS_DIR
 
     try:
         done = bundle(args.what, args.run_dir, args.weights or WEIGHTS_DIR)
@@ -415,8 +419,8 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from evaluation.prompt_set import PromptSetError, load_prompts
-    from evaluation.runner import EvalConfig, all_kept, run_eval
+    from hiermusic.evaluation.prompt_set import PromptSetError, load_prompts
+    from hiermusic.evaluation.runner import EvalConfig, all_kept, run_eval
 
     if args.limit is not None and args.limit < 1:
         return _fail("--limit must be at least 1", 2)
@@ -451,7 +455,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _eval_compare(args: argparse.Namespace) -> int:
-    from evaluation.compare import CompareError, compare
+    from hiermusic.evaluation.compare import CompareError, compare
 
     out = args.compare_out or args.run_b / f"compare-with-{args.run_a.resolve().name}"
     try:
@@ -467,8 +471,8 @@ def _describe(args: argparse.Namespace) -> int:
     import grpc
     from google.protobuf.json_format import MessageToDict
 
-    from orchestrator.level_client import SERVICES
-    from protos.hiermusic.v1 import contract_pb2
+    from hiermusic.orchestrator.level_client import SERVICES
+    from hiermusic.v1 import contract_pb2
 
     with grpc.insecure_channel(args.address) as channel:
         for service in SERVICES.values():
@@ -486,6 +490,15 @@ def _describe(args: argparse.Namespace) -> int:
             print(json.dumps(MessageToDict(info, preserving_proto_field_name=True), indent=2))
             return 0
     return _fail(f"{args.address} serves no hiermusic level")
+
+
+def _cards(args: argparse.Namespace) -> int:
+    from hiermusic.cli.model_cards import write_model_cards
+    from hiermusic.services.common.bootstrap import WEIGHTS_DIR
+
+    changed = write_model_cards(WEIGHTS_DIR, args.out)
+    print(f"{args.out}: {'written' if changed else 'already up to date'}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

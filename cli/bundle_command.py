@@ -10,8 +10,8 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from orchestrator.train_command import TRAINERS
-from services.common.checkpoint import load_checkpoint, save_half
+from hiermusic.cli.train_command import TRAINERS
+from hiermusic.services.common.checkpoint import load_checkpoint, save_half
 
 BUDGET_MB = 40.0
 

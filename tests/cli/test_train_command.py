@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from orchestrator.train_command import TRAINERS, TrainConfigError, load_train_config
+from hiermusic.cli.train_command import TRAINERS, TrainConfigError, load_train_config
 from tests.integration.mesh_helpers import run_cli
 
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from services.common.level import config_from_dict
+from hiermusic.services.common.level import config_from_dict
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,13 @@ class Trainer:
 
 
 TRAINERS: dict[str, Trainer] = {
-    "codec": Trainer("services.temporal.codec_training", "CodecTrainConfig", "train", "codec.safetensors"),
-    "text": Trainer("services.semantic.text_audio_training", "TextAudioTrainConfig", "train_text_audio",
+    "codec": Trainer("hiermusic.services.temporal.codec_training", "CodecTrainConfig", "train", "codec.safetensors"),
+    "text": Trainer("hiermusic.services.semantic.text_audio_training", "TextAudioTrainConfig", "train_text_audio",
                     "text_audio.safetensors"),
-    "semantic": Trainer("services.semantic.semantic_training", "SemanticTrainConfig", "train",
+    "semantic": Trainer("hiermusic.services.semantic.semantic_training", "SemanticTrainConfig", "train",
                         "semantic.safetensors"),
-    "acoustic": Trainer("services.acoustic.coarse_training", "CoarseTrainConfig", "train", "acoustic.safetensors"),
-    "temporal": Trainer("services.temporal.fine_training", "FineTrainConfig", "train", "temporal.safetensors"),
+    "acoustic": Trainer("hiermusic.services.acoustic.coarse_training", "CoarseTrainConfig", "train", "acoustic.safetensors"),
+    "temporal": Trainer("hiermusic.services.temporal.fine_training", "FineTrainConfig", "train", "temporal.safetensors"),
 }
 
 

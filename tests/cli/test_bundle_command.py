@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from orchestrator.bundle_command import bundle
-from orchestrator.cli import TRAINER_NAMES, main
-from orchestrator.train_command import TRAINERS
-from services.common.checkpoint import ModelCard, save_checkpoint
-from services.common.contract import TokenSpaceConfig
-from services.common.level import load_or_init
-from services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel
+from hiermusic.cli.bundle_command import bundle
+from hiermusic.cli.main import TRAINER_NAMES, main
+from hiermusic.cli.train_command import TRAINERS
+from hiermusic.services.common.checkpoint import ModelCard, save_checkpoint
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.level import load_or_init
+from hiermusic.services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel
 
 TINY = SeanetCodecConfig(n_filters=4, dimension=32, lstm=0, codebook_size=64, decoder="magnitude", istft_dim=32,
                          istft_layers=1)

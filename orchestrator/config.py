@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hiermusic.services.common.chunk_layout import CHUNK_S, OVERLAP_S, SEMANTIC_MARGIN_S
+
 
 @dataclass
 class ActorResources:
@@ -22,13 +24,13 @@ class ActorResources:
 
 @dataclass
 class SchedulerConfig:
-    chunk_s: float = 5.0
-    overlap_s: float = 1.0
+    chunk_s: float = CHUNK_S
+    overlap_s: float = OVERLAP_S
     # The first chunk alone is shorter: time to first audio is the plan plus
     # one chunk through both chunk levels, and both cost in proportion to the
     # chunk's frames. 0: as long as the others.
     first_chunk_s: float = 2.0
-    semantic_margin_s: float = 1.0  # plan context beyond the chunk on each side
+    semantic_margin_s: float = SEMANTIC_MARGIN_S  # plan context beyond the chunk on each side
     rpc_deadline_s: float = 60.0  # per level call; a dead level fails the song within it
     retries: int = 2  # extra attempts on UNAVAILABLE, so a restarted level is picked up
     max_songs: int = 4  # songs in flight at once in one scheduler

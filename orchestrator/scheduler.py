@@ -15,7 +15,8 @@ import ray
 import structlog
 from prometheus_client import start_http_server
 
-from hiermusic.orchestrator.chunking import Chunk, Crossfader, PlanArrays, chunk_context, layout, semantic_span
+from hiermusic.orchestrator.crossfade import Crossfader
+from hiermusic.services.common.chunk_layout import Chunk, PlanArrays, chunk_context, layout, semantic_span
 from hiermusic.orchestrator.config import SchedulerConfig
 from hiermusic.orchestrator.level_client import LevelError, RemoteLevelClient
 from hiermusic.orchestrator.metrics import FIRST_AUDIO, LEVEL_CALL_SECONDS, REAL_TIME_FACTOR, SONG_SECONDS, SONGS, SONGS_IN_FLIGHT

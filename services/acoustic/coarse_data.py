@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from hiermusic.orchestrator.chunking import Chunk, PlanArrays, chunk_context, layout
+from hiermusic.services.common.chunk_layout import Chunk, PlanArrays, chunk_context, layout
 from hiermusic.services.acoustic.coarse_model import PlanMemory
 from hiermusic.services.acoustic.plugin import plan_memory
 from hiermusic.services.common.chunk_context import decode_context

@@ -35,7 +35,6 @@ import torch
 import torch.nn.functional as F
 
 from hiermusic.corpus.token_space import corpus_token_space
-from hiermusic.orchestrator.config import SchedulerConfig
 from hiermusic.v1 import levels_pb2
 from hiermusic.services.acoustic.coarse_data import (
     Chunking,
@@ -49,6 +48,7 @@ from hiermusic.services.acoustic.coarse_data import (
 from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
 from hiermusic.services.acoustic.plugin import CoarseTransformerPlugin
 from hiermusic.services.common.checkpoint import ModelCard
+from hiermusic.services.common.chunk_layout import CHUNK_S, OVERLAP_S, SEMANTIC_MARGIN_S
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import card_for, state_digest
 from hiermusic.services.common.nn import resolve_device
@@ -69,9 +69,9 @@ class CoarseTrainConfig:
     steps: int = 20000
     batch: int = 16  # windows per step
     chunks: int = 3  # consecutive chunks per window: summaries are backpropagated through these
-    chunk_s: float = SchedulerConfig.chunk_s  # the scheduler's chunking, which the model is trained for
-    overlap_s: float = SchedulerConfig.overlap_s
-    semantic_margin_s: float = SchedulerConfig.semantic_margin_s
+    chunk_s: float = CHUNK_S  # the scheduler's chunking, which the model is trained for
+    overlap_s: float = OVERLAP_S
+    semantic_margin_s: float = SEMANTIC_MARGIN_S
     continuity_weight: float = 1.0
     lr: float = 5e-4
     weight_decay: float = 0.01

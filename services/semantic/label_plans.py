@@ -18,7 +18,7 @@ import torch
 from hiermusic.corpus import shards
 from hiermusic.corpus.labels import SectionLabel, SongLabels
 from hiermusic.corpus.token_space import check_tokens
-from hiermusic.orchestrator.chunking import PlanArrays
+from hiermusic.services.common.chunk_layout import PlanArrays
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.semantic.planner import FormPlan, Planner, SectionPlan
 from hiermusic.services.semantic.plugin import MiniLMPlanner, drums_value, form_conditioning

@@ -1,7 +1,7 @@
 """What the fine-token trainer reads: a built corpus's songs with all their
 codebooks, each with a plan made from its labels and chunked by the
 scheduler's own functions, so a training chunk reaches the model through the
-path a served chunk takes: orchestrator.chunking.chunk_context (what the
+path a served chunk takes: services.common.chunk_layout.chunk_context (what the
 scheduler sends) -> services.common.chunk_context.decode_context (what the
 service checks) -> PlanContext.from_chunks (what the plugin feeds the model).
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hiermusic.orchestrator.chunking import Chunk, PlanArrays, chunk_context, layout
+from hiermusic.services.common.chunk_layout import Chunk, PlanArrays, chunk_context, layout
 from hiermusic.services.common.chunk_context import decode_context
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import ChunkInputs

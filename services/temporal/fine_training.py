@@ -40,8 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from hiermusic.corpus.token_space import corpus_codec, corpus_token_space, shard_codec
-from hiermusic.orchestrator.chunking import Chunk
-from hiermusic.orchestrator.config import SchedulerConfig
+from hiermusic.services.common.chunk_layout import CHUNK_S, OVERLAP_S, SEMANTIC_MARGIN_S, Chunk
 from hiermusic.services.common.checkpoint import ModelCard
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import card_for, state_digest
@@ -70,9 +69,9 @@ class FineTrainConfig:
     warmup: int = 500
     grad_clip: float = 1.0
     # Chunking as the scheduler's defaults: a model trained on 5 s chunks serves 5 s chunks.
-    chunk_s: float = SchedulerConfig.chunk_s
-    overlap_s: float = SchedulerConfig.overlap_s
-    semantic_margin_s: float = SchedulerConfig.semantic_margin_s
+    chunk_s: float = CHUNK_S
+    overlap_s: float = OVERLAP_S
+    semantic_margin_s: float = SEMANTIC_MARGIN_S
     # The semantic level whose text and section embeddings the plan carries;
     # empty: its seeded untrained weights, what an untrained mesh sends.
     semantic_checkpoint: str = ""

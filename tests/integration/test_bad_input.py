@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from hiermusic.orchestrator.chunking import Chunk, PlanArrays, chunk_context
+from hiermusic.services.common.chunk_layout import Chunk, PlanArrays, chunk_context
 from hiermusic.orchestrator.scheduler import space_of
 from hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc, tensor_pb2
 from hiermusic.services.common.tensors import decode, encode

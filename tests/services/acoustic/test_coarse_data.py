@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hiermusic.corpus.token_space import corpus_token_space
-from hiermusic.orchestrator.chunking import chunk_context
+from hiermusic.services.common.chunk_layout import chunk_context
 from hiermusic.services.acoustic.coarse_data import Chunking, Window, chunk_batch, load_songs, training_windows
 from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
 from hiermusic.services.acoustic.plugin import plan_memory

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from hiermusic.corpus.token_space import corpus_token_space
-from hiermusic.orchestrator.chunking import chunk_context
+from hiermusic.services.common.chunk_layout import chunk_context
 from hiermusic.services.acoustic.coarse_data import Chunking, load_songs
 from hiermusic.services.acoustic.coarse_model import CoarseConfig
 from hiermusic.services.acoustic.coarse_training import CoarseTrainConfig, train

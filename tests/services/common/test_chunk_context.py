@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hiermusic.orchestrator.chunking import PlanArrays, chunk_context, layout
+from hiermusic.services.common.chunk_layout import PlanArrays, chunk_context, layout
 from hiermusic.v1 import levels_pb2
 from hiermusic.services.common.chunk_context import decode_context
 from hiermusic.services.common.contract import TokenSpaceConfig

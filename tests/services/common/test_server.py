@@ -11,7 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from hiermusic.orchestrator.chunking import Chunk, PlanArrays, chunk_context
+from hiermusic.services.common.chunk_layout import Chunk, PlanArrays, chunk_context
 from hiermusic.orchestrator.mesh import LevelLaunch, LocalMesh
 from hiermusic.v1 import levels_pb2, levels_pb2_grpc
 from hiermusic.services.common.contract import TokenSpaceConfig

@@ -1,5 +1,6 @@
-"""The piece as overlapping chunks, each chunk's slice of the plan, and the
-overlap-add crossfade that joins rendered chunks into one stream."""
+"""The piece as overlapping chunks and each chunk's slice of the plan: what
+the scheduler sends a chunk level, and what the chunk levels train on, so
+both see a chunk the same way."""
 from __future__ import annotations
 
 import math
@@ -10,6 +11,13 @@ import numpy as np
 from hiermusic.v1 import levels_pb2
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.tensors import encode
+
+
+# The mesh's chunking, which the chunk levels are trained for: 5 s chunks
+# sharing 1 s, the plan's context reaching 1 s beyond each side.
+CHUNK_S = 5.0
+OVERLAP_S = 1.0
+SEMANTIC_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -108,27 +116,3 @@ def chunk_context(
     if beats is not None:
         context.frame_beats.CopyFrom(encode(beats))
     return context
-
-
-class Crossfader:
-    """Joins chunk audio by a linear overlap-add over each overlap zone. The
-    tail that the next chunk will overlap is held back until it arrives, so
-    every emitted sample is final."""
-
-    def __init__(self, hop: int) -> None:
-        self.hop = hop
-        self._tail = np.zeros(0, dtype=np.float32)
-
-    def add(self, chunk: Chunk, audio: np.ndarray, next_chunk: Chunk | None) -> np.ndarray:
-        lap = chunk.overlap * self.hop
-        if lap:
-            # Linear suits the overlap: both sides decode the same coarse tokens.
-            fade = np.linspace(0.0, 1.0, lap + 2, dtype=np.float32)[1:-1]
-            audio = audio.copy()
-            audio[:lap] = self._tail[:lap] * (1.0 - fade) + audio[:lap] * fade
-        if next_chunk is None:
-            self._tail = np.zeros(0, dtype=np.float32)
-            return audio
-        keep = (next_chunk.start - chunk.start) * self.hop
-        self._tail = audio[keep:]
-        return audio[:keep]

@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=12)
     parser.add_argument("--first-seed", type=int, default=20000, help="past the corpus builds' seeds")
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--codec-plugin", default="seanet_small")
+    parser.add_argument("--codec-plugin", default="stft_magnitude")
     parser.add_argument("--codec-checkpoint", help="default: the bundled codec weights")
     args = parser.parse_args()
     codec = load_codec(args.codec_plugin, args.codec_checkpoint or bundled_checkpoint("codec"))

@@ -4,13 +4,13 @@ all codebooks) and the script prints, for each, the strongest frequency near
 the fundamental before and after, its error in cents, and the loudest pitch
 class (librosa's CQT chroma) before and after. The mode a listener hears
 depends on pitch classes: a codec that moves notes by a semitone moves keys.
-With `--stages` (the small codec's magnitude decoder) it also says where
+With `--stages` (the stft_magnitude codec) it also says where
 pitch is lost: the true magnitude through Griffin-Lim, the decoder's
 magnitude from the codes and from the encoder's latent before quantizing
 (both through Griffin-Lim), and the decoder's magnitude from the codes with
 the true phase.
 
-    .venv/bin/python bench/codec_pitch.py [--stages] [--codec-plugin seanet_small] [--codec-checkpoint FILE]
+    .venv/bin/python bench/codec_pitch.py [--stages] [--codec-plugin stft_magnitude] [--codec-checkpoint FILE]
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import torch
 
 from hiermusic.corpus.codec_tokens import encode_audio, load_codec
 from hiermusic.services.common.bootstrap import bundled_checkpoint
-from hiermusic.services.semantic.prompt import KEYS
+from hiermusic.services.common.music import KEYS
 
 SR = 24000
 MIDI_NOTES = (48, 49, 50, 55, 56, 57, 61, 62, 69, 73, 74, 81)  # C3 .. A5
@@ -49,13 +49,13 @@ def loudest_pitch_class(audio: np.ndarray) -> tuple[str, float]:
 
 
 def stages(codec, audio: np.ndarray) -> dict[str, np.ndarray]:
-    """Audio rebuilt at each stage of the small codec's magnitude decoder."""
+    """Audio rebuilt at each stage of the stft_magnitude codec's decoder."""
     model = codec.model
     decoder = model.decoder
     with torch.inference_mode():
         wav = torch.from_numpy(audio)[None, None]
         latent = model.encoder(wav)
-        quantized = model.quantizer(latent, int(model.frame_rate), None).quantized
+        quantized = model.quantize(latent).quantized  # the fine residual smoothed as encode does
         true = decoder.stft(wav[:, 0])  # complex [1, F, T]
         coded = decoder.log_magnitude(quantized)[..., : true.shape[-1]].exp()
         unquantized = decoder.log_magnitude(latent)[..., : true.shape[-1]].exp()
@@ -69,9 +69,9 @@ def stages(codec, audio: np.ndarray) -> dict[str, np.ndarray]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--codec-plugin", default="seanet_small")
+    parser.add_argument("--codec-plugin", default="stft_magnitude")
     parser.add_argument("--codec-checkpoint", help="default: the bundled codec weights")
-    parser.add_argument("--stages", action="store_true", help="where pitch is lost (small codec, magnitude decoder)")
+    parser.add_argument("--stages", action="store_true", help="where pitch is lost (stft_magnitude codec)")
     args = parser.parse_args()
     codec = load_codec(args.codec_plugin, args.codec_checkpoint or bundled_checkpoint("codec"))
     print("note      f0 Hz  out Hz  cents  pitch class in -> out (share of the chroma)")

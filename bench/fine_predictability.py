@@ -17,7 +17,7 @@ level 8 at its unigram); this measures it from the corpus alone in a few minutes
 
 With --smoothing W... it asks the same of codes not made yet: the codec's
 fine codebooks fitted again by k-means on its fine residual averaged over W
-frames (codec_seanet.fine_smoothing), on the songs of a codec trainer's
+frames (codec_stft_magnitude.fine_smoothing), on the songs of a codec trainer's
 audio cache (how the bundled codec's 5 frames were chosen):
 
     .venv/bin/python bench/fine_predictability.py --smoothing 1 3 5 9 \
@@ -40,7 +40,7 @@ from hiermusic.corpus.token_space import corpus_codec
 from hiermusic.services.common.bootstrap import bundled_checkpoint
 from hiermusic.services.temporal.codebooks import kmeans
 from hiermusic.services.temporal.codec import quantizer_vectors
-from hiermusic.services.temporal.codec_seanet import SeanetSmallCodec
+from hiermusic.services.temporal.codec_stft_magnitude import StftMagnitudeCodec
 
 SHARES = (1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 
@@ -101,7 +101,7 @@ def smoothed_codes(codec_file: Path, cache_file: Path, smoothing: int, songs: in
     `hiermusic train codec` with refit_fine_codebooks does), on the training
     excerpts of a codec trainer's audio cache: `songs` songs' excerpts to fit
     and count on, `songs` others held out. -> codes per split, vectors [K, V, D]."""
-    codec = SeanetSmallCodec(codec_file, torch.device("cpu"))
+    codec = StftMagnitudeCodec(codec_file, torch.device("cpu"))
     model = codec.model.eval()
     model.config = replace(model.config, fine_smoothing=smoothing)
     cache = load_file(str(cache_file))

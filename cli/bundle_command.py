@@ -2,18 +2,26 @@
 weights/ (or --weights DIR), stored as float16, where every service loads its
 level's file by default. Bundled weights share one size budget (they travel
 with the repository); a bundle that would break it is refused before anything
-is written."""
+is written. A level's card carries its sampling settings: the run's, or the
+defaults, every field stated."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from safetensors import safe_open
 
 from hiermusic.cli.train_command import TRAINERS
-from hiermusic.services.common.checkpoint import load_checkpoint, save_half
+from hiermusic.services.acoustic.sampling import CoarseSampling
+from hiermusic.services.common.checkpoint import ModelCard, load_checkpoint, save_half
+from hiermusic.services.common.level import sampling_settings
+from hiermusic.services.semantic.sampling import SemanticSampling
+from hiermusic.services.temporal.sampling import FineSampling
 
 BUDGET_MB = 40.0
+# The sampling settings of each level's plugin; the codec and the text model have none.
+SAMPLING = {"semantic": SemanticSampling, "acoustic": CoarseSampling, "temporal": FineSampling}
 
 
 @dataclass
@@ -49,6 +57,7 @@ def bundle(what: str, run_dir: Path, weights_dir: Path, budget_mb: float = BUDGE
     _, card, _ = load_checkpoint(source)  # a missing card or file is refused here
     if not card.trained:
         raise ValueError(f"{source} is not a trained checkpoint (its card says trained: false)")
+    card.sampling = sampling_section(what, card)  # a misspelt field is refused before anything is written
     target = Path(weights_dir) / name
     others = sum(p.stat().st_size for p in Path(weights_dir).glob("*.safetensors") if p.name != name) / 1e6 \
         if Path(weights_dir).is_dir() else 0.0
@@ -56,6 +65,12 @@ def bundle(what: str, run_dir: Path, weights_dir: Path, budget_mb: float = BUDGE
     if others + size > budget_mb:
         raise ValueError(f"{name} would take {size:.1f} MB as float16; with the {others:.1f} MB already in "
                          f"{weights_dir} that is over the {budget_mb:g} MB budget of bundled weights")
-    save_half(source, target)
+    save_half(source, target, card)
     written = target.stat().st_size / 1e6
     return Bundled(target, written, others + written, card.version)
+
+
+def sampling_section(what: str, card: ModelCard) -> dict[str, Any]:
+    """The bundled card's sampling section: the run's card's over the
+    defaults, every field stated; empty for what has no sampling settings."""
+    return asdict(sampling_settings(SAMPLING[what], card, {})) if what in SAMPLING else {}

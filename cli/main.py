@@ -10,9 +10,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-TRAINER_NAMES = ("codec", "text", "semantic", "acoustic", "temporal")  # orchestrator/train_command.py's TRAINERS
+from hiermusic.services.common.limits import LEVELS, MAX_MESSAGE_MB, check_duration, check_piece
 
-LEVELS = ("semantic", "acoustic", "temporal")
+TRAINER_NAMES = ("codec", "text", "semantic", "acoustic", "temporal")  # orchestrator/train_command.py's TRAINERS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,14 +62,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--plugin", default="", help="model plugin name (default: the level's default)")
     serve.add_argument("--checkpoint", type=Path, help="safetensors weights with a JSON card beside them")
     serve.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    serve.add_argument("--codec-plugin", default="seanet_small", help="temporal level: codec plugin")
+    serve.add_argument("--codec-plugin", default="stft_magnitude", help="temporal level: codec plugin")
     serve.add_argument("--codec-checkpoint", type=Path, help="temporal level: codec weights")
     serve.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     serve.add_argument("--max-concurrent-rpcs", type=int, default=8)
-    serve.add_argument("--max-message-mb", type=int, default=64)
+    serve.add_argument("--max-message-mb", type=int, default=MAX_MESSAGE_MB)
     serve.add_argument("--drain-s", type=float, default=10.0)
     serve.add_argument("--ready-file", type=Path, help="write port, metrics port and pid here once serving")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--sampling", type=_sampling_file, default={}, metavar="FILE",
+                       help="JSON object of sampling settings over the model card's (e.g. {\"top_k\": 40})")
+    serve.add_argument("--set", type=_sampling_setting, action="append", default=[], metavar="NAME=VALUE",
+                       dest="sampling_set", help="one sampling setting (a JSON value), over --sampling; repeatable")
     serve.set_defaults(run=_serve)
 
     data = sub.add_parser("data", help="build or inspect a training corpus")
@@ -84,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--workers", type=int, default=0, help="processes (0: one per core)")
     build.add_argument("--shard-size", type=int, default=16)
-    build.add_argument("--codec-plugin", default="seanet_small")
+    build.add_argument("--codec-plugin", default="stft_magnitude")
     build.add_argument("--codec-checkpoint", type=Path)
     build.add_argument("--clusters", type=int, default=512, help="semantic tokenizer vocabulary")
     build.add_argument("--semantic-tokenizer", type=Path, metavar="FILE",
@@ -143,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_mesh_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="device of the levels started here: auto, cpu or cuda")
     p.add_argument("--ray-address", help="join this Ray cluster instead of starting a local one")
-    p.add_argument("--scheduler-config", type=Path, help="JSON: chunking, deadlines, actor resources")
+    p.add_argument("--scheduler-config", type=_scheduler_config_file, help="JSON: chunking, deadlines, actor resources")
     p.add_argument("--log-dir", type=Path, help="service logs and mesh.json (default: a temporary dir)")
     p.add_argument("--timeout", type=float, default=0, help="per level call deadline in seconds (0: config)")
     for level in LEVELS:
@@ -151,10 +155,21 @@ def _add_mesh_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{level}-checkpoint", default="", help=argparse.SUPPRESS)
 
 
+def _scheduler_config_file(path: str):  # -> SchedulerConfig
+    """--scheduler-config, read while the flags are parsed: a bad file is a
+    usage error (exit 2) naming the field, before anything starts."""
+    from hiermusic.orchestrator.config import SchedulerConfig, SchedulerConfigError
+
+    try:
+        return SchedulerConfig.from_file(Path(path))
+    except SchedulerConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _scheduler_config(args: argparse.Namespace):
     from hiermusic.orchestrator.config import SchedulerConfig
 
-    config = SchedulerConfig.from_file(args.scheduler_config) if args.scheduler_config else SchedulerConfig()
+    config = args.scheduler_config or SchedulerConfig()
     if args.timeout:
         config.rpc_deadline_s = args.timeout
     return config
@@ -190,10 +205,10 @@ def _generate(args: argparse.Namespace) -> int:
     from hiermusic.orchestrator.song_writer import SongWriter
     from hiermusic.v1 import composer_pb2
 
-    if not args.prompt.strip():
-        return _fail("the prompt is empty; describe the music to make", 2)
-    if not 0 < args.duration <= 600:
-        return _fail(f"--duration {args.duration}: expected more than 0 and at most 600 seconds", 2)
+    try:
+        check_piece(args.prompt, args.duration, duration_name="--duration")
+    except ValueError as err:
+        return _fail(str(err), 2)
     if args.out.suffix.lower() != ".wav":
         return _fail(f"--out {args.out}: expected a .wav path", 2)
     request = composer_pb2.ComposeRequest(prompt=args.prompt, duration_s=args.duration, seed=args.seed)
@@ -275,7 +290,7 @@ def _up(args: argparse.Namespace) -> int:
     from hiermusic.orchestrator import composer_service
     from hiermusic.orchestrator.mesh import LocalMesh, MeshError, parse_address
     from hiermusic.orchestrator.ray_runtime import ray_session, start_scheduler
-    from hiermusic.orchestrator.scheduler import unwrap
+    from hiermusic.orchestrator.song import unwrap
     from hiermusic.services.common.log import configure_logging
     from hiermusic.services.common.server import ServerConfig, serve
 
@@ -307,8 +322,32 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sampling_file(path: str) -> dict:
+    """--sampling, read while the flags are parsed; which fields the level
+    has is checked when its plugin loads (unknown ones refused by name)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise argparse.ArgumentTypeError(f"{path}: {err}") from None
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError(f"{path}: expected a JSON object of sampling settings")
+    return data
+
+
+def _sampling_setting(text: str) -> tuple[str, object]:
+    """--set NAME=VALUE, the value read as JSON."""
+    name, sep, value = text.partition("=")
+    try:
+        if sep and name.strip():
+            return name.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE with a JSON value (40, 0.5, true, [0.5, 0])")
+
+
 def _serve(args: argparse.Namespace) -> int:
-    from hiermusic.services.common.bootstrap import LevelConfig, run_level
+    from hiermusic.cli.serve_command import run_level
+    from hiermusic.services.common.bootstrap import LevelConfig
     from hiermusic.services.common.plugins import UnknownPluginError
     from hiermusic.services.common.server import ServerConfig
 
@@ -330,6 +369,7 @@ def _serve(args: argparse.Namespace) -> int:
             drain_s=args.drain_s,
             ready_file=args.ready_file,
         ),
+        sampling=args.sampling | dict(args.sampling_set),
     )
     try:
         run_level(config)
@@ -424,8 +464,11 @@ def _eval(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         return _fail("--limit must be at least 1", 2)
-    if args.duration is not None and not 0 < args.duration <= 600:
-        return _fail(f"--duration {args.duration}: expected more than 0 and at most 600 seconds", 2)
+    try:
+        if args.duration is not None:
+            check_duration(args.duration, "--duration")
+    except ValueError as err:
+        return _fail(str(err), 2)
     metrics = {}
     for item in args.level_metrics:
         level, _, endpoint = item.partition("=")

@@ -33,7 +33,7 @@ class BuildConfig:
     manifest: str = ""
     seed: int = 0
     shard_size: int = 16
-    codec_plugin: str = "seanet_small"
+    codec_plugin: str = "stft_magnitude"
     codec_checkpoint: str = ""
     clusters: int = 512
     # A fitted tokenizer (another build's semantic_tokenizer.safetensors) to

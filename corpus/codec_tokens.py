@@ -13,7 +13,7 @@ from hiermusic.services.common.plugins import load_plugin
 WINDOW_S = 20.0  # encode in windows to bound memory on long pieces
 
 
-def load_codec(plugin: str = "seanet_small", checkpoint: Path | None = None, device: str = "cpu"):  # -> Codec
+def load_codec(plugin: str = "stft_magnitude", checkpoint: Path | None = None, device: str = "cpu"):  # -> Codec
     return load_plugin("codec", plugin)(checkpoint, resolve_device(device))
 
 

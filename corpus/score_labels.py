@@ -13,7 +13,7 @@ from music21 import key, metadata, stream
 
 from hiermusic.corpus.labels import SectionLabel
 from hiermusic.corpus.performance import Note
-from hiermusic.services.semantic.prompt import KEYS, MODES
+from hiermusic.services.common.music import KEYS, MODES
 
 if TYPE_CHECKING:
     from hiermusic.corpus.score_timeline import Bar, Event

@@ -22,7 +22,7 @@ from hiermusic.corpus.labels import ChordLabel, SongLabels
 from hiermusic.corpus.performance import DrumHit, Note, Performance
 from hiermusic.corpus.score_timeline import Event
 from hiermusic.corpus.synth import DRUM_PART
-from hiermusic.services.semantic.prompt import key_index
+from hiermusic.services.common.music import key_index
 
 CAP_S = 240.0  # longer pieces are cut at the last bar line before this
 TAIL_S = 1.5  # silence after the last note so the final chord can ring out

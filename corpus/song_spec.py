@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from hiermusic.services.semantic.prompt import KEYS, MODES
+from hiermusic.services.common.music import KEYS, MODES
 
 T = TypeVar("T")
 

@@ -15,8 +15,7 @@ from hiermusic.corpus.build import TOKENIZER_FILE
 from hiermusic.corpus.codec_tokens import load_codec
 from hiermusic.corpus.labels import SongLabels
 from hiermusic.corpus.semantic_tokenizer import TokenizerCard
-from hiermusic.services.common.contract import TokenSpaceConfig
-from hiermusic.services.temporal.plugin import CODEC_FIELDS
+from hiermusic.services.common.contract import CODEC_FIELDS, TokenSpaceConfig
 
 CODEC_META = ("codec_plugin", "codec_version", "codec_trained", "codec_id")  # codec_id: builds since 2026-12
 

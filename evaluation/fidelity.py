@@ -1,7 +1,7 @@
 """Fidelity: a Fréchet distance between the frame statistics of two sets of
 audio over a fixed, versioned librosa feature set (no learned embedding of
-ours, so numbers stay comparable across runs), and the reconstruction
-measures of a codec round trip (SI-SNR, log-mel distance)."""
+ours, so numbers stay comparable across runs). A codec round trip's
+measures are the temporal level's (services/temporal/codec_fidelity.py)."""
 from __future__ import annotations
 
 import librosa
@@ -14,13 +14,6 @@ FEATURE_SET = "librosa-mfcc20-contrast7-chroma12-sr24k-hop480-v1"
 _N_FFT = 2048
 _HOP = 480  # 50 frames/s at 24 kHz
 _EPS = 1e-6  # added to the covariance diagonals when their product is near-singular, as pytorch-fid does
-
-# mel_distance: 1024-point FFT, 256 hop, 80 mels, log10 of power floored at
-# 1e-5 (the HiFi-GAN / EnCodec style of log-mel loss).
-_MEL_N_FFT = 1024
-_MEL_HOP = 256
-_MEL_BANDS = 80
-_MEL_FLOOR = 1e-5
 
 
 def fidelity_features(audio: np.ndarray, sample_rate: int = 24000) -> np.ndarray:
@@ -49,29 +42,3 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     root = root.real
     diff = mu_a - mu_b
     return float(max(0.0, diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(root)))
-
-
-def si_snr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Scale-invariant SNR in dB of `estimate` against `reference` (same
-    length), both made zero-mean first."""
-    if reference.shape != estimate.shape:
-        raise ValueError(f"si_snr needs equal shapes, got {reference.shape} and {estimate.shape}")
-    ref = reference.astype(np.float64) - reference.mean()
-    est = estimate.astype(np.float64) - estimate.mean()
-    target = (est @ ref) / (ref @ ref + 1e-12) * ref
-    noise = est - target
-    return float(10.0 * np.log10((target @ target + 1e-12) / (noise @ noise + 1e-12)))
-
-
-def mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 24000) -> float:
-    """Mean absolute difference of log10 mel power spectrograms (1024-point
-    FFT, 256 hop, 80 mels, floor 1e-5) of two signals of the same length."""
-    if reference.shape != estimate.shape:
-        raise ValueError(f"mel_distance needs equal shapes, got {reference.shape} and {estimate.shape}")
-
-    def log_mel(y: np.ndarray) -> np.ndarray:
-        mel = librosa.feature.melspectrogram(y=y.astype(np.float32), sr=sample_rate, n_fft=_MEL_N_FFT,
-                                             hop_length=_MEL_HOP, n_mels=_MEL_BANDS)
-        return np.log10(np.maximum(mel, _MEL_FLOOR))
-
-    return float(np.abs(log_mel(reference) - log_mel(estimate)).mean())

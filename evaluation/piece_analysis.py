@@ -18,7 +18,7 @@ from hiermusic.evaluation.structure import (
 )
 from hiermusic.evaluation.tempo import estimate_tempo, tempo_error
 from hiermusic.evaluation.tonality import estimate_key, mode_quality
-from hiermusic.services.semantic.prompt import key_index
+from hiermusic.services.common.music import key_index
 
 # Issue 6's bar for a named tempo; octave errors are reported apart.
 TEMPO_TOLERANCE = 0.05

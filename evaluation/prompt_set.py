@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from hiermusic.corpus.song_spec import MOODS, STYLES
-from hiermusic.services.semantic.prompt import TEMPO_RANGE, key_index
+from hiermusic.services.common.limits import MAX_DURATION_S
+from hiermusic.services.common.music import TEMPO_RANGE, key_index
 
 STANDARD = Path(__file__).parent / "prompts" / "standard.jsonl"
 
-MAX_DURATION_S = 600.0
 # Evaluation asks only for what every measurement can tell apart; dorian and
 # mixolydian are left to the planner.
 EVAL_MODES = ("major", "minor")

@@ -168,7 +168,7 @@ def measure(prompts: list[EvalPrompt], records: list[dict], out: Path, config: E
             "feature_set": FEATURE_SET,
             "reference": [labels.song_id for labels, _ in reference],
             "frechet_distance": round(frechet_distance(np.concatenate(features), ref_features), 3) if features else None,
-            "codec": codec_fidelity([a for _, a in reference], temporal.get("codec_plugin") or "seanet_small",
+            "codec": codec_fidelity([a for _, a in reference], temporal.get("codec_plugin") or "stft_magnitude",
                                     config.codec_checkpoint or _bundled("codec"), coarse_codebooks=2,
                                     clip_s=config.codec_clip_s, device=config.device),
         },

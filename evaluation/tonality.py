@@ -9,7 +9,7 @@ import librosa
 import numpy as np
 
 from hiermusic.evaluation.loudness import SILENCE_DBFS, is_silent
-from hiermusic.services.semantic.prompt import KEYS
+from hiermusic.services.common.music import KEYS
 
 N_FFT = 4096  # ~6 Hz bins at 24 kHz: semitones apart from the second octave up
 HOP = 1024
@@ -38,7 +38,7 @@ MODE_QUALITY = {
 
 @dataclass
 class KeyEstimate:
-    key: str | None  # tonic, spelled as services.semantic.prompt.KEYS (the corpus labels' names)
+    key: str | None  # tonic, spelled as services.common.music.KEYS (the corpus labels' names)
     mode: str | None  # "major" | "minor"
     confidence: float  # Pearson correlation of the mean chroma with the best key profile
     reason: str = ""  # why key is None ("silent", "noise-like spectrum", "no key profile fits")

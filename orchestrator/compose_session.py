@@ -81,7 +81,7 @@ class RemoteComposer:
     def __enter__(self) -> Self:
         import grpc
 
-        from hiermusic.orchestrator.level_client import MAX_MESSAGE_BYTES
+        from hiermusic.services.common.limits import MAX_MESSAGE_BYTES
 
         self._channel = grpc.insecure_channel(
             self.address, options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
@@ -109,6 +109,6 @@ class RemoteComposer:
 def _reason(err: Exception) -> str:
     import ray
 
-    from hiermusic.orchestrator.scheduler import unwrap
+    from hiermusic.orchestrator.song import unwrap
 
     return str(unwrap(err)) if isinstance(err, ray.exceptions.RayTaskError) else str(err)

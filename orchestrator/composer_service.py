@@ -5,9 +5,18 @@ import grpc
 import ray
 
 from hiermusic.v1 import composer_pb2, composer_pb2_grpc, contract_pb2
-from hiermusic.orchestrator.scheduler import SongError, unwrap, validate_request
+from hiermusic.orchestrator.song import SongError, unwrap
+from hiermusic.services.common.limits import check_piece
 
 SERVICE_NAME = composer_pb2.DESCRIPTOR.services_by_name["Composer"].full_name
+
+
+def validate_request(request: composer_pb2.ComposeRequest) -> None:
+    """The front door for remote callers: their request is checked here, once
+    (the scheduler behind it trusts what passed); raises ValueError."""
+    check_piece(request.prompt, request.duration_s)
+    if not (request.chunk_s >= 0 and request.overlap_s >= 0):  # NaN fails too
+        raise ValueError("chunk_s and overlap_s must not be negative (0: the scheduler's own)")
 
 
 def composer_info() -> contract_pb2.ModelInfo:

@@ -7,6 +7,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hiermusic.services.common.chunk_layout import CHUNK_S, OVERLAP_S, SEMANTIC_MARGIN_S
+from hiermusic.services.common.config_dict import UnknownFieldError, config_from_dict
+from hiermusic.services.common.limits import LEVELS
+
+
+class SchedulerConfigError(ValueError):
+    """A scheduler config file that cannot be used; the message names the file and the field."""
 
 
 @dataclass
@@ -37,18 +43,39 @@ class SchedulerConfig:
     metrics_port: int = 0  # 0: any free port
     metrics_host: str = "127.0.0.1"
     scheduler: ActorResources = field(default_factory=ActorResources)
-    clients: dict[str, ActorResources] = field(
-        default_factory=lambda: {name: ActorResources() for name in ("semantic", "acoustic", "temporal")}
-    )
+    clients: dict[str, ActorResources] = field(default_factory=lambda: {name: ActorResources() for name in LEVELS})
 
     @classmethod
     def from_file(cls, path: Path) -> "SchedulerConfig":
-        data = json.loads(Path(path).read_text())
-        config = cls(**{k: v for k, v in data.items() if k not in ("scheduler", "clients")})
-        if "scheduler" in data:
-            config.scheduler = ActorResources(**data["scheduler"])
-        for name, res in data.get("clients", {}).items():
-            config.clients[name] = ActorResources(**res)
+        """The defaults, overridden by the JSON file's fields; a field or level
+        name the config lacks (a typo) is refused by its path, not ignored."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise SchedulerConfigError(f"{path}: {err}") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as err:  # UnknownFieldError among them
+            raise SchedulerConfigError(f"{path}: {err}") from None
+
+    @classmethod
+    def from_dict(cls, data: object) -> "SchedulerConfig":
+        """As from_file, from the file's parsed JSON; raises ValueError."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object of {cls.__name__} fields")
+        for name in ("scheduler", "clients"):
+            if not isinstance(data.get(name, {}), dict):
+                raise ValueError(f"{name}: expected a JSON object")
+        # clients is keyed by level, not by field: its names are checked here.
+        config = config_from_dict(cls, {k: v for k, v in data.items() if k != "clients"})
+        for level, resources in data.get("clients", {}).items():
+            if level not in LEVELS:
+                raise UnknownFieldError(
+                    f"clients.{level}: unknown level; expected {', '.join(LEVELS[:-1])} or {LEVELS[-1]}"
+                )
+            if not isinstance(resources, dict):
+                raise ValueError(f"clients.{level}: expected a JSON object")
+            config.clients[level] = config_from_dict(ActorResources, resources, path=f"clients.{level}.")
         return config
 
     def to_dict(self) -> dict:

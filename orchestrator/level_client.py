@@ -9,6 +9,7 @@ import grpc
 import ray
 
 from hiermusic.v1 import contract_pb2
+from hiermusic.services.common.limits import MAX_MESSAGE_BYTES
 from hiermusic.services.common.log import call_metadata
 
 SERVICES = {
@@ -16,7 +17,6 @@ SERVICES = {
     "acoustic": "hiermusic.v1.AcousticLevel",
     "temporal": "hiermusic.v1.TemporalLevel",
 }
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 class LevelError(RuntimeError):

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LEVELS = ("semantic", "acoustic", "temporal")
 _PR_SET_PDEATHSIG = 1
 
 

@@ -1,10 +1,12 @@
 """The coarse transformer: writes RVQ levels 1-2 of one chunk, frame by frame,
-cross-attending to the plan and carrying summary tokens between chunks. Each
-frame also gets its own slice of the plan (the semantic token and the section,
-with its energy, that cover it), so section boundaries inside a chunk are seen
-where they fall, and (with `beat_inputs`) where it lies in the beat and the
-bar of the plan's beat grid: the tempo asked for reaches the frames exactly,
-which semantic tokens at 12.5/s cannot carry to within a few percent."""
+cross-attending to the plan (services/common/plan_encoder.py) and carrying
+summary tokens between chunks. Each frame also gets its own slice of the plan:
+the semantic token and the section, with its energy, that cover it, so
+section boundaries inside a chunk are seen where they fall; where it lies in
+the beat and the bar of the plan's beat grid, so the tempo asked for reaches
+the frames exactly, which semantic tokens at 12.5/s cannot carry to within a
+few percent; and whether the prompt asked for drums, asked for none, or did
+not say, since a caption embedding hears "no drums" much as "drums"."""
 from __future__ import annotations
 
 import math
@@ -16,16 +18,15 @@ from torch import nn
 
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.nn import KVCache, SummaryPooler, Transformer, TransformerConfig, floored, keep_top_k, sample
+from hiermusic.services.common.plan_context import PlanContext
+from hiermusic.services.common.plan_encoder import PlanEncoder
 
-SEMANTIC_POSITIONS = 256  # relative positions of plan tokens around the chunk
 BEAT_FEATURES = 7  # sin/cos of the beat, half-beat and bar phases, and whether a grid is known
 
 
-def beat_features(frame_beats: torch.Tensor | None, shape: tuple[int, int]) -> torch.Tensor:
-    """frame_beats [B, T, 2] (positions in beats and bars; NaN or None: no
-    grid) -> [B, T, BEAT_FEATURES], all zero where no grid is known."""
-    if frame_beats is None:
-        return torch.zeros(*shape, BEAT_FEATURES)
+def beat_features(frame_beats: torch.Tensor) -> torch.Tensor:
+    """frame_beats [B, T, 2] (positions in beats and bars; NaN: no grid) ->
+    [B, T, BEAT_FEATURES], all zero where no grid is known."""
     known = ~frame_beats.isnan().any(dim=-1, keepdim=True)  # [B, T, 1]
     beats, bars = frame_beats.nan_to_num(0.0).unbind(-1)
     angles = torch.stack([2 * torch.pi * beats, 4 * torch.pi * beats, 2 * torch.pi * bars], dim=-1)  # [B, T, 3]
@@ -37,38 +38,11 @@ def beat_features(frame_beats: torch.Tensor | None, shape: tuple[int, int]) -> t
 class CoarseConfig:
     token_space: TokenSpaceConfig = field(default_factory=TokenSpaceConfig)
     transformer: TransformerConfig = field(
-        default_factory=lambda: TransformerConfig(dim=256, layers=4, heads=4, max_len=512)
+        default_factory=lambda: TransformerConfig(dim=192, layers=4, heads=4, max_len=512)
     )
-    # Frames hear their place in the beat grid (False: models made before it).
-    beat_inputs: bool = False
-    # Frames hear whether the prompt asked for drums, asked for none, or did
-    # not say: a caption embedding hears "no drums" much as "drums".
-    drums_inputs: bool = False
-    # Keep each coarse code's drums evidence from the training corpus
-    # (services.common.training.drums_evidence): log p(drums | code) and
-    # log p(no drums | code), per codebook, for `generate`'s drums floor. The
-    # learnt drums input alone still let a "no drums" piece draw now and
-    # then a burst of cymbal-like noise.
-    drums_table: bool = False
-
-
-@dataclass
-class PlanMemory:
-    """A chunk's plan context as tensors with a batch axis."""
-
-    text: torch.Tensor  # [B, E]
-    sections: torch.Tensor  # [B, k, E]
-    energy: torch.Tensor  # [B, k]
-    semantic: torch.Tensor  # [B, s] token ids
-    semantic_pos: torch.Tensor  # [B, s] positions relative to the chunk start
-    frame_semantic: torch.Tensor  # [B, T] semantic token aligned with each frame
-    frame_section: torch.Tensor  # [B, T] index into `sections` of each frame's section
-    # Padding of a batch of chunks that touch different numbers of sections
-    # and plan tokens (True = real); None: nothing padded, as in serving.
-    section_mask: torch.Tensor | None = None  # bool [B, k]
-    semantic_mask: torch.Tensor | None = None  # bool [B, s]
-    frame_beats: torch.Tensor | None = None  # float [B, T, 2] beats and bars from the start; NaN/None: no grid
-    drums: torch.Tensor | None = None  # long [B], levels_pb2.Drums; None: unsaid
+    # Plan positions (PlanEncoder): offsets -margin .. positions-margin-1 from the chunk's first semantic token.
+    semantic_positions: int = 256
+    semantic_margin: int = 64
 
 
 class CoarseTransformer(nn.Module):
@@ -83,51 +57,33 @@ class CoarseTransformer(nn.Module):
         self.frame_section = nn.Linear(space.embedding_dim + 1, d)
         self.summary_in = nn.Linear(space.summary_dim, d)
         self.no_summary = nn.Parameter(torch.randn(space.summary_tokens, d) * 0.02)
-        self.mem_text = nn.Linear(space.embedding_dim, d)
-        self.mem_section = nn.Linear(space.embedding_dim + 1, d)
-        self.mem_sem = nn.Embedding(space.semantic_vocab_size, d)
-        self.mem_sem_pos = nn.Embedding(SEMANTIC_POSITIONS, d)
+        self.plan_encoder = PlanEncoder(space, d, config.semantic_positions, config.semantic_margin)
         self.transformer = Transformer(config.transformer)
         self.heads = nn.ModuleList(nn.Linear(d, space.codebook_size) for _ in range(self.codebooks))
         # Level k > 0 also sees the ids just chosen for levels < k of the same frame.
         self.depth_emb = nn.ModuleList(nn.Embedding(space.codebook_size, d) for _ in range(self.codebooks - 1))
         self.pooler = SummaryPooler(space.summary_tokens, d, space.summary_dim, config.transformer.heads)
-        if config.beat_inputs:
-            # Zero at first, so weights trained without beats load and start unchanged.
-            self.beat_proj = nn.Linear(BEAT_FEATURES, d)
-            nn.init.zeros_(self.beat_proj.weight)
-            nn.init.zeros_(self.beat_proj.bias)
-        if config.drums_inputs:
-            self.drums_emb = nn.Embedding(3, d)  # unsaid, wanted, unwanted
-            nn.init.zeros_(self.drums_emb.weight)
-        if config.drums_table:
-            self.register_buffer("drums_evidence", torch.zeros(self.codebooks, 3, space.codebook_size))
+        # Zero at first: a fresh model hears the beat grid and the drums asked only as it learns them.
+        self.beat_proj = nn.Linear(BEAT_FEATURES, d)
+        nn.init.zeros_(self.beat_proj.weight)
+        nn.init.zeros_(self.beat_proj.bias)
+        self.drums_emb = nn.Embedding(3, d)  # unsaid, wanted, unwanted
+        nn.init.zeros_(self.drums_emb.weight)
+        # Each coarse code's drums evidence in the training corpus
+        # (services.common.training.drums_evidence): log p(drums | code) and
+        # log p(no drums | code), per codebook, for `generate`'s drums floor.
+        # The learnt drums input alone still let a "no drums" piece draw now
+        # and then a burst of cymbal-like noise. Filled by the trainer.
+        self.register_buffer("drums_evidence", torch.zeros(self.codebooks, 3, space.codebook_size))
 
-    def memory(self, plan: PlanMemory) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Cross-attention memory [B, 1 + k + s, D] and its mask (None: no padding)."""
-        text = self.mem_text(plan.text)[:, None]  # [B, 1, D]
-        sections = self.mem_section(torch.cat([plan.sections, plan.energy[..., None]], dim=-1))  # [B, k, D]
-        semantic = self.mem_sem(plan.semantic) + self.mem_sem_pos(plan.semantic_pos)  # [B, s, D]
-        memory = torch.cat([text, sections, semantic], dim=1)
-        if plan.section_mask is None and plan.semantic_mask is None:
-            return memory, None
-        b, k, s = memory.shape[0], sections.shape[1], semantic.shape[1]
-        ones = memory.new_ones(b, 1, dtype=torch.bool)
-        section_mask = plan.section_mask if plan.section_mask is not None else ones.expand(b, k)
-        semantic_mask = plan.semantic_mask if plan.semantic_mask is not None else ones.expand(b, s)
-        return memory, torch.cat([ones, section_mask, semantic_mask], dim=1)
-
-    def frame_plan(self, plan: PlanMemory) -> torch.Tensor:
+    def frame_plan(self, plan: PlanContext) -> torch.Tensor:
         """Each frame's own plan: its semantic token plus its section and that
         section's energy, its place in the beat grid and the drums asked. [B, T, D]"""
-        sections = self.frame_section(torch.cat([plan.sections, plan.energy[..., None]], dim=-1))  # [B, k, D]
+        sections = self.frame_section(torch.cat([plan.sections, plan.section_energy[..., None]], dim=-1))  # [B, k, D]
         index = plan.frame_section[..., None].expand(-1, -1, sections.shape[-1])  # [B, T, D]
-        out = self.frame_sem(plan.frame_semantic) + torch.gather(sections, 1, index)
-        if self.config.beat_inputs:
-            out = out + self.beat_proj(beat_features(plan.frame_beats, tuple(plan.frame_semantic.shape)).to(out))
-        if self.config.drums_inputs and plan.drums is not None:
-            out = out + self.drums_emb(plan.drums)[:, None]
-        return out
+        out = self.frame_sem(plan.semantic.gather(1, plan.frame_semantic)) + torch.gather(sections, 1, index)
+        out = out + self.beat_proj(beat_features(plan.frame_beats).to(out))
+        return out + self.drums_emb(plan.drums)[:, None]
 
     def summary_prefix(
         self, summary: torch.Tensor | None, batch: int, opens: torch.Tensor | None = None
@@ -158,26 +114,25 @@ class CoarseTransformer(nn.Module):
         return torch.stack(out, dim=1)
 
     def forward(
-        self, codes: torch.Tensor, plan: PlanMemory, summary: torch.Tensor | None, opens: torch.Tensor | None = None
+        self, codes: torch.Tensor, plan: PlanContext, summary: torch.Tensor | None, opens: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass: logits [B, K, T, V] and the summary out [B, n, S]."""
         prefix = self.summary_prefix(summary, codes.shape[0], opens)
         x = torch.cat([prefix, self.frame_inputs(codes, self.frame_plan(plan))], dim=1)
-        memory, mask = self.memory(plan)
+        memory, mask = self.plan_encoder(plan)
         hidden = self.transformer(x, memory, mask)[:, prefix.shape[1] :]
         return self.logits(hidden, codes), self.pooler(hidden)
 
-    def said_drums_evidence(self, plan: PlanMemory) -> torch.Tensor | None:
+    def said_drums_evidence(self, plan: PlanContext) -> torch.Tensor | None:
         """[K, V] log p(what the plan says of drums | code), or None where the
-        plan does not say or the model has no table."""
-        if not self.config.drums_table or plan.drums is None or int(plan.drums[0]) == 0:
-            return None
-        return self.drums_evidence[:, int(plan.drums[0])]
+        plan does not say."""
+        said = int(plan.drums[0])
+        return self.drums_evidence[:, said] if said else None
 
     @torch.inference_mode()
     def generate(
         self,
-        plan: PlanMemory,
+        plan: PlanContext,
         summary: torch.Tensor | None,
         prefix_codes: torch.Tensor | None,
         num_frames: int,
@@ -187,11 +142,11 @@ class CoarseTransformer(nn.Module):
         drums_floor: Sequence[float] = (),
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes [1, K, num_frames] (starting with the given prefix) and summary
-        [1, n, S]. `drums_floor[k]` > 0, with a drums table and the drums
-        said, keeps among codebook k's top_k at each step only the codes whose
-        evidence for what was said is at least that probability (all of them
-        where none is); codebooks past its end have none."""
-        memory, mask = self.memory(plan)
+        [1, n, S]. `drums_floor[k]` > 0, with the drums said, keeps among
+        codebook k's top_k at each step only the codes whose evidence for
+        what was said is at least that probability (all of them where none
+        is); codebooks past its end have none."""
+        memory, mask = self.plan_encoder(plan)
         frame_plan = self.frame_plan(plan)  # [1, num_frames, D]
         cache = KVCache(capacity=self.no_summary.shape[0] + num_frames)  # summary + frames
         device = memory.device

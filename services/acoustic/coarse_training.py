@@ -4,10 +4,10 @@ the scheduler uses it (ARCHITECTURE.md §2 and §3).
 An example is a window of `chunks` consecutive chunks of one song, laid out
 as the scheduler lays out a piece (5 s chunks, 1 s overlap). The chunks run
 in order, teacher-forced: each gets its plan context through the serving
-path (coarse_data), the true codes of its overlap as the prefix, and the
-summary tokens the model returned for the chunk before, with the gradient
-flowing back through them across the window (truncated there). A window
-that starts mid-song first runs the chunk before it without gradient, so its
+path (corpus/chunked_songs.py, coarse_data), the true codes of its overlap
+as the prefix, and the summary tokens the model returned for the chunk
+before, with the gradient flowing back through them across the window
+(truncated there). A window that starts mid-song first runs the chunk before it without gradient, so its
 first chunk gets a summary as it would at inference; a song's first chunk
 gets none. Losses:
 - cross-entropy of both coarse codebooks on the frames the level writes at
@@ -34,17 +34,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from hiermusic.corpus.chunked_songs import Chunking, PlanConditioner, Song, load_songs
 from hiermusic.corpus.token_space import corpus_token_space
 from hiermusic.v1 import levels_pb2
-from hiermusic.services.acoustic.coarse_data import (
-    Chunking,
-    Song,
-    Window,
-    chunk_batch,
-    load_songs,
-    training_windows,
-    whole_songs,
-)
+from hiermusic.services.acoustic.coarse_data import Window, chunk_batch, training_windows, whole_songs
 from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
 from hiermusic.services.acoustic.plugin import CoarseTransformerPlugin
 from hiermusic.services.common.checkpoint import ModelCard
@@ -54,7 +47,6 @@ from hiermusic.services.common.level import card_for, state_digest
 from hiermusic.services.common.nn import resolve_device
 from hiermusic.services.common.training import (Run, Steps, by_split, describe_splits, drums_evidence, train_loop,
                                       unigram_entropy, warm_start)
-from hiermusic.services.semantic.label_plans import PlanConditioner
 
 FINAL = "acoustic.safetensors"
 PLUGIN, LEVEL = CoarseTransformerPlugin.name, CoarseTransformerPlugin.level
@@ -65,7 +57,7 @@ Log = Callable[[str], None]
 @dataclass
 class CoarseTrainConfig:
     # Token space: the corpus's codec and tokenizer.
-    model: CoarseConfig = field(default_factory=lambda: CoarseConfig(beat_inputs=True, drums_inputs=True))
+    model: CoarseConfig = field(default_factory=CoarseConfig)
     steps: int = 20000
     batch: int = 16  # windows per step
     chunks: int = 3  # consecutive chunks per window: summaries are backpropagated through these
@@ -78,10 +70,11 @@ class CoarseTrainConfig:
     warmup: int = 500
     grad_clip: float = 1.0
     # The semantic plugin checkpoint whose text and section embeddings condition
-    # training; empty: its seeded untrained weights, as an untrained service sends.
+    # training (the command line makes the plan conditioner `train` takes from
+    # it); empty: its seeded untrained weights, as an untrained service sends.
     semantic_checkpoint: str = ""
     # Start from these weights (e.g. an earlier run's) instead of random ones;
-    # layers they lack (beat_proj for weights made before beat inputs) start as initialised.
+    # layers they lack start as initialised.
     init_checkpoint: str = ""
     # Share of training windows whose drums are hidden ("unsaid"), as from a
     # prompt that does not mention them; the corpus's labels always say.
@@ -105,16 +98,9 @@ class Geometry:
 
     @classmethod
     def of(cls, config: CoarseTrainConfig, model: CoarseConfig, device: torch.device) -> "Geometry":
-        rate = model.token_space.frame_rate
-        chunking = Chunking(int(round(config.chunk_s * rate)), int(round(config.overlap_s * rate)),
-                            config.semantic_margin_s)
         max_frames = model.transformer.max_len - model.token_space.summary_tokens
-        if not 0 <= chunking.overlap < chunking.frames <= max_frames:
-            raise ValueError(f"chunks of {chunking.frames} frames with {chunking.overlap} overlap do not fit "
-                             f"a model of {max_frames} frames")
-        if chunking.hop % model.token_space.frames_per_semantic:
-            raise ValueError(f"the hop of {chunking.hop} frames must be whole semantic frames "
-                             f"({model.token_space.frames_per_semantic} codec frames each)")
+        chunking = Chunking.of(config.chunk_s, config.overlap_s, config.semantic_margin_s, model.token_space,
+                               max_frames)
         return cls(chunking, max_frames, device)
 
 
@@ -211,9 +197,12 @@ def evaluate(model: CoarseTransformer, songs: list[Song], geometry: Geometry, ba
     return metrics
 
 
-def train(data_dir: Path, out_dir: Path, config: CoarseTrainConfig, device: str = "cpu", log: Log = print) -> dict:
-    """Trains (or resumes) into out_dir; writes out_dir/acoustic.safetensors
-    with its card and returns {steps, wall_time_s, steps_per_s, metrics, checkpoint}."""
+def train(data_dir: Path, out_dir: Path, config: CoarseTrainConfig, conditioner: PlanConditioner,
+          device: str = "cpu", log: Log = print) -> dict:
+    """Trains (or resumes) into out_dir, each song's plan made by
+    `conditioner` (for the corpus's token space); writes
+    out_dir/acoustic.safetensors with its card and returns {steps,
+    wall_time_s, steps_per_s, metrics, checkpoint}."""
     torch.set_num_threads(config.threads)
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     dev = resolve_device(device)
@@ -226,16 +215,14 @@ def train(data_dir: Path, out_dir: Path, config: CoarseTrainConfig, device: str 
     run = Run.start(out_dir, {"model": model}, optimizer, model_config, log, config, data_dir)
     warm_start(run, model, config.init_checkpoint, log)
 
-    conditioner = PlanConditioner(Path(config.semantic_checkpoint) if config.semantic_checkpoint else None,
-                                  space, dev)
     songs = by_split(load_songs(data_dir, space, geometry.chunking, conditioner, log))
     if not songs["train"]:
         raise ValueError(f"{data_dir} has no training songs")
     windows = training_windows(songs["train"], config.chunks)
     log(describe_splits(songs) + f"; {len(windows)} training windows of {config.chunks} chunks of "
         f"{geometry.chunking.frames} frames; plans embedded by {conditioner.version}")
-    if model_config.drums_table:  # from the training songs, so a resumed run makes the same
-        model.drums_evidence.copy_(coarse_drums_evidence(songs["train"], space))
+    # From the training songs, so a resumed run makes the same.
+    model.drums_evidence.copy_(coarse_drums_evidence(songs["train"], space))
     baselines = unigram_baselines(songs["train"], space.coarse_codebooks)
     run.metrics.update({f"unigram_cb{k}": v for k, v in enumerate(baselines)})
     scored = {name: songs[name][: config.eval_songs or None] for name in ("valid", "test")}

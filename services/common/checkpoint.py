@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import stat
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,15 @@ class ModelCard:
     wall_time_s: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
     storage: str = "float32"  # float16: halved for the bundle; loading casts back to the module's float32
+    # The level's sampling and rendering knobs (its plugin's sampling
+    # dataclass); a service may override them. Empty: the plugin's defaults.
+    sampling: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_config(self) -> dict[str, Any]:
+        """The model's architecture: `config` less the `training` record a
+        trainer adds beside it (services/common/training.py)."""
+        return {k: v for k, v in self.config.items() if k != "training"}
 
 
 def card_path(weights: Path) -> Path:
@@ -45,7 +54,9 @@ def _write(state: dict[str, torch.Tensor], card: ModelCard, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     weights_tmp, card_tmp = path.with_name(path.name + ".tmp"), card_path(path).with_name(card_path(path).name + ".tmp")
     save_file(state, str(weights_tmp))
-    card_tmp.write_text(json.dumps(asdict(card), indent=2) + "\n")
+    # A model without sampling knobs (a codec) has no such section in its card.
+    written = {k: v for k, v in asdict(card).items() if k != "sampling" or v}
+    card_tmp.write_text(json.dumps(written, indent=2) + "\n")
     # safetensors creates its file owner-only; a service run as another user
     # must read what training wrote, so the weights take the card's mode (the umask's)
     os.chmod(weights_tmp, stat.S_IMODE(card_tmp.stat().st_mode))
@@ -73,11 +84,13 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_half(source: Path, target: Path) -> str:
+def save_half(source: Path, target: Path, card: ModelCard | None = None) -> str:
     """Copies a checkpoint with its floating-point tensors stored as float16
-    (half the bytes; bundled weights share a size budget) and its card saying
-    so; returns the new file's sha256. Refuses weights float16 cannot hold."""
-    state, card, _ = load_checkpoint(source)
+    (half the bytes; bundled weights share a size budget) and its card (or
+    `card` instead) saying so; returns the new file's sha256. Refuses
+    weights float16 cannot hold."""
+    state, own_card, _ = load_checkpoint(source)
+    card = replace(card or own_card)
     halved = {}
     for name, value in state.items():
         if value.is_floating_point():

@@ -10,7 +10,7 @@ import structlog
 from hiermusic.v1 import levels_pb2, tensor_pb2
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import ChunkInputs
-from hiermusic.services.common.tensors import TensorError, decode, is_set
+from hiermusic.services.common.tensors import TensorError, decode, is_unset
 
 F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64
 
@@ -36,7 +36,7 @@ def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig, ma
     if message.drums not in levels_pb2.Drums.values():
         raise TensorError(f"context.drums: {message.drums} is not a Drums value")
     beats = None
-    if not is_set(message.frame_beats):
+    if not is_unset(message.frame_beats):
         beats = decode(message.frame_beats, "context.frame_beats", F32, [message.num_frames, 2])
     return ChunkInputs(
         chunk_index=message.chunk_index,
@@ -55,7 +55,7 @@ def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig, ma
 
 def decode_summary(message: tensor_pb2.Tensor, field: str, space: TokenSpaceConfig) -> np.ndarray | None:
     """None on the first chunk of a song, where no summary exists yet."""
-    if is_set(message):
+    if is_unset(message):
         return None
     return decode(message, field, F32, [space.summary_tokens, space.summary_dim])
 
@@ -63,7 +63,7 @@ def decode_summary(message: tensor_pb2.Tensor, field: str, space: TokenSpaceConf
 def decode_prefix(
     message: tensor_pb2.Tensor, field: str, codebooks: int, space: TokenSpaceConfig, num_frames: int
 ) -> np.ndarray | None:
-    if is_set(message):
+    if is_unset(message):
         return None
     prefix = decode(message, field, I64, [codebooks, None], max_value=space.codebook_size)
     if prefix.shape[1] >= num_frames:
@@ -73,7 +73,7 @@ def decode_prefix(
 
 def digest(message: tensor_pb2.Tensor) -> str:
     """sha256 of a tensor as it travelled, so sender and receiver can compare."""
-    return hashlib.sha256(message.data).hexdigest() if not is_set(message) else ""
+    return hashlib.sha256(message.data).hexdigest() if not is_unset(message) else ""
 
 
 def trace_summaries(received: tensor_pb2.Tensor, returned: tensor_pb2.Tensor) -> tuple[str, str]:

@@ -80,6 +80,13 @@ def frame_beats(plan: PlanArrays, chunk: Chunk, frame_rate: float) -> np.ndarray
     return np.stack([beat_positions(plan.beats, times), beat_positions(plan.downbeats, times)], axis=1).astype(np.float32)
 
 
+def semantic_frames(duration_s: float, rate: float) -> int:
+    """The piece's semantic frames, ceil(duration_s * rate), immune to float
+    noise such as 1.2 * 12.5 = 15.000000000000002: the plan and the semantic
+    tokenizer must count the same frames."""
+    return math.ceil(round(duration_s * rate, 6))
+
+
 def semantic_span(chunk: Chunk, space: TokenSpaceConfig, margin_s: float, total: int) -> tuple[int, int]:
     """The semantic frames [lo, hi) a chunk's context holds: its span plus
     `margin_s` each side, within the piece's `total` frames."""

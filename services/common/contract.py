@@ -34,13 +34,18 @@ class TokenSpaceConfig:
         return int(round(self.frame_rate / self.semantic_rate))
 
 
-# Fields each pair of adjacent levels must share.
+# What a codec fixes of the token space: a model that speaks a codec's codes,
+# or a corpus tokenized by it, takes these fields from the codec.
+CODEC_FIELDS = ("codec_id", "sample_rate", "frame_rate", "codebooks", "codebook_size")
+
+# Fields each pair of adjacent levels must share. The chunk levels also agree
+# on how many codebooks are coarse: the acoustic level writes those, the
+# temporal level the rest.
 _PLAN_FIELDS = ("semantic_tokenizer_id", "semantic_vocab_size", "semantic_rate", "embedding_dim")
-_CODEC_FIELDS = ("codec_id", "sample_rate", "frame_rate", "codebooks", "coarse_codebooks", "codebook_size")
 SHARED_FIELDS = {
     ("semantic", "acoustic"): _PLAN_FIELDS,
     ("semantic", "temporal"): _PLAN_FIELDS,
-    ("acoustic", "temporal"): _CODEC_FIELDS,
+    ("acoustic", "temporal"): CODEC_FIELDS + ("coarse_codebooks",),
 }
 
 

@@ -1,9 +1,12 @@
 """What every level's model plugin shares: loading a checkpoint or building
-random weights, the version it reports, and the chunk context it reads."""
+random weights, the version it reports, its sampling settings, and the chunk
+context it reads."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, fields, is_dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -12,6 +15,7 @@ import torch
 
 from hiermusic.v1 import contract_pb2
 from hiermusic.services.common.checkpoint import ModelCard, load_checkpoint
+from hiermusic.services.common.config_dict import UnknownFieldError, config_from_dict
 from hiermusic.services.common.contract import TokenSpaceConfig
 
 C = TypeVar("C")
@@ -31,22 +35,26 @@ class LoadedModel:
     card: ModelCard | None
 
 
-def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
-    """Rebuilds a (nested) config dataclass from a model card's dict."""
-    kwargs = {}
-    for f in fields(cls):  # type: ignore[arg-type]
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        sub = f.type if isinstance(f.type, type) else _resolve(cls, f.name)
-        kwargs[f.name] = config_from_dict(sub, value) if is_dataclass(sub) and isinstance(value, dict) else value
-    return cls(**kwargs)
+def sampling_settings(cls: type[C], card: ModelCard | None, overrides: Mapping[str, Any]) -> C:
+    """A level's sampling and rendering knobs (a frozen dataclass `cls`): its
+    defaults, under the card's `sampling` section (no card, or a card
+    without one: the defaults), under the service's `overrides`. An unknown
+    or bad field is refused by its path, e.g. `sampling.key_weigth`."""
+    settings = cls()
+    if card is not None:
+        try:
+            settings = config_from_dict(cls, card.sampling, path="sampling.")
+        except ValueError as err:
+            raise ValueError(f"the model card of {card.version}: {err}") from None
+    return config_from_dict(cls, asdict(settings) | dict(overrides), path="sampling.")
 
 
-def _resolve(cls: type, name: str) -> Any:
-    import typing
-
-    return typing.get_type_hints(cls)[name]
+def check_knob(name: str, value: Any, low: float, high: float = math.inf, integer: bool = False) -> None:
+    """Refuses a sampling knob that is not a number in [low, high] (an integer where `integer`), naming it."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+        kind = "an integer" if integer else "a number"
+        raise ValueError(f"sampling.{name}: expected {kind} in [{low:g}, {high:g}], got {value!r}")
 
 
 def load_or_init(
@@ -67,7 +75,10 @@ def load_or_init(
                 f"checkpoint {checkpoint} is for {card.level} plugin {card.plugin!r}, "
                 f"not {level} plugin {plugin!r}"
             )
-        cfg = config_from_dict(config_cls, card.config)
+        try:
+            cfg = config_from_dict(config_cls, card.model_config, "config.")
+        except UnknownFieldError as err:
+            raise ValueError(f"the model card of {checkpoint}: {err}") from None
         module = build(cfg)
         module.load_state_dict(state)
         loaded = LoadedModel(module, cfg, card.version, digest, card.trained, card)

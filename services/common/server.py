@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from hiermusic.v1 import contract_pb2
+from hiermusic.services.common.limits import MAX_MESSAGE_MB
 from hiermusic.services.common.metrics import LEVEL_QUEUE, ObservabilityInterceptor
 from hiermusic.services.common.tensors import TensorError
 
@@ -28,7 +29,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0: any free port, reported in the ready file and the log
     metrics_port: int = 0
-    max_message_mb: int = 64
+    max_message_mb: int = MAX_MESSAGE_MB
     max_concurrent_rpcs: int = 8  # past this, RESOURCE_EXHAUSTED
     workers: int = 8
     drain_s: float = 10.0  # grace for in-flight RPCs on SIGTERM

@@ -71,7 +71,7 @@ def decode(
     return array
 
 
-def is_set(message: tensor_pb2.Tensor) -> bool:
+def is_unset(message: tensor_pb2.Tensor) -> bool:
     """An unset optional tensor field (e.g. no summary on chunk 0)."""
     return message.dtype == tensor_pb2.DTYPE_UNSPECIFIED and not message.shape and not message.data
 

@@ -168,7 +168,7 @@ def resume(out_dir: Path, modules: dict[str, torch.nn.Module], optimizers: dict[
     card = None
     for name, module in modules.items():
         state, card, _ = load_checkpoint(dirs[-1] / f"{name}.safetensors")
-        saved = {k: v for k, v in card.config.items() if k != "training"}
+        saved = card.model_config
         if saved != json.loads(json.dumps(config)):
             raise ValueError(f"{dirs[-1]} holds a different architecture; use another out_dir")
         module.load_state_dict(state)

@@ -2,69 +2,28 @@
 so every level trains on what it is served:
 - `form_of`: the FormPlan the planner would have made (section energies on
   the planner's bins, repeats pointing at the first section of their type);
-- `PlanConditioner`: that plan with the text and section embeddings the
-  semantic plugin computes for it, as the scheduler holds a served plan;
-- `corpus_plans`: every corpus song with its codec tokens and that plan, for
-  the chunk levels' trainers."""
+- `SemanticPlanConditioner`: that plan with the text and section embeddings the
+  semantic plugin computes for it, as the scheduler holds a served plan. The
+  command line hands it to the chunk levels' trainers
+  (corpus.chunked_songs.PlanConditioner), which never import this level."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from hiermusic.corpus import shards
-from hiermusic.corpus.labels import SectionLabel, SongLabels
-from hiermusic.corpus.token_space import check_tokens
+from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.plannable import plannable
 from hiermusic.services.common.chunk_layout import PlanArrays
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.semantic.planner import FormPlan, Planner, SectionPlan
 from hiermusic.services.semantic.plugin import MiniLMPlanner, drums_value, form_conditioning
-from hiermusic.services.semantic.prompt import MODES, SECTION_TYPES, key_index
-
-# What a plan always has but some labels lack (scores, user audio): the
-# planner's own choices stand in, so every song of the corpus can train.
-DEFAULT_TEMPO_BPM = 120.0
-DEFAULT_KEY, DEFAULT_MODE, DEFAULT_TYPE, DEFAULT_ENERGY = "C", "major", "verse", 0.5
-
-
-def unplannable(labels: SongLabels) -> str | None:
-    """Why the labels do not make a whole plan, or None when they do."""
-    if labels.tempo_bpm is None or labels.key is None or labels.mode not in MODES:
-        return "no tempo, key or mode"
-    try:
-        key_index(labels.key)
-    except ValueError:
-        return "a key the planner cannot name"
-    if not labels.sections or any(s.type not in SECTION_TYPES for s in labels.sections):
-        return "no sections of the planner's types"
-    if any(s.bars < 1 or not 0.0 <= s.energy <= 1.0 for s in labels.sections):
-        return "sections without bars or energy"
-    return None
-
-
-def plannable(labels: SongLabels) -> SongLabels:
-    """The labels with what a plan always has and they may lack filled in by
-    defaults: one section over the song when none is labelled, section types
-    outside the planner's vocabulary as verses, unknown energy (user audio)
-    as mid, and a tempo, key and mode the planner can name."""
-    key = labels.key or DEFAULT_KEY
-    try:
-        key_index(key)
-    except ValueError:
-        key = DEFAULT_KEY
-    sections = labels.sections or [SectionLabel(DEFAULT_TYPE, 0.0, labels.duration_s, 1, DEFAULT_ENERGY)]
-    sections = [replace(s, type=s.type if s.type in SECTION_TYPES else DEFAULT_TYPE, bars=max(1, s.bars),
-                        energy=s.energy if 0.0 <= s.energy <= 1.0 else DEFAULT_ENERGY) for s in sections]
-    return replace(labels, tempo_bpm=labels.tempo_bpm or DEFAULT_TEMPO_BPM, key=key,
-                   mode=labels.mode if labels.mode in MODES else DEFAULT_MODE, sections=sections)
 
 
 def form_of(labels: SongLabels, planner: Planner) -> FormPlan:
     """The plan the planner would have made for this song (whole labels: see
-    `unplannable` and `plannable`)."""
+    corpus.plannable)."""
     first: dict[str, int] = {}
     sections = [
         SectionPlan(s.type, s.start_s, s.end_s, s.bars,
@@ -75,7 +34,7 @@ def form_of(labels: SongLabels, planner: Planner) -> FormPlan:
     return FormPlan(float(labels.tempo_bpm), labels.key, labels.mode, sections)
 
 
-class PlanConditioner:
+class SemanticPlanConditioner:
     """A labelled song's plan as the semantic plugin would serve it: its text
     embedding (from the caption) and one embedding per section, from that
     plugin's checkpoint, or from its seeded untrained weights, which are what
@@ -118,17 +77,3 @@ class PlanConditioner:
             ))
         return out
 
-
-def corpus_plans(data_dir: Path, space: TokenSpaceConfig,
-                 conditioner: PlanConditioner) -> Iterator[tuple[str, SongLabels, np.ndarray, PlanArrays]]:
-    """(split, labels, codec tokens int16 [codebooks, T], plan) of every corpus
-    song, its tokens checked against the token space first."""
-    for name in shards.corpus_shards(data_dir):
-        codes, index = shards.read_tokens(data_dir, name), shards.read_index(data_dir, name)
-        by_song = shards.read_semantic(data_dir, name, space.semantic_tokenizer_id)
-        semantic = [by_song[labels.song_id] for _, labels in index]
-        plans = conditioner.plans([labels for _, labels in index], semantic)
-        for (split, labels), tokens, plan in zip(index, semantic, plans):
-            song_codes = codes[f"{labels.song_id}/codes"]
-            check_tokens(labels, song_codes, tokens, space)
-            yield split, labels, song_codes, plan

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from hiermusic.services.common.nn import KVCache, Transformer, TransformerConfig, sample
-from hiermusic.services.semantic.prompt import KEYS, MODES, SECTION_TYPES, PromptAttributes
+from hiermusic.services.common.music import KEYS, MODES, SECTION_TYPES
+from hiermusic.services.semantic.prompt import PromptAttributes
 
 BAR_CHOICES = (2, 4, 8, 12, 16)
 BEATS_PER_BAR = 4  # 4/4 throughout: bar_s = 240 / tempo

@@ -1,27 +1,19 @@
-"""Attributes a prompt states explicitly (tempo, key, mode, drums or none) and the planner's
-vocabularies. What the prompt says is honoured exactly; the planner only
-predicts what it leaves open."""
+"""Attributes a prompt states explicitly (tempo, key, mode, drums or none).
+What the prompt says is honoured exactly; the planner only predicts what it
+leaves open."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-SECTION_TYPES = ("intro", "verse", "pre-chorus", "chorus", "bridge", "solo", "outro")
-# Canonical spellings the planner predicts; prompts may spell any enharmonic.
-KEYS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-MODES = ("major", "minor", "dorian", "mixolydian")
+from hiermusic.services.common.music import NOTE_PATTERN, TEMPO_RANGE, spell_key
 
-# An explicit tempo must be playable: it sets every bar's length.
-TEMPO_RANGE = (30.0, 300.0)
-
-_PITCH = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 _MODE_WORDS = {"major": "major", "maj": "major", "minor": "minor", "min": "minor",
                "dorian": "dorian", "mixolydian": "mixolydian"}
 
-_NOTE = r"(?P<note>[A-Ga-g])(?P<acc>#|♯|b|♭|[ -]?sharp|[ -]?flat)?"
 _MODE = r"(?P<mode>major|minor|maj|min|dorian|mixolydian)"
-_KEY_MODE = re.compile(rf"\b{_NOTE}\s*{_MODE}\b", re.IGNORECASE)
-_KEY_OF = re.compile(rf"\bkey(?:\s+of|:)?\s+{_NOTE}(?![\w#♯♭])", re.IGNORECASE)
+_KEY_MODE = re.compile(rf"\b{NOTE_PATTERN}\s*{_MODE}\b", re.IGNORECASE)
+_KEY_OF = re.compile(rf"\bkey(?:\s+of|:)?\s+{NOTE_PATTERN}(?![\w#♯♭])", re.IGNORECASE)
 _MODE_ONLY = re.compile(rf"\b{_MODE}\s+(?:key|scale|tonality|mode)\b", re.IGNORECASE)
 # Drums asked away ("no drums", "without percussion", "drumless", "no beat")
 # and asked for (a drum, percussion, a kick, hats, a beat or groove word).
@@ -43,14 +35,6 @@ class PromptAttributes:
     key: str | None = None  # as the prompt spells it, e.g. "Bb", "F#"
     mode: str | None = None  # one of MODES
     drums: bool | None = None  # False: the prompt asks for none
-
-
-def key_index(name: str) -> int:
-    """Pitch class 0..11 of a key name in any enharmonic spelling ("Db" == "C#")."""
-    match = re.fullmatch(_NOTE, name.strip())
-    if match is None:
-        raise ValueError(f"unknown key {name!r}; use a note name such as {', '.join(KEYS)}")
-    return _pitch_class(match)
 
 
 def parse_prompt(text: str) -> PromptAttributes:
@@ -97,12 +81,4 @@ def _is_article(match: re.Match[str]) -> bool:
 
 
 def _spell(match: re.Match[str]) -> str:
-    acc = (match.group("acc") or "").lower()
-    sign = "#" if acc in ("#", "♯") or acc.endswith("sharp") else "b" if acc else ""
-    return match.group("note").upper() + sign
-
-
-def _pitch_class(match: re.Match[str]) -> int:
-    spelled = _spell(match)
-    shift = {"#": 1, "b": -1}.get(spelled[1:], 0)
-    return (_PITCH[spelled[0].lower()] + shift) % 12
+    return spell_key(match.group("note"), match.group("acc"))

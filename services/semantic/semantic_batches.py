@@ -19,13 +19,14 @@ from torch.nn.utils.rnn import pad_sequence
 
 from hiermusic.corpus import shards
 from hiermusic.corpus.labels import SongLabels
+from hiermusic.corpus.plannable import unplannable
 from hiermusic.corpus.semantic_tokenizer import TokenizerCard
+from hiermusic.services.common.music import MODES, SECTION_TYPES, key_index
 from hiermusic.services.common.training import drums_evidence as common_drums_evidence
 from hiermusic.services.semantic.key_feedback import song_profile
-from hiermusic.services.semantic.label_plans import form_of, unplannable
+from hiermusic.services.semantic.label_plans import form_of
 from hiermusic.services.semantic.planner import FormPlan, Planner
 from hiermusic.services.semantic.plugin import drums_value, form_conditioning
-from hiermusic.services.semantic.prompt import MODES, SECTION_TYPES, key_index
 from hiermusic.services.semantic.semantic_model import PieceConditioning, repeat_pairs
 
 IGNORE = -100  # target of padding; F.cross_entropy skips it

@@ -14,9 +14,10 @@ from torch import nn
 
 from hiermusic.v1 import levels_pb2
 from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.music import KEYS, MODES, SECTION_TYPES
 from hiermusic.services.common.nn import KVCache, Transformer, TransformerConfig, floored, keep_top_k, sample
 from hiermusic.services.semantic.key_feedback import PITCH_CLASSES, KeyKeeper
-from hiermusic.services.semantic.prompt import KEYS, MODES, SECTION_TYPES
+from hiermusic.services.semantic.sampling import SemanticSampling
 
 
 def _decoder_config() -> TransformerConfig:
@@ -46,11 +47,6 @@ class SemanticConfig:
     # each token's chroma and each mode's profile for it. False: models made
     # before it.
     key_feedback: bool = False
-
-
-def semantic_frames(duration_s: float, rate: float) -> int:
-    """ceil(duration_s * rate), immune to float noise such as 1.2 * 12.5 = 15.000000000000002."""
-    return math.ceil(round(duration_s * rate, 6))
 
 
 @dataclass
@@ -206,11 +202,10 @@ class SemanticTransformer(nn.Module):
         """Teacher forcing: tokens [B, T] -> next-token logits [B, T, V]."""
         return self.head(self.hidden(tokens, cond))
 
-    def generate(self, cond: PieceConditioning, generator: torch.Generator, temperature: float, top_k: int,
-                 *steering: object, **named: object) -> torch.Tensor:
-        """The whole piece's tokens at once, int64 [T]: `tokens_in_order`
-        collected (the rest of the arguments as there)."""
-        steps = self.tokens_in_order(cond, generator, temperature, top_k, *steering, **named)  # type: ignore[arg-type]
+    def generate(self, cond: PieceConditioning, generator: torch.Generator, sampling: SemanticSampling,
+                 repeat_from: torch.Tensor | None = None) -> torch.Tensor:
+        """The whole piece's tokens at once, int64 [T]: `tokens_in_order` collected."""
+        steps = self.tokens_in_order(cond, generator, sampling, repeat_from)
         return torch.tensor(list(steps), dtype=torch.long)
 
     @torch.inference_mode()
@@ -218,30 +213,24 @@ class SemanticTransformer(nn.Module):
         self,
         cond: PieceConditioning,
         generator: torch.Generator,
-        temperature: float,
-        top_k: int,
+        sampling: SemanticSampling,
         repeat_from: torch.Tensor | None = None,
-        repeat_copy: float = 0.0,
-        key_weight: float = 0.0,
-        key_window: int = 50,
-        drums_weight: float = 1.0,
-        drums_floor: float = 0.0,
     ) -> Iterator[int]:
         """Samples the piece's tokens step by step with a KV cache, yielding
         each as it is drawn, for the single piece in `cond` (B = 1): a caller
         can pass on the first seconds while the rest is sampled. Where `repeat_from` [T] names
         an earlier frame (>= 0), the frame takes that frame's token with
-        probability `repeat_copy` instead of a sampled one: a section the
-        plan repeats brings back its first occurrence's material, the model
-        going on from the copied tokens as from its own. `key_weight` > 0
-        keeps the plan's key (a model with key_feedback): see KeyKeeper,
-        over the last `key_window` frames. `drums_weight` scales the drums
-        evidence (a model with drums_input, drums said): 1 is the product
-        of experts Bayes gives, more trusts the evidence over the context;
-        `drums_floor` > 0 keeps only the candidates whose evidence is at
-        least that probability (all of them where none is)."""
-        if not 0.0 <= repeat_copy <= 1.0:
-            raise ValueError(f"repeat_copy must be in [0, 1], got {repeat_copy}")
+        probability `sampling.repeat_copy` instead of a sampled one: a section
+        the plan repeats brings back its first occurrence's material, the
+        model going on from the copied tokens as from its own.
+        `sampling.key_weight` > 0 keeps the plan's key (a model with
+        key_feedback): see KeyKeeper, over the last `key_window` frames.
+        `drums_weight` scales the drums evidence (a model with drums_input,
+        drums said): 1 is the product of experts Bayes gives, more trusts the
+        evidence over the context; `drums_floor` > 0 keeps only the
+        candidates whose evidence is at least that probability (all of them
+        where none is)."""
+        temperature, top_k = sampling.temperature, sampling.top_k
         memory, mask, frames = self._context(cond)
         num_frames = frames.shape[1]
         if repeat_from is not None and (repeat_from.shape != (num_frames,)
@@ -252,13 +241,13 @@ class SemanticTransformer(nn.Module):
         cache = KVCache(capacity=num_frames)
         evidence = None
         if self.config.drums_input and cond.drums is not None and int(cond.drums[0]) != levels_pb2.DRUMS_UNSAID:
-            evidence = drums_weight * self.drums_evidence[cond.drums, cond.mode]  # [1, V]
+            evidence = sampling.drums_weight * self.drums_evidence[cond.drums, cond.mode]  # [1, V]
         keeper = None
         # A mode no training song had has no profile (zeros): nothing to keep,
         # and a zero target would push every piece away from its own profile.
-        if self.config.key_feedback and key_weight > 0 and bool(self.key_profiles[int(cond.mode[0])].any()):
+        if self.config.key_feedback and sampling.key_weight > 0 and bool(self.key_profiles[int(cond.mode[0])].any()):
             keeper = KeyKeeper(self.token_chroma, self.key_profiles[int(cond.mode[0])], int(cond.key[0]),
-                               key_weight, key_window)
+                               sampling.key_weight, sampling.key_window)
         for t in range(num_frames):
             x = self.tokens(prev) + frames[:, t : t + 1]
             logits = self.head(self.decoder(x, memory, mask, cache=cache)[:, -1])  # [1, V]
@@ -269,8 +258,8 @@ class SemanticTransformer(nn.Module):
                 # other keys.
                 logits = keep_top_k(logits, top_k)
             if evidence is not None:
-                if drums_floor > 0:
-                    logits = floored(logits, evidence, math.log(drums_floor))
+                if sampling.drums_floor > 0:
+                    logits = floored(logits, evidence, math.log(sampling.drums_floor))
                 logits = logits + evidence
             if keeper is not None:
                 logits = logits + keeper.bias(out[:t])
@@ -278,7 +267,7 @@ class SemanticTransformer(nn.Module):
             # Drawn at every frame, copied or not, so a frame's draw never
             # depends on how many frames before it were copies.
             if repeat_from is not None:
-                copy = float(torch.rand((), generator=generator)) < repeat_copy
+                copy = float(torch.rand((), generator=generator)) < sampling.repeat_copy
                 if copy and repeat_from[t] >= 0:
                     prev = out[repeat_from[t]].reshape(1, 1).to(prev.device)
             out[t] = prev[0, 0]

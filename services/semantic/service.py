@@ -6,13 +6,12 @@ from collections.abc import Iterator
 import grpc
 
 from hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc
+from hiermusic.services.common.limits import check_piece
 from hiermusic.services.common.metrics import LEVEL_CHUNKS
 from hiermusic.services.common.server import ModelGate, invalid_argument
 from hiermusic.services.common.tensors import encode
 
 SERVICE_NAME = levels_pb2.DESCRIPTOR.services_by_name["SemanticLevel"].full_name
-MAX_DURATION_S = 600.0
-MAX_PROMPT_CHARS = 2000
 
 
 class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
@@ -83,12 +82,8 @@ class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
 
 
 def _validate(request: levels_pb2.PlanRequest) -> None:
-    if not request.prompt.strip():
-        raise ValueError("prompt: empty; describe the music to make")
-    if len(request.prompt) > MAX_PROMPT_CHARS:
-        raise ValueError(f"prompt: {len(request.prompt)} characters, at most {MAX_PROMPT_CHARS}")
-    if not 0 < request.duration_s <= MAX_DURATION_S:
-        raise ValueError(f"duration_s: {request.duration_s}, expected 0 < duration <= {MAX_DURATION_S}")
+    # A boundary of its own: anyone may call a level service, not only the scheduler.
+    check_piece(request.prompt, request.duration_s)
     if request.sampling.temperature < 0 or request.sampling.top_k < 0:
         raise ValueError("sampling: temperature and top_k must be >= 0")
 

@@ -1,10 +1,9 @@
-"""Reconstruction losses of the codec trainer: L1 between log-mel
-spectrograms at several FFT sizes (short windows see onsets, long ones
-pitch), as EnCodec and Vocos train with, and for a magnitude decoder an L1
-between chroma vectors, the pitch classes a key is heard from."""
+"""Reconstruction losses of the codec trainer on the magnitude decoder's
+log STFT magnitude: an L1 between the log-mel spectrograms computed from it
+(the mel loss EnCodec and Vocos train with, so the low bands, where pitch
+is, weigh as they do) and an L1 between chroma vectors, the pitch classes a
+key is heard from."""
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import librosa
 import torch
@@ -14,31 +13,9 @@ from torch import nn
 LOG_FLOOR = 1e-5  # on mel power: quieter bins than -50 dB all count as silence
 
 
-class MultiScaleMelLoss(nn.Module):
-    """Mean over FFT sizes of the mean |log mel(estimate) - log mel(reference)|."""
-
-    def __init__(self, sample_rate: int, fft_sizes: Sequence[int] = (512, 1024, 2048), n_mels: int = 64) -> None:
-        super().__init__()
-        self.mels = nn.ModuleList(
-            torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n, hop_length=n // 4, n_mels=n_mels, power=2.0)
-            for n in fft_sizes
-        )
-
-    def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """[B, 1, N] and [B, 1, N] -> scalar."""
-        losses = [(self._log(mel, estimate) - self._log(mel, reference)).abs().mean() for mel in self.mels]
-        return torch.stack(losses).mean()
-
-    @staticmethod
-    def _log(mel: nn.Module, wav: torch.Tensor) -> torch.Tensor:
-        return torch.log(mel(wav).clamp_min(LOG_FLOOR))  # [B, 1, n_mels, frames]
-
-
 class SpectrumMelLoss(nn.Module):
-    """For a decoder that predicts the magnitude (istft_decoder.py,
-    learned_phase=False): mean |log mel| difference computed from predicted
-    and reference log STFT magnitudes [B, F, T], so the loss weighs the low
-    bands, where pitch is, as the waveform mel loss does."""
+    """Mean |log mel| difference computed from predicted and reference log
+    STFT magnitudes [B, F, T] (magnitude_decoder.py)."""
 
     def __init__(self, sample_rate: int, n_fft: int, n_mels: int = 64) -> None:
         super().__init__()
@@ -54,13 +31,13 @@ class SpectrumMelLoss(nn.Module):
 
 
 class SpectrumChromaLoss(nn.Module):
-    """For a magnitude decoder: mean |chroma(estimate) - chroma(reference)|
-    over frames, each frame's 12 pitch-class energies (librosa's chroma
-    filters, A440) divided by their sum and the frame weighed by its share of
-    the reference's chroma energy. Mel bands are ~5 semitones wide around C3,
-    so a mel loss cannot tell a key from its neighbours: a codec trained
-    without this kept the mode of 22 of 30 corpus-style songs and their key
-    17 times, its decoder trained again with it 25 and 21 (bench/codec_keys.py)."""
+    """Mean |chroma(estimate) - chroma(reference)| over frames, each frame's
+    12 pitch-class energies (librosa's chroma filters, A440) divided by their
+    sum and the frame weighed by its share of the reference's chroma energy.
+    Mel bands are ~5 semitones wide around C3, so a mel loss cannot tell a
+    key from its neighbours: a codec trained without this kept the mode of
+    22 of 30 corpus-style songs and their key 17 times, its decoder trained
+    again with it 25 and 21 (bench/codec_keys.py)."""
 
     def __init__(self, sample_rate: int, n_fft: int) -> None:
         super().__init__()

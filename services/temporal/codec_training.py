@@ -1,15 +1,14 @@
-"""Trains the bundled codec (codec_seanet.py) on a built corpus: random crops
-of the training songs through encoder, residual quantizer and decoder, with
-waveform L1 and multi-scale log-mel L1 (a magnitude decoder: log-magnitude
-L1 and log-mel L1 of the spectrum it predicts) and the quantizer's
-commitment penalty.
+"""Trains the bundled codec (codec_stft_magnitude.py) on a built corpus:
+random crops of the training songs through encoder, residual quantizer and
+decoder, with L1 between the decoder's log magnitude and the crop's, log-mel
+L1 of the spectrum it predicts and the quantizer's commitment penalty.
 
 Songs are never stored as audio, so each one is rendered once (corpus.build
 re-renders deterministically) and a bounded excerpt of it is kept as int16 in
 a cache file: `seconds_per_song` seconds in `excerpts` evenly spaced pieces,
 ~1.4 MB a song at 30 s, instead of the 21-hour corpus's 7 GB of float32.
 Validation and test songs keep one clip from their middle, the clip that
-evaluation/codec_fidelity.py measures.
+codec_fidelity.py measures.
 
 Quantizer dropout: a share of the batches goes through a random number of
 the first 1..K residual levels only, so the decoder learns to make audio from
@@ -28,7 +27,7 @@ an uninterrupted one.
 `decoder_only` trains the decoder of a trained codec (`init_checkpoint`)
 again with its encoder and quantizer frozen: the codes, and so the token
 space the acoustic and temporal models were trained on, stay the same
-(codec_seanet.codes_digest). `low_band_weight` weighs a magnitude decoder's
+(codec_stft_magnitude.codes_digest). `low_band_weight` weighs the
 log-magnitude L1 up below `low_band_hz`: the 64-band mel loss's bands are
 ~5 semitones wide around C3, so it cannot tell a bass note from its
 neighbours, and a codec trained on it moved every tone below C#4 by 1-4
@@ -48,21 +47,20 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hiermusic.corpus import shards
 from hiermusic.corpus.labels import SongLabels
 from hiermusic.corpus.render_cache import read_cache, render_into
-from hiermusic.evaluation.codec_fidelity import fidelity_of
 from hiermusic.services.common.checkpoint import ModelCard
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import card_for, state_digest
 from hiermusic.services.common.nn import resolve_device
 from hiermusic.services.common.training import SPLITS, Run, Steps, corpus_id, other_losses, train_loop, warm_start
 from hiermusic.services.temporal.codebooks import DeadCodeRestarts, kmeans_init
-from hiermusic.services.temporal.codec_losses import MultiScaleMelLoss, SpectrumChromaLoss, SpectrumMelLoss
-from hiermusic.services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec
+from hiermusic.services.temporal.codec_fidelity import fidelity_of
+from hiermusic.services.temporal.codec_losses import SpectrumChromaLoss, SpectrumMelLoss
+from hiermusic.services.temporal.codec_stft_magnitude import StftMagnitudeCodec, StftMagnitudeConfig, StftMagnitudeModel
 
 FINAL = "codec.safetensors"
 AUDIO_CACHE = "codec_audio.safetensors"
@@ -76,36 +74,34 @@ Log = Callable[[str], None]
 
 @dataclass
 class CodecTrainConfig:
-    # The bundled codec's: spectral encoder, magnitude decoder (codec_seanet.py says why).
-    model: SeanetCodecConfig = field(default_factory=lambda: SeanetCodecConfig(
-        encoder="stft", decoder="magnitude", istft_dim=192, istft_layers=4, kmeans_init=True))
+    model: StftMagnitudeConfig = field(default_factory=StftMagnitudeConfig)
     steps: int = 20000
     batch: int = 8
     crop_s: float = 1.0
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup: int = 500
-    grad_clip: float = 100.0  # a guard against spikes only: early gradient norms are ~3 (istft) to ~11 (seanet)
+    grad_clip: float = 100.0  # a guard against spikes only
     gain_db: float = 6.0  # random level change per crop, so the codec does not learn the corpus's loudness
-    kmeans_crops: int = 32  # crops the codebooks' k-means sees: 1600 frames for 1024 codes at 1 s
+    # A fresh run's codebooks start by k-means on the frames of this many
+    # crops: 1600 frames for 1024 codes at 1 s.
+    kmeans_crops: int = 32
     kmeans_iters: int = 20
     # A code whose EMA use falls below this many frames a batch restarts on a
     # random frame (uniform use is batch * crop frames / codebook size: 0.39
     # at 8 x 1 s over 1024 codes); 0 never restarts.
     dead_code_below: float = 0.05
     quantizer_dropout: float = 0.5  # share of batches through a random 1..K levels; the rest use all K
-    wave_weight: float = 0.1  # EnCodec's weights: waveform L1 0.1, log-mel 1, commitment 1
-    magnitude_weight: float = 1.0  # a magnitude decoder's log-magnitude L1 (it has no waveform in training)
+    magnitude_weight: float = 1.0  # the log-magnitude L1 (the decoder makes no waveform in training)
     # That L1 weighed this many times over the bins below low_band_hz (then
     # normalised to the same mean weight): where the mel loss cannot hear pitch.
     low_band_weight: float = 1.0
     low_band_hz: float = 500.0
-    # A magnitude decoder's chroma L1 (codec_losses.SpectrumChromaLoss): the
-    # pitch classes a key is heard from, which the mel loss cannot resolve.
+    # The chroma L1 (codec_losses.SpectrumChromaLoss): the pitch classes a
+    # key is heard from, which the mel loss cannot resolve.
     chroma_weight: float = 0.0
     mel_weight: float = 1.0
     commitment_weight: float = 1.0
-    mel_fft_sizes: tuple[int, ...] = (512, 1024, 2048)
     mel_bands: int = 64
     seconds_per_song: float = 30.0  # cached per training song: bounds the cache (~1.4 MB a song as int16)
     excerpts: int = 3  # evenly spaced pieces those seconds are cut into
@@ -128,17 +124,11 @@ class CodecTrainConfig:
     refit_fine_codebooks: bool = False
 
     def __post_init__(self) -> None:
-        self.mel_fft_sizes = tuple(self.mel_fft_sizes)  # a JSON config gives a list
         if self.refit_fine_codebooks and not self.decoder_only:
             raise ValueError("refit_fine_codebooks keeps the encoder and the coarse codebooks: set decoder_only")
         if self.decoder_only and not self.init_checkpoint:
             raise ValueError("decoder_only trains the decoder behind a trained codec's encoder and quantizer: "
                              "give init_checkpoint")
-        for name, value, neutral in (("low_band_weight", self.low_band_weight, 1.0),
-                                     ("chroma_weight", self.chroma_weight, 0.0)):
-            if value != neutral and self.model.decoder != "magnitude":
-                raise ValueError(f"{name} weighs a magnitude decoder's spectrum; this model's decoder is "
-                                 f"{self.model.decoder!r}")
 
 
 @dataclass
@@ -213,7 +203,7 @@ def load_audio(data_dir: Path, config: CodecTrainConfig, cache: Path, log: Log) 
 
 
 @torch.no_grad()
-def fit_codebooks(model: SeanetCodecModel, wav: torch.Tensor, iters: int, generator: torch.Generator,
+def fit_codebooks(model: StftMagnitudeModel, wav: torch.Tensor, iters: int, generator: torch.Generator,
                   first: int = 0, batch: int = 64) -> None:
     """Fits the codebooks of levels `first`.. by k-means (codebooks.kmeans_init)
     to what reaches them from crops wav [N, 1, samples]: the coarse levels
@@ -251,56 +241,45 @@ def random_crops(pieces: list[torch.Tensor], batch: int, crop: int, gain_db: flo
     return wav * 10 ** (gain / 20)
 
 
-def mel_loss_for(model: SeanetCodecModel, config: CodecTrainConfig) -> nn.Module:
-    if model.config.decoder == "magnitude":
-        return SpectrumMelLoss(config.model.sample_rate, config.model.istft_n_fft, config.mel_bands)
-    return MultiScaleMelLoss(config.model.sample_rate, config.mel_fft_sizes, config.mel_bands)
-
-
-def band_weights(model: SeanetCodecModel, config: CodecTrainConfig) -> torch.Tensor | None:
-    """A magnitude decoder's per-bin weights [F, 1] of the log-magnitude L1
-    (mean 1), or None where every bin weighs the same."""
+def band_weights(model: StftMagnitudeModel, config: CodecTrainConfig) -> torch.Tensor | None:
+    """Per-bin weights [F, 1] of the log-magnitude L1 (mean 1), or None
+    where every bin weighs the same."""
     if config.low_band_weight == 1.0:
         return None
-    freqs = torch.fft.rfftfreq(model.decoder.n_fft, 1.0 / config.model.sample_rate)
+    freqs = torch.fft.rfftfreq(model.config.n_fft, 1.0 / model.config.sample_rate)
     weights = 1.0 + (config.low_band_weight - 1.0) * (freqs < config.low_band_hz).float()
     return (weights / weights.mean())[:, None]
 
 
-def chroma_loss_for(model: SeanetCodecModel, config: CodecTrainConfig) -> nn.Module | None:
+def chroma_loss_for(model: StftMagnitudeModel, config: CodecTrainConfig) -> nn.Module | None:
     if config.chroma_weight == 0.0:
         return None
-    return SpectrumChromaLoss(config.model.sample_rate, model.decoder.n_fft)
+    return SpectrumChromaLoss(model.config.sample_rate, model.config.n_fft)
 
 
-def objective(model: SeanetCodecModel, mel_loss: nn.Module, wav: torch.Tensor, levels: int,
+def objective(model: StftMagnitudeModel, mel_loss: nn.Module, wav: torch.Tensor, levels: int,
               config: CodecTrainConfig, weights: torch.Tensor | None = None,
               chroma_loss: nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of one batch wav [B, 1, N] through the first `levels`
-    codebooks, and its unweighted parts: waveform L1 and mel L1, or for a
-    magnitude decoder log-magnitude L1 (per bin `weights`, band_weights), mel
-    L1 of the spectrum it predicts and, with a `chroma_loss`, chroma L1."""
-    out, q = model(wav, levels)  # [B, 1, N], or log magnitude [B, F, T]
-    if model.config.decoder == "magnitude":
-        target = model.decoder.target_log_magnitude(wav)  # [B, F, T]
-        error = (out - target).abs()
-        parts = {"mag_l1": (error * weights).mean() if weights is not None else error.mean(),
-                 "mel_l1": mel_loss(out, target)}
-        if chroma_loss is not None:
-            parts["chroma_l1"] = chroma_loss(out, target)
-    else:
-        parts = {"wave_l1": F.l1_loss(out, wav), "mel_l1": mel_loss(out, wav)}
+    codebooks, and its unweighted parts: log-magnitude L1 (per bin
+    `weights`, band_weights), mel L1 of the spectrum the decoder predicts
+    and, with a `chroma_loss`, chroma L1."""
+    out, q = model(wav, levels)  # log magnitude [B, F, T]
+    target = model.decoder.target_log_magnitude(wav)  # [B, F, T]
+    error = (out - target).abs()
+    parts = {"mag_l1": (error * weights).mean() if weights is not None else error.mean(),
+             "mel_l1": mel_loss(out, target)}
+    if chroma_loss is not None:
+        parts["chroma_l1"] = chroma_loss(out, target)
     parts["commitment"] = q.penalty
-    reconstruction = (config.wave_weight * parts["wave_l1"] if "wave_l1" in parts
-                      else config.magnitude_weight * parts["mag_l1"])
-    loss = (reconstruction + config.mel_weight * parts["mel_l1"]
+    loss = (config.magnitude_weight * parts["mag_l1"] + config.mel_weight * parts["mel_l1"]
             + config.commitment_weight * parts["commitment"])
     if "chroma_l1" in parts:
         loss = loss + config.chroma_weight * parts["chroma_l1"]
     return loss, parts
 
 
-def measure(model: SeanetCodecModel, clips: list[tuple[str, np.ndarray]], clip_s: float,
+def measure(model: StftMagnitudeModel, clips: list[tuple[str, np.ndarray]], clip_s: float,
             prefix: str) -> dict[str, float]:
     """SI-SNR and mel distance with all codebooks and with the coarse ones,
     through the codec plugin as the temporal level runs it
@@ -308,7 +287,7 @@ def measure(model: SeanetCodecModel, clips: list[tuple[str, np.ndarray]], clip_s
     codebook the clips use ({prefix}_codes_used; codes never chosen are capacity lost)."""
     was_training = model.training
     model.eval()
-    codec = SeanetSmallCodec.around(model, "in-training")
+    codec = StftMagnitudeCodec.around(model, "in-training")
     found = fidelity_of(codec, [a for _, a in clips], COARSE, clip_s)
     codes = torch.cat([codec.encode(torch.from_numpy(a)[None, None])[0] for _, a in clips], dim=1)  # [K, frames]
     used = float(np.mean([len(torch.unique(level)) / codec.codebook_size for level in codes]))
@@ -318,11 +297,11 @@ def measure(model: SeanetCodecModel, clips: list[tuple[str, np.ndarray]], clip_s
         f"{prefix}_codes_used": round(used, 4)}
 
 
-def write_listening(model: SeanetCodecModel, clips: list[tuple[str, np.ndarray]], out: Path) -> list[Path]:
+def write_listening(model: StftMagnitudeModel, clips: list[tuple[str, np.ndarray]], out: Path) -> list[Path]:
     """Each clip as out/NN-<song>-original.wav, -8cb.wav (all codebooks) and
     -2cb.wav (coarse only), 24 kHz 16-bit, for listening to."""
     model.eval()
-    codec = SeanetSmallCodec.around(model, "listen")
+    codec = StftMagnitudeCodec.around(model, "listen")
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for i, (song_id, audio) in enumerate(clips):
@@ -345,8 +324,8 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     dev = resolve_device(device)
     torch.manual_seed(config.seed)
-    model = SeanetCodecModel(config.model).to(dev)
-    mel_loss = mel_loss_for(model, config).to(dev)
+    model = StftMagnitudeModel(config.model).to(dev)
+    mel_loss = SpectrumMelLoss(config.model.sample_rate, config.model.n_fft, config.mel_bands).to(dev)
     weights = band_weights(model, config)
     weights = weights.to(dev) if weights is not None else None
     chroma_loss = chroma_loss_for(model, config)
@@ -373,7 +352,7 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
     space = replace(TokenSpaceConfig(), sample_rate=config.model.sample_rate, frame_rate=model.frame_rate,
                     codebooks=codebooks, codebook_size=config.model.codebook_size)
 
-    fresh = config.model.kmeans_init and not config.init_checkpoint  # else its codebooks came with it
+    fresh = not config.init_checkpoint  # else its codebooks came with it
     if run.step == 0 and (fresh or config.refit_fine_codebooks):
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 - 1)  # no training step uses it
         wav = random_crops(audio.train, config.kmeans_crops, crop, config.gain_db, generator)
@@ -418,8 +397,8 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
                 + f" over {len(audio.valid)} clips")
 
     def card() -> ModelCard:
-        made = card_for(SeanetSmallCodec.name, LEVEL, config.model, space,
-                        f"seanet-small-{config.model.decoder}-{run.step}-{state_digest(model)[:8]}")
+        made = card_for(StftMagnitudeCodec.name, LEVEL, config.model, space,
+                        f"{StftMagnitudeCodec.name}-{run.step}-{state_digest(model)[:8]}")
         return run.card(made, data_dir, config, device=str(dev))
 
     after_step = restart_dead_codes if restarts is not None else None

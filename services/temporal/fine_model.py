@@ -14,44 +14,41 @@ codes at its own level. The fixed order makes the passes a chain-rule
 factorization, so validation cross-entropy stays an exact likelihood. A 5 s
 chunk costs reveal_steps passes per fine level instead of one step per frame.
 
+A level's logits come from three terms: its output layer, which is its input
+embedding table (tied, as in language models, so copying a neighbour's code
+needs no separate output row per code to be learnt); a copy of the known
+neighbours' codes within `copy_window` frames; and a Gaussian over the
+codec's codebook vectors around where those neighbours point.
+
 Sequence: [summary vectors from the previous chunk (or learned "no summary"
-vectors on chunk 0)] + [frames]. Cross-attention memory: the text embedding,
-the sections (+ energy) and the semantic tokens (+ their position) of the
-chunk's window. The previous chunk's overlap is a prefix: its fine tokens are
-given to the model as input and copied to the output, never resampled."""
+vectors on chunk 0)] + [frames]. Cross-attention memory: the plan
+(services/common/plan_encoder.py). The previous chunk's overlap is a prefix:
+its fine tokens are given to the model as input and copied to the output,
+never resampled."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
 
-import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pad_sequence
 
 from hiermusic.services.common.contract import TokenSpaceConfig
-from hiermusic.services.common.level import ChunkInputs
 from hiermusic.services.common.nn import SummaryPooler, Transformer, TransformerConfig, draw, sampling_probs
+from hiermusic.services.common.plan_context import PlanContext
+from hiermusic.services.common.plan_encoder import PlanEncoder
 
 
 @dataclass
 class FineConfig:
     token_space: TokenSpaceConfig = field(default_factory=TokenSpaceConfig)
     transformer: TransformerConfig = field(
-        default_factory=lambda: TransformerConfig(dim=256, layers=4, heads=4, max_len=512)
+        default_factory=lambda: TransformerConfig(dim=160, layers=4, heads=4, max_len=512)
     )
-    # Semantic positions are counted from the chunk's first semantic token, so
-    # they mean the same whatever window the scheduler sends; learned for
-    # offsets -margin .. positions-margin-1, clipped beyond.
+    # Plan positions (PlanEncoder): offsets -margin .. positions-margin-1 from the chunk's first semantic token.
     semantic_positions: int = 256
     semantic_margin: int = 64
-    # Passes per fine level (a power of two); 1 is one pass per level, as
-    # models trained before reveal steps existed were made.
-    reveal_steps: int = 1
-    # Each level's output layer is its input embedding table (tied, as in
-    # language models): copying a neighbour's code then needs no separate
-    # output row per code to be learnt. False: models made before it.
-    tied_heads: bool = False
+    # Passes per fine level, a power of two > 1 (a single pass knows no code of its own level).
+    reveal_steps: int = 4
     # Frames either side whose known codes at the level being sampled may be
     # copied: each adds a weight, set per frame from its hidden state, to the
     # logit of that neighbour's code (a pointer, as in pointer-generator
@@ -59,77 +56,23 @@ class FineConfig:
     # the previous frame's and 14% the one two back (level 4: 9% and 6%), a
     # mixture of that copy with the unigram alone takes level 3 from 6.90 to
     # 6.01 nats, yet the tied heads behind a transformer had not learnt the
-    # copy in 600 CPU steps. 0: no copying, as models made before it.
-    copy_window: int = 0
-    # The codec's codebook vectors (latent_dim wide), held in the model: each
-    # code's input adds a learned projection of its vector, and each level's
-    # logits add m . e_c - q |e_c|^2 / 2 for a point m and a precision q read
-    # from the frame's state (a Gaussian over the codebook vectors e_c). Why:
-    # with a codec whose fine residual is smoothed (codec_seanet.fine_smoothing)
-    # a fine level's vector is told by its
-    # neighbours' sums over the levels, a distance in the latent that the
-    # code ids alone hide (bench/fine_predictability.py). The logits' term
-    # starts at zero, so weights from before it warm-start scoring as they did
-    # given the same state. False: models made before it.
-    codebook_geometry: bool = False
+    # copy in 600 CPU steps.
+    copy_window: int = 4
+    # Width of the codec's codebook vectors, held in the model: each code's
+    # input adds a learned projection of its vector, and each level's logits
+    # add m . e_c - q |e_c|^2 / 2 for a point m and a precision q read from the
+    # frame's state (a Gaussian over the codebook vectors e_c). Why: with a
+    # codec whose fine residual is smoothed (its fine_smoothing) a fine
+    # level's vector is told by its neighbours' sums over the levels, a
+    # distance in the latent that the code ids alone hide
+    # (bench/fine_predictability.py).
     latent_dim: int = 128
 
     def __post_init__(self) -> None:
-        if self.codebook_geometry and not self.copy_window:
-            raise ValueError("codebook_geometry reads the known neighbours within the copy window: set copy_window")
-        if self.reveal_steps < 1 or self.reveal_steps & (self.reveal_steps - 1):
-            raise ValueError(f"reveal_steps must be a power of two, got {self.reveal_steps}")
-        if self.copy_window < 0 or (self.copy_window and self.reveal_steps == 1):
-            raise ValueError(f"copy_window must be >= 0 and needs reveal_steps > 1 (no code of the level being "
-                             f"sampled is known in a single pass), got {self.copy_window} with "
-                             f"{self.reveal_steps} reveal steps")
-
-
-@dataclass
-class PlanContext:
-    """A batch of chunk contexts as padded tensors (True in a mask = real entry)."""
-
-    text: torch.Tensor  # float [B, E]
-    sections: torch.Tensor  # float [B, S, E]
-    section_energy: torch.Tensor  # float [B, S]
-    section_mask: torch.Tensor  # bool [B, S]
-    semantic: torch.Tensor  # long [B, L]
-    semantic_offset: torch.Tensor  # long [B, L]: position relative to the chunk's first semantic token
-    semantic_mask: torch.Tensor  # bool [B, L]
-    frame_semantic: torch.Tensor  # long [B, T]: the semantic position each frame falls in
-    frame_section: torch.Tensor  # long [B, T]: the section each frame belongs to
-
-    @classmethod
-    def from_chunks(
-        cls, chunks: Sequence[ChunkInputs], num_frames: int, frames_per_semantic: int, device: torch.device
-    ) -> PlanContext:
-        def pad(arrays: list[np.ndarray]) -> torch.Tensor:
-            # torch.tensor copies: arrays decoded from a request may be read-only buffers.
-            return pad_sequence([torch.tensor(a) for a in arrays], batch_first=True).to(device)
-
-        def lengths_mask(lengths: list[int]) -> torch.Tensor:
-            return torch.arange(max(lengths), device=device)[None] < torch.tensor(lengths, device=device)[:, None]
-
-        frame_semantic, frame_section, offsets = [], [], []
-        for c in chunks:
-            if len(c.semantic_tokens) == 0 or len(c.section_embeddings) == 0:
-                raise ValueError(f"chunk {c.chunk_index} has no semantic tokens or no sections")
-            offsets.append(c.semantic_start - c.start_frame // frames_per_semantic + np.arange(len(c.semantic_tokens)))
-            frames = np.arange(c.start_frame, c.start_frame + num_frames)
-            sem = np.clip(frames // frames_per_semantic - c.semantic_start, 0, len(c.semantic_tokens) - 1)
-            frame_semantic.append(sem)
-            frame_section.append(np.asarray(c.frame_sections)[sem])
-        return cls(
-            text=torch.from_numpy(np.stack([c.text_embedding for c in chunks])).float().to(device),
-            sections=pad([c.section_embeddings for c in chunks]).float(),
-            section_energy=pad([c.section_energy for c in chunks]).float(),
-            section_mask=lengths_mask([len(c.section_embeddings) for c in chunks]),
-            semantic=pad([c.semantic_tokens for c in chunks]).long(),
-            semantic_offset=pad(offsets).long(),
-            semantic_mask=lengths_mask([len(c.semantic_tokens) for c in chunks]),
-            frame_semantic=torch.from_numpy(np.stack(frame_semantic)).long().to(device),
-            frame_section=torch.from_numpy(np.stack(frame_section)).long().to(device),
-        )
+        if self.reveal_steps < 2 or self.reveal_steps & (self.reveal_steps - 1):
+            raise ValueError(f"reveal_steps must be a power of two > 1, got {self.reveal_steps}")
+        if self.copy_window < 1:
+            raise ValueError(f"copy_window must be >= 1, got {self.copy_window}")
 
 
 class FineTransformer(nn.Module):
@@ -143,44 +86,36 @@ class FineTransformer(nn.Module):
         # One table for all levels: level j's token t is row j * codebook_size + t.
         self.code_emb = nn.Embedding(ts.codebooks * ts.codebook_size, d)
         self.level_emb = nn.Embedding(fine, d)
-        self.semantic_emb = nn.Embedding(ts.semantic_vocab_size, d)
-        self.semantic_pos = nn.Embedding(config.semantic_positions, d)
-        self.text_proj = nn.Linear(ts.embedding_dim, d)
-        self.section_proj = nn.Linear(ts.embedding_dim, d)
-        self.energy_proj = nn.Linear(1, d)
+        self.plan_encoder = PlanEncoder(ts, d, config.semantic_positions, config.semantic_margin)
         self.summary_in = nn.Linear(ts.summary_dim, d)
         self.no_summary = nn.Parameter(torch.randn(ts.summary_tokens, d) * 0.02)
         self.transformer = Transformer(config.transformer)
-        if config.tied_heads:
-            self.head_bias = nn.Parameter(torch.zeros(fine, ts.codebook_size))
-        else:
-            self.heads = nn.ModuleList(nn.Linear(d, ts.codebook_size) for _ in range(fine))
+        # The output layer is the level's rows of code_emb (tied), plus a bias per code.
+        self.head_bias = nn.Parameter(torch.zeros(fine, ts.codebook_size))
         self.pooler = SummaryPooler(ts.summary_tokens, d, ts.summary_dim, config.transformer.heads)
-        if config.reveal_steps > 1:
-            # Marks a frame whose code at the level being sampled is not known yet.
-            self.unknown = nn.Parameter(torch.randn(d) * 0.02)
-            # Hands each frame the codes already known around it (two frames
-            # either side): the copy of a neighbour's code is then one direct
-            # path to the tied output, not a relative position for attention
-            # to discover from learned absolute ones.
-            self.neighbours = nn.Conv1d(d, d, kernel_size=5, padding=2)
-        if config.copy_window:
-            # Zero-initialised: the model starts as one without copying.
-            self.copy = nn.Linear(d, 2 * config.copy_window)
-            nn.init.zeros_(self.copy.weight)
-            nn.init.zeros_(self.copy.bias)
-        if config.codebook_geometry:
-            # Filled from the codec by the trainer (set_codebooks), saved with the weights.
-            self.register_buffer("codebook_vectors", torch.zeros(ts.codebooks * ts.codebook_size, config.latent_dim))
-            # Small but not zero: with both ends at zero neither would get a gradient.
-            self.latent_in = nn.Linear(config.latent_dim, d, bias=False)
-            nn.init.normal_(self.latent_in.weight, std=config.latent_dim**-0.5)
-            self.latent_out = nn.Linear(d, config.latent_dim + 1)
-            nn.init.zeros_(self.latent_out.weight)
-            nn.init.zeros_(self.latent_out.bias)
-            self.neighbour_weights = nn.Linear(d, 2 * config.copy_window)  # zero: every known neighbour alike
-            nn.init.zeros_(self.neighbour_weights.weight)
-            nn.init.zeros_(self.neighbour_weights.bias)
+        # Marks a frame whose code at the level being sampled is not known yet.
+        self.unknown = nn.Parameter(torch.randn(d) * 0.02)
+        # Hands each frame the codes already known around it (two frames
+        # either side): the copy of a neighbour's code is then one direct
+        # path to the tied output, not a relative position for attention
+        # to discover from learned absolute ones.
+        self.neighbours = nn.Conv1d(d, d, kernel_size=5, padding=2)
+        # Zero-initialised, so a fresh model scores by its tied output alone and learns to copy.
+        self.copy = nn.Linear(d, 2 * config.copy_window)
+        nn.init.zeros_(self.copy.weight)
+        nn.init.zeros_(self.copy.bias)
+        # Filled from the codec by the trainer (set_codebooks), saved with the weights.
+        self.register_buffer("codebook_vectors", torch.zeros(ts.codebooks * ts.codebook_size, config.latent_dim))
+        # Small but not zero: with both ends at zero neither would get a gradient.
+        self.latent_in = nn.Linear(config.latent_dim, d, bias=False)
+        nn.init.normal_(self.latent_in.weight, std=config.latent_dim**-0.5)
+        # Zero: the Gaussian term starts at nothing, and every known neighbour weighs alike.
+        self.latent_out = nn.Linear(d, config.latent_dim + 1)
+        nn.init.zeros_(self.latent_out.weight)
+        nn.init.zeros_(self.latent_out.bias)
+        self.neighbour_weights = nn.Linear(d, 2 * config.copy_window)
+        nn.init.zeros_(self.neighbour_weights.weight)
+        nn.init.zeros_(self.neighbour_weights.bias)
         self.register_buffer("offsets", torch.arange(ts.codebooks) * ts.codebook_size, persistent=False)
 
     def forward(
@@ -203,9 +138,9 @@ class FineTransformer(nn.Module):
             raise ValueError(f"level must be in [{self.coarse}, {self.codebooks}), got {level}")
         frames = self._embed_codes(codes[:, :level], 0) + self._frame_context(plan)  # [B, T, D]
         visible = self.frame_steps(codes.shape[-1], prefix_len, codes.device) < step  # [T]
-        hidden = self._pass(frames, codes[:, level], visible, level, self._memory(plan), summary)
+        hidden = self._pass(frames, codes[:, level], visible, level, self.plan_encoder(plan), summary)
         n = self.config.token_space.summary_tokens
-        below = self.fine_latent(codes[:, self.coarse : level], self.coarse) if self.config.codebook_geometry else None
+        below = self.fine_latent(codes[:, self.coarse : level], self.coarse)
         return self.logits(hidden[:, n:], level, codes[:, level], visible.expand(codes.shape[0], -1), below), hidden
 
     def teacher_forced(
@@ -233,15 +168,15 @@ class FineTransformer(nn.Module):
         visible = frame_steps[None, None] < step[..., None]  # [B, fine, T]
         given = self._given(emb[:, self.coarse :], visible)  # [B, fine, T, D]
         x = below + given + self._frame_context(plan)[:, None] + self.level_emb.weight[None, :, None]
-        memory = tuple(m.repeat_interleave(fine, dim=0) for m in self._memory(plan))  # [B * fine, M, D], [B * fine, M]
+        # [B * fine, M, D] and its mask [B * fine, M]
+        memory = tuple(m.repeat_interleave(fine, dim=0) for m in self.plan_encoder(plan))
         heads = None if summary is None else summary.repeat_interleave(fine, dim=0)
         hidden = self._run(x.flatten(0, 1), memory, heads).unflatten(0, (b, fine))  # [B, fine, n + T, D]
-        below = [None] * fine
-        if self.config.codebook_geometry:  # each level's frames: the sum of the fine levels under it
-            vectors = self.codebook_vectors[codes[:, self.coarse :] + self.offsets[self.coarse :, None]]  # [B, fine, T, L]
-            below = list((vectors.cumsum(dim=1) - vectors).unbind(1))
+        # Each level's frames: the sum of the codebook vectors of the fine levels under it.
+        vectors = self.codebook_vectors[codes[:, self.coarse :] + self.offsets[self.coarse :, None]]  # [B, fine, T, L]
+        latent_below = (vectors.cumsum(dim=1) - vectors).unbind(1)
         logits = torch.stack([self.logits(hidden[:, j, n:], self.coarse + j, codes[:, self.coarse + j], visible[:, j],
-                                          below[j]) for j in range(fine)], dim=1)
+                                          latent_below[j]) for j in range(fine)], dim=1)
         return logits, self.summarize(hidden[:, -1])
 
     def summarize(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -249,39 +184,27 @@ class FineTransformer(nn.Module):
         return self.pooler(hidden)
 
     def logits(
-        self,
-        hidden: torch.Tensor,
-        level: int,
-        tokens: torch.Tensor | None = None,
-        visible: torch.Tensor | None = None,
-        below: torch.Tensor | None = None,
+        self, hidden: torch.Tensor, level: int, tokens: torch.Tensor, visible: torch.Tensor, below: torch.Tensor
     ) -> torch.Tensor:
-        """hidden [B, T, D] -> logits [B, T, codebook_size] of `level`'s codes.
-        With a copy window, `tokens` [B, T] (the level's codes, read only
-        where `visible` [B, T]) raise the logits of the neighbours' codes;
-        with codebook geometry `below` [B, T, latent] (fine_latent of the
-        fine levels under `level`) places the Gaussian where they point."""
-        j = level - self.coarse
-        if not self.config.tied_heads:
-            out = self.heads[j](hidden)
-        else:
-            size = self.config.token_space.codebook_size
-            table = self.code_emb.weight[level * size : (level + 1) * size]  # [V, D], entries ~N(0, 1)
-            # Scaled so that logits start near zero (hidden is layer-normed, ~unit per entry).
-            out = hidden @ table.T * hidden.shape[-1] ** -0.5 + self.head_bias[j]
-        if self.config.codebook_geometry:
-            out = out + self._geometry_logits(hidden, level, tokens, visible, below)
-        if self.config.copy_window and tokens is not None and visible is not None:
-            out = out + self._copy_logits(hidden, tokens, visible, out.shape[-1])
-        return out
+        """hidden [B, T, D] -> logits [B, T, codebook_size] of `level`'s codes:
+        the tied output layer; the Gaussian placed where the known neighbours
+        point, from `below` [B, T, latent] (fine_latent of the fine levels
+        under `level`); and the copy of the neighbours' codes `tokens` [B, T]
+        (the level's codes, read only where `visible` [B, T])."""
+        size = self.config.token_space.codebook_size
+        table = self.code_emb.weight[level * size : (level + 1) * size]  # [V, D], entries ~N(0, 1)
+        # Scaled so that logits start near zero (hidden is layer-normed, ~unit per entry).
+        out = hidden @ table.T * hidden.shape[-1] ** -0.5 + self.head_bias[level - self.coarse]
+        out = out + self._geometry_logits(hidden, level, tokens, visible, below)
+        return out + self._copy_logits(hidden, tokens, visible, out.shape[-1])
 
     def _geometry_logits(
         self,
         hidden: torch.Tensor,
         level: int,
-        tokens: torch.Tensor | None,
-        visible: torch.Tensor | None,
-        below: torch.Tensor | None,
+        tokens: torch.Tensor,
+        visible: torch.Tensor,
+        below: torch.Tensor,
     ) -> torch.Tensor:
         """[B, T, V]: m . e_c - q |e_c|^2 / 2, a Gaussian over the level's
         codebook vectors e_c around m / q (up to a constant per frame), the
@@ -297,8 +220,7 @@ class FineTransformer(nn.Module):
         scale = vectors.square().mean().clamp_min(1e-12).sqrt()
         read = self.latent_out(hidden)  # [B, T, L + 1]
         point, precision = read[..., :-1], read[..., -1:]
-        if tokens is not None and visible is not None and below is not None:
-            point = point + precision * self._neighbour_centre(hidden, vectors, tokens, visible, below) / scale
+        point = point + precision * self._neighbour_centre(hidden, vectors, tokens, visible, below) / scale
         vectors = vectors / scale
         return point @ vectors.T - 0.5 * precision * vectors.square().sum(-1)
 
@@ -355,14 +277,11 @@ class FineTransformer(nn.Module):
 
     def _given(self, emb: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """What each frame carries of its own level's code: emb [..., T, D]
-        where visible [..., T], else zeros or (with reveal steps) the learned
-        "unknown" vector."""
-        given = emb * visible[..., None]
-        if self.config.reveal_steps > 1:
-            given = given + self.unknown * (~visible)[..., None]
-            flat = given.flatten(0, -3).transpose(1, 2)  # [N, D, T]
-            given = given + self.neighbours(flat).transpose(1, 2).reshape(given.shape)
-        return given
+        where visible [..., T], else the learned "unknown" vector; plus what
+        its neighbours carry (self.neighbours)."""
+        given = emb * visible[..., None] + self.unknown * (~visible)[..., None]
+        flat = given.flatten(0, -3).transpose(1, 2)  # [N, D, T]
+        return given + self.neighbours(flat).transpose(1, 2).reshape(given.shape)
 
     def generate(
         self,
@@ -380,7 +299,7 @@ class FineTransformer(nn.Module):
         (one-hot for the prefix, and everywhere at temperature <= 0), which
         the plugin renders from (plugin.py says why)."""
         # The plan is the same for every level: encode it once.
-        memory, context = self._memory(plan), self._frame_context(plan)
+        memory, context = self.plan_encoder(plan), self._frame_context(plan)
         known = self._embed_codes(coarse, 0)  # [B, T, D]
         p = prefix.shape[-1] if prefix is not None else 0
         n = self.config.token_space.summary_tokens
@@ -395,9 +314,8 @@ class FineTransformer(nn.Module):
             if prefix is not None:
                 tokens[:, :p] = prefix[:, j]
                 probs[:, :p] = nn.functional.one_hot(prefix[:, j], size).float()
-            below = None  # with codebook geometry: the sum of the fine levels sampled so far
-            if self.config.codebook_geometry:
-                below = self.fine_latent(torch.stack(levels, dim=1) if levels else coarse.new_zeros(b, 0, t), self.coarse)
+            # The sum of the codebook vectors of the fine levels sampled so far.
+            below = self.fine_latent(torch.stack(levels, dim=1) if levels else coarse.new_zeros(b, 0, t), self.coarse)
             for step in range(self.config.reveal_steps):
                 hidden = self._pass(known + context, tokens, frame_steps < step, level, memory, summary)
                 now = frame_steps == step
@@ -417,11 +335,8 @@ class FineTransformer(nn.Module):
 
     def _embed(self, rows: torch.Tensor) -> torch.Tensor:
         """Embeddings [..., D] of code rows (level * codebook_size + code):
-        the learnt table's, plus the projected codebook vector with geometry."""
-        out = self.code_emb(rows)
-        if self.config.codebook_geometry:
-            out = out + self.latent_in(self.codebook_vectors[rows])
-        return out
+        the learnt table's, plus the projected codebook vector."""
+        return self.code_emb(rows) + self.latent_in(self.codebook_vectors[rows])
 
     def fine_latent(self, codes: torch.Tensor, first_level: int) -> torch.Tensor:
         """codes [B, k, T] of levels first_level.. -> the sum of their
@@ -432,31 +347,19 @@ class FineTransformer(nn.Module):
     @torch.no_grad()
     def set_codebooks(self, vectors: torch.Tensor) -> None:
         """The codec's codebook vectors [codebooks, codebook_size, latent_dim]."""
-        if not self.config.codebook_geometry:
-            raise ValueError("this model has no codebook geometry (FineConfig.codebook_geometry)")
         ts = self.config.token_space
         want = (ts.codebooks, ts.codebook_size, self.config.latent_dim)
         if tuple(vectors.shape) != want:
             raise ValueError(f"codebook vectors must be {list(want)}, got {list(vectors.shape)}")
         self.codebook_vectors.copy_(vectors.reshape(-1, vectors.shape[-1]))
 
-    def _memory(self, plan: PlanContext) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cross-attention memory [B, 1 + S + L, D] and its mask [B, 1 + S + L]."""
-        cfg = self.config
-        text = self.text_proj(plan.text)[:, None]  # [B, 1, D]
-        sections = self.section_proj(plan.sections) + self.energy_proj(plan.section_energy[..., None])  # [B, S, D]
-        positions = (plan.semantic_offset + cfg.semantic_margin).clamp(0, cfg.semantic_positions - 1)  # [B, L]
-        semantic = self.semantic_emb(plan.semantic) + self.semantic_pos(positions)  # [B, L, D]
-        text_mask = plan.section_mask.new_ones(text.shape[0], 1)
-        mask = torch.cat([text_mask, plan.section_mask, plan.semantic_mask], dim=1)
-        return torch.cat([text, sections, semantic], dim=1), mask
-
     def _frame_context(self, plan: PlanContext) -> torch.Tensor:
         """What each frame hears of the plan at its own time [B, T, D]: the
         semantic token it falls under and the section it belongs to."""
-        sections = self.section_proj(plan.sections)  # [B, S, D]
+        encoder = self.plan_encoder  # the memory's tables: the frames hear the plan in the memory's terms
+        sections = encoder.section(plan.sections)  # [B, S, D]
         index = plan.frame_section[..., None].expand(-1, -1, sections.shape[-1])  # [B, T, D]
-        return self.semantic_emb(plan.semantic.gather(1, plan.frame_semantic)) + sections.gather(1, index)
+        return encoder.semantic(plan.semantic.gather(1, plan.frame_semantic)) + sections.gather(1, index)
 
     def _pass(
         self,

@@ -3,11 +3,11 @@
 
 A training example is a window of `window_chunks` consecutive chunks of one
 song, laid out and given their plan context by the scheduler's own functions
-(fine_data). Each chunk gets the summary the model returned for the chunk
-before it, with gradients flowing through it, so the summary learns to carry
-what the next chunk needs; the true fine tokens of the overlap as its prefix,
-as the scheduler sends the previous chunk's; and its loss on the frames after
-the prefix, the ones the service samples. A window that starts mid-song first
+(corpus/chunked_songs.py). Each chunk gets the summary the model returned
+for the chunk before it, with gradients flowing through it, so the summary
+learns to carry what the next chunk needs; the true fine tokens of the
+overlap as its prefix, as the scheduler sends the previous chunk's; and its
+loss on the frames after the prefix, the ones the service samples. A window that starts mid-song first
 runs the chunk before it without gradients, so every trained chunk but a
 song's first sees a real summary, as it would when served. The overlap's
 fine tokens are given and copied, never sampled, so unlike the acoustic level
@@ -20,8 +20,7 @@ Validation walks whole songs chunk by chunk, each chunk with the summary of
 the one before, and reports each fine codebook's cross-entropy next to its
 unigram baseline (the entropy of the training split's token frequencies).
 
-A model with codebook geometry (FineConfig.codebook_geometry) is given the
-codebook vectors of the corpus's own codec at the start of a fresh run
+A fresh run gives the model the codebook vectors of the corpus's own codec
 (corpus/token_space.corpus_codec); `fresh_fine_codes` starts the fine code
 embeddings and outputs of warm-started weights afresh, for weights trained
 on another codec's fine codes.
@@ -39,6 +38,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from hiermusic.corpus.chunked_songs import Chunking, PlanConditioner, Song, load_songs
 from hiermusic.corpus.token_space import corpus_codec, corpus_token_space, shard_codec
 from hiermusic.services.common.chunk_layout import CHUNK_S, OVERLAP_S, SEMANTIC_MARGIN_S, Chunk
 from hiermusic.services.common.checkpoint import ModelCard
@@ -46,9 +46,8 @@ from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import card_for, state_digest
 from hiermusic.services.common.nn import resolve_device
 from hiermusic.services.common.training import Run, Steps, by_split, describe_splits, train_loop, unigram_entropy, warm_start
-from hiermusic.services.semantic.label_plans import PlanConditioner
-from hiermusic.services.temporal.fine_data import Song, chunk_inputs, load_songs
-from hiermusic.services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
+from hiermusic.services.common.plan_context import PlanContext
+from hiermusic.services.temporal.fine_model import FineConfig, FineTransformer
 from hiermusic.services.temporal.plugin import FineTransformerPlugin
 
 FINAL = "temporal.safetensors"
@@ -60,7 +59,7 @@ Log = Callable[[str], None]
 @dataclass
 class FineTrainConfig:
     # The token space's codec and semantic tokenizer fields are taken from the corpus.
-    model: FineConfig = field(default_factory=lambda: FineConfig(reveal_steps=4, tied_heads=True, copy_window=4))
+    model: FineConfig = field(default_factory=FineConfig)
     steps: int = 20000
     batch: int = 8  # windows per step
     window_chunks: int = 3  # consecutive chunks per window, chained by their summaries
@@ -72,11 +71,12 @@ class FineTrainConfig:
     chunk_s: float = CHUNK_S
     overlap_s: float = OVERLAP_S
     semantic_margin_s: float = SEMANTIC_MARGIN_S
-    # The semantic level whose text and section embeddings the plan carries;
+    # The semantic level whose text and section embeddings the plan carries
+    # (the command line makes the plan conditioner `train` takes from it);
     # empty: its seeded untrained weights, what an untrained mesh sends.
     semantic_checkpoint: str = ""
     # Start from these weights (an earlier run's) instead of random ones;
-    # layers they lack (the copy layer for weights made before it) start as initialised.
+    # layers they lack start as initialised.
     init_checkpoint: str = ""
     # With init_checkpoint made on another codec's fine codes (a codec whose
     # fine codebooks were fitted again): its fine levels' code embeddings start
@@ -105,7 +105,7 @@ class ChunkReader:
         prefix length (the chunks' overlap with the previous chunk)."""
         frames, prefix = items[0][1].frames, items[0][1].overlap
         codes = torch.stack([song.codes[:, c.start : c.end] for song, c in items]).long().to(self.device)
-        contexts = [chunk_inputs(song, c, self.space, self.margin_s, self.max_frames) for song, c in items]
+        contexts = [song.context(c, self.space, self.margin_s, self.max_frames) for song, c in items]
         return codes, PlanContext.from_chunks(contexts, frames, self.space.frames_per_semantic, self.device), prefix
 
 
@@ -229,43 +229,37 @@ def describe(prefix: str, found: dict[str, float], baseline: dict[str, float]) -
 
 @torch.no_grad()
 def start_codes(model: FineTransformer, data_dir: Path, songs: list[Song], config: FineTrainConfig, log: Log) -> None:
-    """A fresh run's code-side start: the codec's codebook vectors for a
-    model with codebook geometry, and with `fresh_fine_codes` new fine code
-    embeddings and output biases at the training songs' log unigram."""
-    if model.config.codebook_geometry:
-        codec = corpus_codec(data_dir)
-        if codec is None:
-            raise ValueError(f"codebook_geometry needs the codec's codebooks, and {data_dir}'s shards name no codec")
-        model.set_codebooks(codec.codebook_vectors().to(model.codebook_vectors.device))
-        log(f"codebook vectors from {codec.codec_id}")
+    """A fresh run's code-side start: the codec's codebook vectors, and with
+    `fresh_fine_codes` new fine code embeddings and output biases at the
+    training songs' log unigram."""
+    codec = corpus_codec(data_dir)
+    if codec is None:
+        raise ValueError(f"the fine model needs the codec's codebook vectors, and {data_dir}'s shards name no codec")
+    model.set_codebooks(codec.codebook_vectors().to(model.codebook_vectors.device))
+    log(f"codebook vectors from {codec.codec_id}")
     if config.fresh_fine_codes:
         size = model.config.token_space.codebook_size
         for j, level in enumerate(range(model.coarse, model.codebooks)):
             model.code_emb.weight[level * size : (level + 1) * size].normal_()
             counts = sum(torch.bincount(torch.as_tensor(s.codes[level]).long(), minlength=size) for s in songs)
             frequency = (counts.double() + 0.5) / (counts.sum() + 0.5 * size)  # every code a little
-            if model.config.tied_heads:
-                model.head_bias[j] = frequency.log().to(model.head_bias)
-            else:
-                model.heads[j].weight.zero_()
-                model.heads[j].bias.copy_(frequency.log())
+            model.head_bias[j] = frequency.log().to(model.head_bias)
         log("fine code embeddings started afresh, their outputs at the training songs' unigram")
 
 
-def train(data_dir: Path, out_dir: Path, config: FineTrainConfig, device: str = "cpu", log: Log = print) -> dict:
-    """Trains (or resumes) into out_dir; writes out_dir/temporal.safetensors
-    with its card and returns {steps, wall_time_s, steps_per_s, metrics, checkpoint}."""
+def train(data_dir: Path, out_dir: Path, config: FineTrainConfig, conditioner: PlanConditioner,
+          device: str = "cpu", log: Log = print) -> dict:
+    """Trains (or resumes) into out_dir, each song's plan made by
+    `conditioner` (for the corpus's token space); writes
+    out_dir/temporal.safetensors with its card and returns {steps,
+    wall_time_s, steps_per_s, metrics, checkpoint}."""
     torch.set_num_threads(config.threads)
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     dev = resolve_device(device)
     model_config = replace(config.model, token_space=corpus_token_space(config.model.token_space, data_dir))
     space = model_config.token_space
-    fr = space.frame_rate
-    chunk_frames, overlap_frames = int(round(config.chunk_s * fr)), int(round(config.overlap_s * fr))
     max_frames = model_config.transformer.max_len - space.summary_tokens
-    if not 0 <= overlap_frames < chunk_frames <= max_frames:
-        raise ValueError(f"chunks of {chunk_frames} frames with {overlap_frames} overlap: the overlap must be "
-                         f"shorter than the chunk and the chunk at most {max_frames} frames (transformer.max_len)")
+    chunking = Chunking.of(config.chunk_s, config.overlap_s, config.semantic_margin_s, space, max_frames)
 
     torch.manual_seed(config.seed)
     model = FineTransformer(model_config).to(dev)
@@ -273,14 +267,12 @@ def train(data_dir: Path, out_dir: Path, config: FineTrainConfig, device: str = 
     run = Run.start(out_dir, {"model": model}, optimizer, model_config, log, config, data_dir)
     warm_start(run, model, config.init_checkpoint, log)
 
-    conditioner = PlanConditioner(Path(config.semantic_checkpoint) if config.semantic_checkpoint else None,
-                                  space, dev)
-    songs = by_split(load_songs(data_dir, space, chunk_frames, overlap_frames, conditioner))
+    songs = by_split(load_songs(data_dir, space, chunking, conditioner, log))
     train_songs = songs["train"]
     if not train_songs:
         raise ValueError(f"{data_dir} has no training songs")
-    log(describe_splits(songs) + f"; {space.codec_id} at {fr:g} frames/s, chunks of {chunk_frames} frames with "
-        f"{overlap_frames} overlap; plans embedded by {conditioner.version}")
+    log(describe_splits(songs) + f"; {space.codec_id} at {space.frame_rate:g} frames/s, chunks of "
+        f"{chunking.frames} frames with {chunking.overlap} overlap; plans embedded by {conditioner.version}")
 
     fine_levels = range(space.coarse_codebooks, space.codebooks)
     entropy = [unigram_entropy(s.codes[level] for s in train_songs) for level in fine_levels]

@@ -2,41 +2,37 @@
 fine RVQ levels, then the codec turns all levels into audio."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from hiermusic.v1 import contract_pb2
-from hiermusic.services.common.contract import TokenSpaceConfig
-from hiermusic.services.common.level import ChunkInputs, ChunkLevelPlugin, load_or_init, model_info
+from hiermusic.services.common.contract import CODEC_FIELDS, TokenSpaceConfig
+from hiermusic.services.common.level import ChunkInputs, ChunkLevelPlugin, load_or_init, model_info, sampling_settings
+from hiermusic.services.common.plan_context import PlanContext
 from hiermusic.services.common.plugins import load_plugin
 from hiermusic.services.temporal.codec import Codec
-from hiermusic.services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
-
-# What the fine model's token space must share with the codec it renders through.
-CODEC_FIELDS = ("codec_id", "sample_rate", "frame_rate", "codebooks", "codebook_size")
+from hiermusic.services.temporal.fine_model import FineConfig, FineTransformer
+from hiermusic.services.temporal.sampling import FineSampling
 
 
 class FineTransformerPlugin(ChunkLevelPlugin):
     name: ClassVar[str] = "fine_transformer"
     level: ClassVar[str] = "temporal"
-    # Used when a request leaves temperature / top_k at 0. Fine levels are mostly
-    # determined by the coarse ones, so sample close to the mode.
-    DEFAULT_TEMPERATURE: ClassVar[float] = 0.7
-    DEFAULT_TOP_K: ClassVar[int] = 32
-    # Render from the expected codebook vectors of the fine distributions (_decode).
-    RENDER_EXPECTED: ClassVar[bool] = True
 
     def __init__(
         self,
         checkpoint: Path | None,
         device: torch.device,
-        codec_plugin: str = "seanet_small",
+        codec_plugin: str = "stft_magnitude",
         codec_checkpoint: Path | None = None,
+        sampling: Mapping[str, Any] | None = None,
     ) -> None:
+        """`sampling`: fields of FineSampling over the card's."""
         self.device = device
         self.codec_plugin = codec_plugin
         self.codec: Codec = load_plugin("codec", codec_plugin)(codec_checkpoint, device)
@@ -53,6 +49,7 @@ class FineTransformerPlugin(ChunkLevelPlugin):
                 f"fine_transformer checkpoint {checkpoint} ({self.loaded.version}) was not made for codec plugin "
                 f"{codec_plugin!r} ({self.codec.version}): " + "; ".join(differ)
             )
+        self.sampling = sampling_settings(FineSampling, self.loaded.card, sampling or {})
         self.model: FineTransformer = self.loaded.module  # type: ignore[assignment]
 
     def info(self) -> contract_pb2.ModelInfo:
@@ -109,8 +106,8 @@ class FineTransformerPlugin(ChunkLevelPlugin):
                 plan,
                 None if summary is None else torch.tensor(summary, dtype=torch.float32, device=self.device)[None],
                 None if prefix is None else torch.tensor(prefix, device=self.device)[None],
-                temperature or self.DEFAULT_TEMPERATURE,
-                top_k or self.DEFAULT_TOP_K,
+                temperature or self.sampling.temperature,
+                top_k or self.sampling.top_k,
                 generator,
             )
             audio = self._decode(coarse_t, fine_t, probs)  # [1, 1, T * hop]
@@ -121,16 +118,11 @@ class FineTransformerPlugin(ChunkLevelPlugin):
         )
 
     def _decode(self, coarse: torch.Tensor, fine: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
-        """Audio from the coarse codes and the expected codebook vectors of the
-        fine distributions, not from the fine codes drawn. Why: this model's
-        fine codes are close to its unigram (cross-entropy 6.62 vs 6.82 nats),
-        so a drawn code adds mostly noise: on twenty corpus clips decoded from
-        their true coarse codes, drawn fine codes kept the mode of 11 and the
-        expected vectors of 15 (the coarse codes alone 16; README, "The
-        temporal level"). The drawn codes still go out as the fine tokens and
-        the next chunk's prefix. A codec that cannot decode vectors gets the
-        codes."""
-        if self.RENDER_EXPECTED:
+        """Audio from the coarse codes and, with `sampling.render_expected`,
+        the expected codebook vectors of the fine distributions rather than
+        the fine codes drawn (which still go out as the fine tokens and the
+        next chunk's prefix). A codec that cannot decode vectors gets the codes."""
+        if self.sampling.render_expected:
             try:
                 return self.codec.decode_expected(coarse, probs)
             except NotImplementedError:

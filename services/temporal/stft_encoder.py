@@ -1,24 +1,23 @@
-"""A codec encoder over the spectrum: each frame's log STFT magnitude (the
+"""The bundled codec's encoder: each frame's log STFT magnitude (the
 magnitude decoder's own framing) through ConvNeXt blocks at the frame rate
 to the quantizer's latent.
 
-Why not only the package's SEANet encoder: trained from the waveform on this
-project's CPU, it had not learnt to carry pitch after 4000 steps in two runs
-(the decoder's spectra had chroma correlation ~0 with the input's; a 400-step
-run on eight clips without a quantizer did learn it, so it is a matter of
-steps). Given the spectrum, the encoder only has to compress what the
-magnitude decoder must rebuild, and every layer runs at 50 frames/s."""
+Why the spectrum and not the waveform: the package's SEANet encoder, trained
+from the waveform on this project's CPU, had not learnt to carry pitch after
+4000 steps in two runs (docs/experiments/codec.md). Given the spectrum, the
+encoder only has to compress what the magnitude decoder must rebuild, and
+every layer runs at 50 frames/s."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from hiermusic.services.temporal.istft_decoder import MAGNITUDE_FLOOR, ConvNeXtBlock, frame_stft
+from hiermusic.services.temporal.magnitude_decoder import MAGNITUDE_FLOOR, ConvNeXtBlock, frame_stft
 
 
 class STFTEncoder(nn.Module):
     """Waveform [B, 1, T * hop] -> latent [B, dimension, T], frame t centred
-    on sample t * hop + hop / 2 as the SEANet encoder's frame t is."""
+    on sample t * hop + hop / 2."""
 
     def __init__(self, dimension: int, hop: int, dim: int = 192, layers: int = 4, n_fft: int = 1920) -> None:
         super().__init__()

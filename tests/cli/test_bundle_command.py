@@ -4,7 +4,7 @@ and a bundle over the size budget are refused with nothing written."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -15,17 +15,21 @@ from hiermusic.cli.main import TRAINER_NAMES, main
 from hiermusic.cli.train_command import TRAINERS
 from hiermusic.services.common.checkpoint import ModelCard, save_checkpoint
 from hiermusic.services.common.contract import TokenSpaceConfig
-from hiermusic.services.common.level import load_or_init
-from hiermusic.services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel
+from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
+from hiermusic.services.acoustic.plugin import CoarseTransformerPlugin
+from hiermusic.services.acoustic.sampling import CoarseSampling
+from hiermusic.services.common.level import card_for, load_or_init
+from hiermusic.services.common.nn import TransformerConfig
+from hiermusic.services.temporal.codec_stft_magnitude import StftMagnitudeConfig, StftMagnitudeModel
 
-TINY = SeanetCodecConfig(n_filters=4, dimension=32, lstm=0, codebook_size=64, decoder="magnitude", istft_dim=32,
-                         istft_layers=1)
+TINY = StftMagnitudeConfig(dimension=32, codebook_size=64, encoder_dim=32, encoder_layers=1, decoder_dim=32,
+                           decoder_layers=1)
 
 
-def trained_run(run_dir: Path, trained: bool = True) -> SeanetCodecModel:
+def trained_run(run_dir: Path, trained: bool = True) -> StftMagnitudeModel:
     torch.manual_seed(0)
-    model = SeanetCodecModel(TINY)
-    card = ModelCard("seanet_small", "codec", "seanet-small-magnitude-10-abcdef12", asdict(TINY),
+    model = StftMagnitudeModel(TINY)
+    card = ModelCard("stft_magnitude", "codec", "stft_magnitude-10-abcdef12", asdict(TINY),
                      asdict(TokenSpaceConfig()), trained=trained, steps=10)
     save_checkpoint(model, card, run_dir / TRAINERS["codec"].produces)
     return model
@@ -41,9 +45,10 @@ def test_bundles_as_float16_that_loads_back_as_the_same_model(tmp_path) -> None:
     assert done.path == tmp_path / "weights" / "codec.safetensors"
     assert done.megabytes < 0.6 * (tmp_path / "run" / "codec.safetensors").stat().st_size / 1e6
     card = json.loads((tmp_path / "weights" / "codec.json").read_text())
-    assert card["storage"] == "float16" and card["version"] == done.version == "seanet-small-magnitude-10-abcdef12"
+    assert card["storage"] == "float16" and card["version"] == done.version == "stft_magnitude-10-abcdef12"
 
-    loaded = load_or_init("seanet_small", "codec", SeanetCodecConfig, SeanetCodecModel, done.path, torch.device("cpu"))
+    loaded = load_or_init("stft_magnitude", "codec", StftMagnitudeConfig, StftMagnitudeModel, done.path,
+                          torch.device("cpu"))
     for name, value in loaded.module.state_dict().items():
         original = model.state_dict()[name]
         assert value.dtype == original.dtype, name  # float32 again in memory
@@ -70,3 +75,28 @@ def test_the_command_reports_the_bundle_and_a_missing_run(tmp_path, capsys) -> N
     assert "float16" in capsys.readouterr().out
     assert main(["bundle", "semantic", str(tmp_path / "run"), "--weights", str(tmp_path / "weights")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def acoustic_run(run_dir: Path, sampling: dict) -> None:
+    config = CoarseConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128))
+    card = card_for("coarse_transformer", "acoustic", config, config.token_space, "coarse-test-1")
+    save_checkpoint(CoarseTransformer(config), replace(card, trained=True, sampling=sampling),
+                    run_dir / TRAINERS["acoustic"].produces)
+
+
+def test_a_bundled_level_card_states_its_sampling_settings(tmp_path) -> None:
+    def bundled_sampling(run: str, sampling: dict) -> dict:
+        acoustic_run(tmp_path / run, sampling)
+        done = bundle("acoustic", tmp_path / run, tmp_path / run / "weights")
+        return json.loads(done.path.with_suffix(".json").read_text())["sampling"]
+
+    assert bundled_sampling("untuned", {}) == {"temperature": 1.0, "top_k": 64, "drums_floor": [0.5, 0.0]}
+    assert bundled_sampling("tuned", {"top_k": 40}) == {"temperature": 1.0, "top_k": 40, "drums_floor": [0.5, 0.0]}
+    served = CoarseTransformerPlugin(tmp_path / "tuned" / "weights" / "acoustic.safetensors", torch.device("cpu"))
+    assert served.sampling == CoarseSampling(top_k=40)
+    with pytest.raises(ValueError, match=r"coarse-test-1: sampling\.top_c: unknown field"):
+        bundled_sampling("misspelt", {"top_c": 40})
+    assert not (tmp_path / "misspelt" / "weights").exists()
+    trained_run(tmp_path / "codec")  # a codec has no sampling settings, so its card no such section
+    bundle("codec", tmp_path / "codec", tmp_path / "codec" / "weights")
+    assert "sampling" not in json.loads((tmp_path / "codec" / "weights" / "codec.json").read_text())

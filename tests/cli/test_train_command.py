@@ -8,7 +8,10 @@ import json
 
 import pytest
 
-from hiermusic.cli.train_command import TRAINERS, TrainConfigError, load_train_config
+from hiermusic.cli import train_command
+from hiermusic.cli.train_command import TRAINERS, TrainConfigError, load_train_config, run_training
+from hiermusic.services.acoustic import coarse_training
+from hiermusic.services.semantic.label_plans import SemanticPlanConditioner
 from tests.integration.mesh_helpers import run_cli
 
 
@@ -17,9 +20,25 @@ def test_every_trainer_exists_with_the_shared_signature(name):
     trainer = TRAINERS[name]
     module = importlib.import_module(trainer.module)
     params = list(inspect.signature(getattr(module, trainer.function)).parameters)
-    assert params[:5] == ["data_dir", "out_dir", "config", "device", "log"], params
+    plans = ["conditioner"] if trainer.plans else []
+    assert params[:6] == ["data_dir", "out_dir", "config", *plans, "device", "log"], params
     config = load_train_config(name, None)
     assert type(config).__name__ == trainer.config and config.steps > 0
+
+
+def test_a_chunk_level_s_trainer_is_handed_the_semantic_level_s_plans(monkeypatch, tmp_path):
+    """The chunk levels never import the semantic level: the command line does, and hands its plans on."""
+    seen = {}
+
+    def train(data_dir, out_dir, config, conditioner, device, log):
+        seen["conditioner"] = conditioner
+        return {}
+
+    monkeypatch.setattr(coarse_training, "train", train)
+    monkeypatch.setattr(train_command, "corpus_token_space", lambda space, data_dir: space)
+    run_training("acoustic", tmp_path, tmp_path / "run", load_train_config("acoustic", None), "cpu", print)
+    assert isinstance(seen["conditioner"], SemanticPlanConditioner)
+    assert seen["conditioner"].version.startswith("minilm_planner-untrained-")  # no semantic_checkpoint named
 
 
 def test_a_config_file_changes_only_what_it_names(tmp_path):
@@ -35,8 +54,8 @@ def test_a_config_file_changes_only_what_it_names(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"stepz": 3}', "unknown field 'stepz'"),
-    ('{"model": {"transformer": {"depth": 3}}}', "unknown field 'model.transformer.depth'"),
+    ('{"stepz": 3}', "stepz: unknown field"),
+    ('{"model": {"transformer": {"depth": 3}}}', "model.transformer.depth: unknown field"),
     ('[1, 2]', "expected a JSON object"),
     ('{"steps": ', "--config"),
 ])
@@ -58,4 +77,4 @@ def test_the_cli_refuses_a_bad_config_before_training(tmp_path):
     (tmp_path / "c.json").write_text('{"lr_max": 1}')
     result = run_cli(["train", "acoustic", "--data", tmp_path, "--out", tmp_path / "run",
                       "--config", tmp_path / "c.json"], timeout=60)
-    assert result.returncode == 2 and "unknown field 'lr_max'" in result.stderr
+    assert result.returncode == 2 and "lr_max: unknown field" in result.stderr

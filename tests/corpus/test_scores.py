@@ -11,7 +11,7 @@ from music21 import converter, corpus, expressions
 from hiermusic.corpus.performance import TIMBRES
 from hiermusic.corpus.score_timeline import play, strain_starts
 from hiermusic.corpus.scores import CAP_S, TAIL_S, ScoreError, ScoreRef, list_scores, load_score
-from hiermusic.services.semantic.prompt import KEYS, MODES
+from hiermusic.services.common.music import KEYS, MODES
 
 CHORALE = ScoreRef("bach", "bach/bwv66.6.mxl")
 JIG = ScoreRef("oneills", "oneills1850/0900-0950.abc", 914)  # "Off She Goes!", |: A :|: B :|

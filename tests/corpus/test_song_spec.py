@@ -17,8 +17,8 @@ from hiermusic.corpus.song_spec import (
     compose_spec,
     style_free,
 )
+from hiermusic.services.common.music import KEYS, MODES, SECTION_TYPES
 from hiermusic.services.semantic.planner import BAR_CHOICES
-from hiermusic.services.semantic.prompt import KEYS, MODES, SECTION_TYPES
 
 SEEDS = range(300)
 

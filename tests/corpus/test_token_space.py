@@ -12,26 +12,26 @@ from hiermusic.corpus.labels import SongLabels
 from hiermusic.corpus.token_space import corpus_token_space
 from hiermusic.services.common.checkpoint import ModelCard, save_checkpoint
 from hiermusic.services.common.contract import TokenSpaceConfig
-from hiermusic.services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel
+from hiermusic.services.temporal.codec_stft_magnitude import StftMagnitudeConfig, StftMagnitudeModel
 from tests.services.tiny_corpus import untokenized, write_corpus
 
-TINY = SeanetCodecConfig(n_filters=4, dimension=32, lstm=0, codebook_size=64, decoder="istft", istft_dim=32,
-                         istft_layers=1)
+TINY = StftMagnitudeConfig(dimension=32, codebook_size=64, encoder_dim=32, encoder_layers=1, decoder_dim=32,
+                           decoder_layers=1)
 
 
 def codec_checkpoint(path, seed: int):
     torch.manual_seed(seed)
-    card = ModelCard("seanet_small", "codec", f"seanet-small-istft-1-{seed:08d}", asdict(TINY),
+    card = ModelCard("stft_magnitude", "codec", f"stft_magnitude-1-{seed:08d}", asdict(TINY),
                      asdict(TokenSpaceConfig()), trained=True, steps=1)
-    save_checkpoint(SeanetCodecModel(TINY), card, path)
-    return load_codec("seanet_small", path)
+    save_checkpoint(StftMagnitudeModel(TINY), card, path)
+    return load_codec("stft_magnitude", path)
 
 
 def test_a_corpus_whose_codec_checkpoint_was_replaced_is_refused(tmp_path) -> None:
     checkpoint = tmp_path / "codec.safetensors"
     codec = codec_checkpoint(checkpoint, 0)
     song = untokenized(SongLabels(song_id="s0", source="user", caption="a drone", duration_s=1.0, sections=[]), "train")
-    meta = {"codec_plugin": "seanet_small", "codec_version": codec.version, "codec_trained": True,
+    meta = {"codec_plugin": "stft_magnitude", "codec_version": codec.version, "codec_trained": True,
             "codec_id": codec.codec_id}
     (tmp_path / "corpus").mkdir()
     corpus = write_corpus(tmp_path / "corpus", [[song]], tokenizer="feature-kmeans-8-test", clusters=8, meta=meta,

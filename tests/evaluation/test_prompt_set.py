@@ -18,7 +18,8 @@ from hiermusic.evaluation.prompt_set import (
     PromptSetError,
     load_prompts,
 )
-from hiermusic.services.semantic.prompt import key_index, parse_prompt
+from hiermusic.services.common.music import key_index
+from hiermusic.services.semantic.prompt import parse_prompt
 
 CAPTION_SEEDS = range(2000)
 # Largest word-trigram Jaccard between a standard prompt and any of the 2000

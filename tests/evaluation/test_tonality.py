@@ -7,7 +7,7 @@ import pytest
 
 from hiermusic.corpus.labels import SongLabels
 from hiermusic.evaluation.tonality import KeyEstimate, estimate_key, mode_quality
-from hiermusic.services.semantic.prompt import KEYS
+from hiermusic.services.common.music import KEYS
 
 SR = 24000
 EXCERPT_S = 40

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from hiermusic.orchestrator.mesh import LevelLaunch
+from hiermusic.services.common.limits import LEVELS
 from tests.integration.mesh_helpers import Composer, start_levels
 
 
@@ -10,7 +11,7 @@ from tests.integration.mesh_helpers import Composer, start_levels
 def mesh(tmp_path_factory):
     """Three real level services and a Composer (Ray scheduler) in front of them."""
     run_dir = tmp_path_factory.mktemp("mesh")
-    levels = start_levels(run_dir, [LevelLaunch(level, device="cpu") for level in ("semantic", "acoustic", "temporal")])
+    levels = start_levels(run_dir, [LevelLaunch(level, device="cpu") for level in LEVELS])
     composer = None
     try:
         composer = Composer(run_dir / "composer", levels.addresses())

@@ -1,5 +1,5 @@
-"""Bad input to each level service is refused with a clear status, and the
-service goes on serving good requests."""
+"""Bad input to each level service and to the Composer is refused with a
+clear status, and the service goes on serving good requests."""
 from __future__ import annotations
 
 import grpc
@@ -8,12 +8,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hiermusic.services.common.chunk_layout import Chunk, PlanArrays, chunk_context
-from hiermusic.orchestrator.scheduler import space_of
-from hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc, tensor_pb2
+from hiermusic.services.common.limits import LEVELS, MAX_DURATION_S, MAX_MESSAGE_BYTES, MAX_PROMPT_CHARS
+from hiermusic.orchestrator.song import space_of
+from hiermusic.v1 import composer_pb2, composer_pb2_grpc, contract_pb2, levels_pb2, levels_pb2_grpc, tensor_pb2
 from hiermusic.services.common.tensors import decode, encode
 from tests.integration.mesh_helpers import run_cli
 
-OVERSIZED = 70 * 1024 * 1024  # past the services' 64 MiB message limit
+OVERSIZED = MAX_MESSAGE_BYTES + 6 * 1024 * 1024  # past the services' message limit
 CHUNK = Chunk(index=0, start=0, end=100, overlap=0)
 
 
@@ -21,7 +22,7 @@ CHUNK = Chunk(index=0, start=0, end=100, overlap=0)
 def stubs(mesh):
     levels, _ = mesh
     channels = [grpc.insecure_channel(levels.processes[level].address, options=[
-        ("grpc.max_send_message_length", 2 * OVERSIZED)]) for level in ("semantic", "acoustic", "temporal")]
+        ("grpc.max_send_message_length", 2 * OVERSIZED)]) for level in LEVELS]
     yield (levels_pb2_grpc.SemanticLevelStub(channels[0]), levels_pb2_grpc.AcousticLevelStub(channels[1]),
            levels_pb2_grpc.TemporalLevelStub(channels[2]), channels)
     for channel in channels:
@@ -125,8 +126,23 @@ def test_temporal_refuses_bad_tensors(stubs, good):
     assert _serving(channels[2])
 
 
-@pytest.mark.parametrize("level", ["semantic", "acoustic", "temporal"])
+@pytest.mark.parametrize("level", LEVELS)
 def test_unknown_plugin_is_a_startup_error(level):
     result = run_cli(["serve", level, "--plugin", "no_such_model", "--device", "cpu"], timeout=120)
     assert result.returncode != 0
     assert "no_such_model" in result.stderr and f"hiermusic.{level}" in result.stderr
+
+
+def test_the_composer_refuses_bad_requests_at_its_door(mesh):
+    _, composer = mesh
+    good = composer_pb2.ComposeRequest(prompt="a jazz trio", duration_s=4.0)
+    with grpc.insecure_channel(composer.address) as channel:
+        compose = composer_pb2_grpc.ComposerStub(channel).Compose
+        bad = grpc.StatusCode.INVALID_ARGUMENT
+        for mutate, words in [
+            (lambda r: setattr(r, "prompt", " "), ["prompt is empty"]),
+            (lambda r: setattr(r, "prompt", "x" * (MAX_PROMPT_CHARS + 1)), ["prompt is", "characters long"]),
+            (lambda r: setattr(r, "duration_s", MAX_DURATION_S + 1), ["duration_s", "at most 600 seconds"]),
+            (lambda r: setattr(r, "chunk_s", -1.0), ["chunk_s"]),
+        ]:
+            _refused(lambda request, timeout: list(compose(request, timeout=timeout)), _with(good, mutate), bad, *words)

@@ -1,31 +1,22 @@
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from hiermusic.corpus.chunked_songs import Chunking, load_songs
 from hiermusic.corpus.token_space import corpus_token_space
-from hiermusic.services.common.chunk_layout import chunk_context
-from hiermusic.services.acoustic.coarse_data import Chunking, Window, chunk_batch, load_songs, training_windows
+from hiermusic.services.acoustic.coarse_data import Window, chunk_batch, training_windows
 from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
-from hiermusic.services.acoustic.plugin import plan_memory
 from hiermusic.services.common.chunk_context import decode_context
+from hiermusic.services.common.chunk_layout import chunk_context
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.nn import TransformerConfig
-from hiermusic.services.semantic.label_plans import PlanConditioner
-from tests.services.acoustic.conftest import (
-    CODEBOOK_SIZE,
-    HOP,
-    OVERLAP,
-    SECTION_FRAME,
-    SONG_FRAMES,
-    TOKENIZER,
-    pattern,
-)
+from hiermusic.services.common.plan_context import PlanContext
+from hiermusic.services.semantic.label_plans import SemanticPlanConditioner
+from tests.services.acoustic.conftest import CODEBOOK_SIZE, HOP, OVERLAP, SECTION_FRAME, SONG_FRAMES, pattern
 
 CPU = torch.device("cpu")
 CHUNKING = Chunking(HOP + OVERLAP, OVERLAP, 0.16)
@@ -45,12 +36,13 @@ def space(corpus_dir) -> TokenSpaceConfig:
 
 @pytest.fixture(scope="module")
 def songs(corpus_dir, space):
-    return load_songs(corpus_dir, space, CHUNKING, PlanConditioner(None, space, CPU), lambda _: None)
+    return load_songs(corpus_dir, space, CHUNKING, SemanticPlanConditioner(None, space, CPU), lambda _: None)
 
 
-def test_songs_carry_their_coarse_codes_labelled_plan_and_the_scheduler_s_layout(songs, space) -> None:
+def test_songs_carry_their_codes_labelled_plan_and_the_scheduler_s_layout(songs, space) -> None:
     song = songs[0]
-    assert song.codes.shape == (2, SONG_FRAMES) and song.codes.dtype == torch.int64
+    assert song.codes.shape == (8, SONG_FRAMES)
+    np.testing.assert_array_equal(song.codes[:2].numpy(), pattern(int(song.codes[0, OVERLAP]) - 100))
     assert [(c.start, c.end, c.overlap) for c in song.chunks[:2]] == [(0, 24, 0), (16, 40, 8)]
     assert song.chunks[-1].end == SONG_FRAMES
     plan = song.plan
@@ -77,7 +69,8 @@ def test_a_chunk_in_a_padded_batch_is_what_the_plugin_computes_alone(songs, spac
         for i, w in enumerate(windows):
             chunk = w.song.chunks[w.first]
             ctx = decode_context(chunk_context(w.song.plan, chunk, space, CHUNKING.margin_s), space, 56)
-            alone, alone_pooled = model(w.song.codes[None, :, chunk.start : chunk.end], plan_memory(ctx, space, CPU),
+            plan = PlanContext.from_chunks([ctx], chunk.frames, space.frames_per_semantic, CPU)
+            alone, alone_pooled = model(w.song.codes[None, :2, chunk.start : chunk.end].long(), plan,
                                         summary[i : i + 1])
             assert torch.allclose(together[i], alone[0], atol=1e-5)
             assert torch.allclose(pooled[i], alone_pooled[0], atol=1e-5)
@@ -96,14 +89,3 @@ def test_batches_mark_the_frames_each_chunk_writes_and_the_song_s_first_chunk(so
     assert not warm.frames[0].any() and warm.frames[1].all()
     windows = training_windows(songs[:1], 3)
     assert [(w.first, w.count) for w in windows] == [(0, 3), (1, 3), (2, 3), (3, 3)]
-
-
-def test_a_corpus_tokenized_by_another_tokenizer_is_refused(corpus_dir, tmp_path, space) -> None:
-    other = tmp_path / "other"
-    shutil.copytree(corpus_dir, other)
-    card = json.loads((other / "semantic_tokenizer.json").read_text())
-    (other / "semantic_tokenizer.json").write_text(json.dumps(card | {"tokenizer_id": "feature-kmeans-64-other"}))
-    moved = corpus_token_space(MODEL.token_space, other)
-    assert moved.semantic_tokenizer_id == "feature-kmeans-64-other" != TOKENIZER
-    with pytest.raises(ValueError, match="was tokenized by feature-kmeans-64-test"):
-        load_songs(other, moved, CHUNKING, PlanConditioner(None, moved, CPU), lambda _: None)

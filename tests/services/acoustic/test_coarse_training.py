@@ -10,16 +10,17 @@ import torch
 from safetensors.torch import load_file
 
 from hiermusic.corpus.token_space import corpus_token_space
-from hiermusic.services.common.chunk_layout import chunk_context
-from hiermusic.services.acoustic.coarse_data import Chunking, load_songs
+from hiermusic.corpus.chunked_songs import Chunking, load_songs
+from hiermusic.services.acoustic import coarse_training
 from hiermusic.services.acoustic.coarse_model import CoarseConfig
-from hiermusic.services.acoustic.coarse_training import CoarseTrainConfig, train
-from hiermusic.services.common.checkpoint import load_checkpoint
+from hiermusic.services.acoustic.coarse_training import CoarseTrainConfig
 from hiermusic.services.common.bootstrap import LevelConfig, build_plugin
+from hiermusic.services.common.checkpoint import load_checkpoint
 from hiermusic.services.common.chunk_context import decode_context
+from hiermusic.services.common.chunk_layout import chunk_context
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.nn import TransformerConfig
-from hiermusic.services.semantic.label_plans import PlanConditioner
+from hiermusic.services.semantic.label_plans import SemanticPlanConditioner
 from tests.services.acoustic.conftest import (
     CHUNK_S,
     CODEBOOK_SIZE,
@@ -31,8 +32,10 @@ from tests.services.acoustic.conftest import (
     colour_of,
     pattern,
 )
+from tests.services.chunk_trainers import as_the_cli_runs
 from tests.services.resume_checks import assert_matches_uninterrupted, checkpoints, resume_run, run_until_checkpoint
 
+train = as_the_cli_runs(coarse_training.train)
 MARGIN_S = 0.16
 TINY = CoarseConfig(token_space=TokenSpaceConfig(codebook_size=CODEBOOK_SIZE, summary_dim=64),
                     transformer=TransformerConfig(dim=64, layers=2, heads=4, max_len=64))
@@ -112,7 +115,7 @@ def test_the_served_plugin_continues_what_the_chunk_before_chose(trained, corpus
     assert info.token_space.semantic_tokenizer_id == TOKENIZER
 
     space = plugin.token_space
-    conditioner = PlanConditioner(None, space, torch.device("cpu"))
+    conditioner = SemanticPlanConditioner(None, space, torch.device("cpu"))
     chunking = Chunking(HOP + OVERLAP, OVERLAP, MARGIN_S)
     songs = [s for s in load_songs(corpus_dir, space, chunking, conditioner, print) if s.split == "valid"]
     planned = np.arange(HOP + OVERLAP) % HOP < OVERLAP  # frames the plan decides; the others carry the colour
@@ -154,17 +157,15 @@ def test_the_token_space_is_the_corpus_s(corpus_dir) -> None:
 
 
 def test_a_drums_table_is_each_codes_share_of_frames_with_and_without_drums(trained, corpus_dir, tmp_path) -> None:
-    """Added to trained weights by a run of no steps, as the bundled table
-    was. The colour codes (100 + colour) come only in songs of their
-    colour, which have drums when the colour is odd; the section codes in all."""
-    from dataclasses import replace as changed
-
+    """Every run counts it from its training songs; a run of no steps from
+    trained weights, as made the bundled table, changes nothing else. The
+    colour codes (100 + colour) come only in songs of their colour, which
+    have drums when the colour is odd; the section codes in all."""
     out = tmp_path / "run"
     given = trained[0] / "acoustic.safetensors"
-    train(corpus_dir, out, config(0, model=changed(TINY, drums_table=True), init_checkpoint=str(given)),
-          log=lambda line: None)
+    train(corpus_dir, out, config(0, init_checkpoint=str(given)), log=lambda line: None)
     state, card, _ = load_checkpoint(out / "acoustic.safetensors")
-    assert card.config["drums_table"] is True and card.steps == 0
+    assert card.steps == 0
     assert "valid_ce" in card.metrics and "test_ce" in card.metrics, "a run of no steps still validates"
     before, _, _ = load_checkpoint(given)
     assert all(torch.equal(before[k], state[k]) for k in before), "the weights are the given ones"

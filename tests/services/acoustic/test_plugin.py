@@ -1,19 +1,30 @@
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
 import torch
 
 from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer, beat_features
-from hiermusic.services.acoustic.plugin import CoarseTransformerPlugin, plan_memory
-from hiermusic.services.common.checkpoint import save_checkpoint
+from hiermusic.services.acoustic.plugin import CoarseTransformerPlugin
+from hiermusic.services.acoustic.sampling import CoarseSampling
+from hiermusic.services.common.bootstrap import WEIGHTS_DIR
+from hiermusic.services.common.checkpoint import load_checkpoint, save_checkpoint
+from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.config_dict import config_from_dict
 from hiermusic.services.common.level import ChunkInputs, card_for
 from hiermusic.services.common.nn import TransformerConfig
+from hiermusic.services.common.plan_context import PlanContext
 
 CPU = torch.device("cpu")
+
+
+def plan_of(ctx: ChunkInputs) -> PlanContext:
+    """The plan as the plugin feeds it to the model."""
+    return PlanContext.from_chunks([ctx], ctx.num_frames, TokenSpaceConfig().frames_per_semantic, CPU)
 
 
 def _ctx(frames: int = 60, start: int = 0) -> ChunkInputs:
@@ -53,19 +64,26 @@ def test_generate_shapes_determinism_and_prefix(plugin):
 
 def test_frames_align_with_the_semantic_token_covering_them():
     ctx = _ctx(frames=16, start=48)  # frames 48..63 -> semantic 12..15, semantic_start 0
-    memory = plan_memory(ctx, CoarseConfig().token_space, CPU)
-    assert memory.frame_semantic[0].tolist() == np.repeat(ctx.semantic_tokens[12:16], 4).tolist()
+    plan = plan_of(ctx)
+    assert plan.semantic.gather(1, plan.frame_semantic)[0].tolist() == np.repeat(ctx.semantic_tokens[12:16], 4).tolist()
 
 
 def test_incremental_generation_matches_teacher_forcing(plugin):
     """The cached sampler and the training forward compute the same logits."""
     model = plugin.model
     ctx = _ctx(frames=20)
-    memory = plan_memory(ctx, plugin.token_space, CPU)
-    codes, _ = model.generate(memory, None, None, 20, 0.0, 0, torch.Generator())
+    plan = plan_of(ctx)
+    codes, _ = model.generate(plan, None, None, 20, 0.0, 0, torch.Generator())
     with torch.no_grad():
-        logits, _ = model(codes.clone(), memory, None)
+        logits, _ = model(codes.clone(), plan, None)
     assert torch.equal(logits.argmax(-1), codes)  # greedy decoding picks each argmax
+
+
+def test_the_default_config_is_the_bundled_architecture():
+    """What an untrained plugin builds is what the bundled weights are."""
+    _, card, _ = load_checkpoint(WEIGHTS_DIR / "acoustic.safetensors")
+    bundled = config_from_dict(CoarseConfig, card.model_config)
+    assert replace(bundled, token_space=TokenSpaceConfig()) == CoarseConfig()
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -88,45 +106,37 @@ def test_checkpoint_of_another_level_is_refused(tmp_path):
 
 
 def test_frames_hear_their_place_in_the_beat_grid():
-    """A model made with beat inputs starts as the same model without them
-    (its beat layer is zero), loads weights made before beats existed, and
-    once trained its frames hear the grid the context carries."""
+    """The beat layer starts at zero: a fresh model hears no grid until it
+    learns to; then its frames hear the grid the context carries."""
     config = CoarseConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128))
     torch.manual_seed(0)
-    plain = CoarseTransformer(config).eval()
-    beat = CoarseTransformer(replace(config, beat_inputs=True)).eval()
-    missing, unexpected = beat.load_state_dict(plain.state_dict(), strict=False)
-    assert sorted(missing) == ["beat_proj.bias", "beat_proj.weight"] and not unexpected
-
+    model = CoarseTransformer(config).eval()
     grid = np.stack([np.arange(60) / 25, np.arange(60) / 50], axis=1).astype(np.float32)  # 120 bpm, 2 beats a bar
-    with_grid, without = plan_memory(replace(_ctx(), frame_beats=grid), config.token_space, CPU), plan_memory(
-        _ctx(), config.token_space, CPU)
-    assert with_grid.frame_beats.shape == (1, 60, 2) and without.frame_beats is None
+    with_grid, without = plan_of(replace(_ctx(), frame_beats=grid)), plan_of(_ctx())
     with torch.inference_mode():
-        torch.testing.assert_close(beat.frame_plan(with_grid), plain.frame_plan(with_grid))
-        torch.nn.init.normal_(beat.beat_proj.weight)
-        heard = beat.frame_plan(with_grid)
-        assert not torch.allclose(heard, plain.frame_plan(with_grid))
+        deaf = model.frame_plan(with_grid)
+        torch.testing.assert_close(deaf, model.frame_plan(without))
+        torch.nn.init.normal_(model.beat_proj.weight)
+        heard = model.frame_plan(with_grid)
+        assert not torch.allclose(heard, deaf)
         # Frames a bar apart hear the same phase; no grid is heard as none at all.
-        torch.testing.assert_close(heard[0, 0] - plain.frame_plan(with_grid)[0, 0],
-                                   heard[0, 50] - plain.frame_plan(with_grid)[0, 50], atol=1e-4, rtol=0)
-        torch.testing.assert_close(beat.frame_plan(without) - beat.beat_proj.bias, plain.frame_plan(without))
+        torch.testing.assert_close(heard[0, 0] - deaf[0, 0], heard[0, 50] - deaf[0, 50], atol=1e-4, rtol=0)
+        torch.testing.assert_close(model.frame_plan(without), deaf)
 
 
 def test_beat_features_mark_frames_without_a_grid():
     positions = torch.tensor([[[0.25, 0.0625], [float("nan"), float("nan")]]])
-    features = beat_features(positions, (1, 2))
+    features = beat_features(positions)
     assert features.shape == (1, 2, 7)
     torch.testing.assert_close(features[0, 0, :3], torch.tensor([1.0, 0.0, math.sin(math.pi / 8)]))
     assert features[0, 0, -1] == 1 and features[0, 1].abs().sum() == 0
-    assert beat_features(None, (1, 2)).abs().sum() == 0
 
 
 def test_frames_hear_the_drums_the_prompt_asked_for():
-    config = CoarseConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128), drums_inputs=True)
+    config = CoarseConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128))
     model = CoarseTransformer(config).eval()
     torch.nn.init.normal_(model.drums_emb.weight[1:])  # trained: wanted and unwanted differ; unsaid stays zero
-    plans = {d: plan_memory(replace(_ctx(), drums=d), config.token_space, CPU) for d in (0, 1, 2)}
+    plans = {d: plan_of(replace(_ctx(), drums=d)) for d in (0, 1, 2)}
     with torch.inference_mode():
         heard = {d: model.frame_plan(p) for d, p in plans.items()}
     assert plans[2].drums.tolist() == [2]
@@ -135,12 +145,11 @@ def test_frames_hear_the_drums_the_prompt_asked_for():
 
 
 def test_no_drums_asked_keeps_to_the_codes_drumless_songs_use(tmp_path):
-    """A table (as `train acoustic` makes with `drums_table`) in which only
+    """A table (as `train acoustic` makes) in which only
     codes below 8 of either codebook are mostly heard without drums: asked
     for no drums, the plugin draws only those in RVQ 1; unsaid or asked
     for, any."""
-    config = CoarseConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128), drums_inputs=True,
-                          drums_table=True)
+    config = CoarseConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128))
     model = CoarseTransformer(config)
     drumless = torch.arange(config.token_space.codebook_size) < 8
     model.drums_evidence[:, 1] = torch.where(drumless, math.log(0.2), math.log(0.8))
@@ -148,7 +157,6 @@ def test_no_drums_asked_keeps_to_the_codes_drumless_songs_use(tmp_path):
     card = card_for(CoarseTransformerPlugin.name, "acoustic", config, config.token_space, "coarse_transformer-t")
     save_checkpoint(model, card, tmp_path / "a.safetensors")
     plugin = CoarseTransformerPlugin(tmp_path / "a.safetensors", CPU)
-    assert plugin.model.config.drums_table
 
     every = config.token_space.codebook_size  # every code a candidate
 
@@ -157,7 +165,7 @@ def test_no_drums_asked_keeps_to_the_codes_drumless_songs_use(tmp_path):
                                top_k=top_k)[0]
 
     assert (codes(2)[0] < 8).all(), "asked away, only the drumless codes of RVQ 1"
-    assert (codes(2)[1] >= 8).mean() > 0.9, "RVQ 2 has no floor (DRUMS_FLOOR)"
+    assert (codes(2)[1] >= 8).mean() > 0.9, "RVQ 2 has no floor (sampling.drums_floor)"
     assert (codes(0) >= 8).mean() > 0.9 and (codes(1) >= 8).mean() > 0.9
     # Only among a step's candidates (its top k): where none is drumless the
     # step keeps them all, so with one candidate nothing changes (the
@@ -174,7 +182,6 @@ def test_the_bundled_model_keeps_drumless_codes_when_no_drums_are_asked():
 
     bundled = Path(__file__).resolve().parents[3] / "weights" / "acoustic.safetensors"
     plugin = CoarseTransformerPlugin(bundled, CPU)
-    assert plugin.model.config.drums_table
     p_none = plugin.model.drums_evidence[0, 2].float().exp()  # RVQ 1: p(no drums | code)
     assert float((p_none < 0.01).float().mean()) > 0.2 and float((p_none >= 0.5).float().mean()) > 0.4
 
@@ -188,3 +195,26 @@ def test_the_bundled_model_keeps_drumless_codes_when_no_drums_are_asked():
     asked_away = min(drumless_share(2, seed) for seed in seeds)
     unsaid = sum(drumless_share(0, seed) for seed in seeds) / len(seeds)
     assert asked_away > 0.9 and asked_away > unsaid, (asked_away, unsaid)
+
+
+def test_sampling_comes_from_the_card_and_a_service_overrides_it(tmp_path):
+    config = CoarseConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128))
+    card = card_for("coarse_transformer", "acoustic", config, config.token_space, "coarse-test-v1")
+    save_checkpoint(CoarseTransformer(config), replace(card, sampling={"top_k": 8, "drums_floor": [0.25, 0.0]}),
+                    tmp_path / "a.safetensors")
+    from_card = CoarseTransformerPlugin(tmp_path / "a.safetensors", CPU)
+    assert from_card.sampling == CoarseSampling(top_k=8, drums_floor=(0.25, 0.0))
+    greedy = CoarseTransformerPlugin(tmp_path / "a.safetensors", CPU, sampling={"top_k": 1})
+    assert greedy.sampling == CoarseSampling(top_k=1, drums_floor=(0.25, 0.0))
+    # A request's top_k of 0 means the service's.
+    np.testing.assert_array_equal(greedy.generate(_ctx(), None, None, seed=1, temperature=1.0, top_k=0)[0],
+                                  from_card.generate(_ctx(), None, None, seed=1, temperature=1.0, top_k=1)[0])
+    with pytest.raises(ValueError, match=r"sampling\.drums_flor: unknown field"):
+        CoarseTransformerPlugin(tmp_path / "a.safetensors", CPU, sampling={"drums_flor": [0.5]})
+    with pytest.raises(ValueError, match=r"sampling\.drums_floor\[1\]: expected a number in \[0, 1\]"):
+        CoarseTransformerPlugin(tmp_path / "a.safetensors", CPU, sampling={"drums_floor": [0.5, 2]})
+
+
+def test_the_bundled_card_states_every_sampling_setting():
+    card = json.loads((WEIGHTS_DIR / "acoustic.json").read_text())
+    assert set(card["sampling"]) == {f.name for f in fields(CoarseSampling)}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hiermusic.services.common.chunk_layout import (
-    PlanArrays, beat_positions, chunk_context, frame_beats, layout, semantic_span,
+    PlanArrays, beat_positions, chunk_context, frame_beats, layout, semantic_frames, semantic_span,
 )
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.tensors import decode
@@ -28,6 +28,12 @@ def test_a_short_first_chunk_then_full_chunks():
     assert layout(60, 250, 50, first_frames=100) == [layout(60, 250, 50)[0]]
     with pytest.raises(ValueError, match="shorter than the chunk"):
         layout(600, 250, 50, first_frames=50)
+
+
+def test_semantic_frames_is_ceil_without_float_noise():
+    assert semantic_frames(1.2, 12.5) == 15  # 1.2 * 12.5 == 15.000000000000002
+    assert semantic_frames(0.1, 12.5) == 2
+    assert semantic_frames(600.0, 12.5) == 7500
 
 
 def test_chunk_context_slices_the_plan():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hiermusic.v1 import tensor_pb2
-from hiermusic.services.common.tensors import TensorError, decode, encode, is_set
+from hiermusic.services.common.tensors import TensorError, decode, encode, is_unset
 
 F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64
 
@@ -42,5 +42,5 @@ def test_non_finite_floats_are_refused():
 
 
 def test_unset_optional_tensor():
-    assert is_set(tensor_pb2.Tensor())
-    assert not is_set(encode(np.zeros(1, dtype=np.float32)))
+    assert is_unset(tensor_pb2.Tensor())
+    assert not is_unset(encode(np.zeros(1, dtype=np.float32)))

@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from hiermusic.services.common.level import INIT_SEED
+from hiermusic.services.common.music import KEYS, MODES, SECTION_TYPES
 from hiermusic.services.semantic.planner import BAR_CHOICES, FormPlan, Planner, PlannerConfig, bar_seconds
-from hiermusic.services.semantic.prompt import KEYS, MODES, SECTION_TYPES, PromptAttributes
+from hiermusic.services.semantic.prompt import PromptAttributes
 
 E = 256
 

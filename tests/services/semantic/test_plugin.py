@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +12,13 @@ import torch
 from safetensors.torch import load_file
 
 from hiermusic.evaluation.tonality import PROFILES, mode_quality
-from hiermusic.services.common.bootstrap import bundled_checkpoint
+from hiermusic.services.common.bootstrap import WEIGHTS_DIR, bundled_checkpoint
 from hiermusic.services.common.checkpoint import save_checkpoint
 from hiermusic.services.common.level import card_for
+from hiermusic.services.common.music import KEYS, MODES, SECTION_TYPES
 from hiermusic.services.common.plugins import load_plugin
 from hiermusic.services.semantic.plugin import MiniLMPlanner, PlanResult
-from hiermusic.services.semantic.prompt import KEYS, MODES, SECTION_TYPES
+from hiermusic.services.semantic.sampling import SemanticSampling
 
 CPU = torch.device("cpu")
 PROMPT = "an upbeat synth-pop song with a catchy chorus"
@@ -117,8 +120,8 @@ def test_a_repeated_section_type_gets_the_same_embedding(plugin: MiniLMPlanner) 
         assert np.array_equal(plan.section_embeddings[i], plan.section_embeddings[first])
 
 
-def test_a_repeated_section_brings_back_its_first_occurrences_tokens(plugin: MiniLMPlanner) -> None:
-    plan = plugin.plan(PROMPT, 40.0, seed=2, temperature=1.0, top_k=0)
+def share_repeated(plan: PlanResult) -> float:
+    """The share of the repeats' tokens that are their first occurrence's at the same offset."""
     same, total = 0, 0
     for i, s in enumerate(plan.sections):
         if s.repeat_of == i:
@@ -127,8 +130,38 @@ def test_a_repeated_section_brings_back_its_first_occurrences_tokens(plugin: Min
         n = min(len(again), len(first))
         same, total = same + int((again[:n] == first[:n]).sum()), total + n
     assert total >= 40
-    # Copied with probability REPEAT_COPY; sampled tokens of an untrained model match by chance only.
-    assert abs(same / total - plugin.REPEAT_COPY) < 0.15, (same, total)
+    return same / total
+
+
+def test_a_repeated_section_brings_back_its_first_occurrences_tokens(plugin: MiniLMPlanner) -> None:
+    plan = plugin.plan(PROMPT, 40.0, seed=2, temperature=1.0, top_k=0)
+    # Copied with probability repeat_copy; sampled tokens of an untrained model match by chance only.
+    assert abs(share_repeated(plan) - plugin.sampling.repeat_copy) < 0.15
+
+
+def test_sampling_comes_from_the_card_and_a_service_overrides_it(plugin: MiniLMPlanner, tmp_path: Path) -> None:
+    assert plugin.sampling == SemanticSampling()  # untrained: the defaults
+    card = card_for(plugin.name, plugin.level, plugin.config, plugin.token_space, "minilm_planner-test-2")
+    path = tmp_path / "semantic.safetensors"
+    save_checkpoint(plugin.model, replace(card, sampling={"repeat_copy": 1.0, "key_window": 10}), path)
+    from_card = MiniLMPlanner(path, CPU)
+    assert from_card.sampling == SemanticSampling(repeat_copy=1.0, key_window=10)
+    assert share_repeated(from_card.plan(PROMPT, 40.0, seed=2, temperature=1.0, top_k=0)) == 1.0
+    overridden = MiniLMPlanner(path, CPU, sampling={"repeat_copy": 0.0})
+    assert overridden.sampling == SemanticSampling(repeat_copy=0.0, key_window=10)
+    assert share_repeated(overridden.plan(PROMPT, 40.0, seed=2, temperature=1.0, top_k=0)) < 0.3
+    with pytest.raises(ValueError, match=r"sampling\.key_weigth: unknown field \(SemanticSampling has"):
+        MiniLMPlanner(path, CPU, sampling={"key_weigth": 2.0})
+    with pytest.raises(ValueError, match=r"sampling\.key_window: expected an integer in \[1, inf\], got 0"):
+        MiniLMPlanner(path, CPU, sampling={"key_window": 0})
+    save_checkpoint(plugin.model, replace(card, sampling={"key_weigth": 2.0}), path)
+    with pytest.raises(ValueError, match=r"card of minilm_planner-test-2: sampling\.key_weigth: unknown field"):
+        MiniLMPlanner(path, CPU)
+
+
+def test_the_bundled_card_states_every_sampling_setting() -> None:
+    card = json.loads((WEIGHTS_DIR / "semantic.json").read_text())
+    assert set(card["sampling"]) == {f.name for f in fields(SemanticSampling)}
 
 
 @pytest.mark.parametrize(
@@ -197,7 +230,7 @@ def test_the_bundled_model_plans_drumless_tokens_when_asked() -> None:
 def test_the_bundled_model_plans_drumless_tokens_for_styles_the_corpus_drums() -> None:
     """A rock or pop song asked without drums: among the model's likeliest
     tokens few are drumless, so the evidence's weight alone left the plans
-    on the drums' side; the floor (DRUMS_FLOOR) keeps only tokens heard at
+    on the drums' side; the floor (sampling.drums_floor) keeps only tokens heard at
     least as often without drums. Measured when written, mean log-odds of
     drums over 20 s plans, seeds 0 and 1: rock -2.83 and -1.08 with the
     floor, 0.25 and 0.49 without; pop -1.46 and -1.21, 0.00 and -0.02."""
@@ -227,7 +260,7 @@ def test_the_bundled_model_keeps_the_planned_key() -> None:
 
     def keys_found(weight: float) -> list[bool]:
         found = []
-        old, planner.KEY_WEIGHT = planner.KEY_WEIGHT, weight
+        old, planner.sampling = planner.sampling, replace(planner.sampling, key_weight=weight)
         try:
             for prompt in ("slow sad classical piano in D minor, no drums please", "happy folk strumming in G major",
                            "i want a moody minor key piano thing, slow, no drums, that ends suddenly"):
@@ -236,10 +269,10 @@ def test_the_bundled_model_keeps_the_planned_key() -> None:
                     estimate = key_of_chroma(chroma[plan.semantic_tokens].mean(0))
                     found.append(estimate == (plan.key, mode_quality(plan.mode)))
         finally:
-            planner.KEY_WEIGHT = old
+            planner.sampling = old
         return found
 
-    kept, drifting = keys_found(MiniLMPlanner.KEY_WEIGHT), keys_found(0.0)
+    kept, drifting = keys_found(planner.sampling.key_weight), keys_found(0.0)
     assert all(kept) and sum(drifting) <= 3, (kept, drifting)
 
 

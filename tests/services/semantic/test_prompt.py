@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hiermusic.services.semantic.prompt import KEYS, MODES, SECTION_TYPES, PromptAttributes, key_index, parse_prompt
+from hiermusic.services.semantic.prompt import PromptAttributes, parse_prompt
 
 
 @pytest.mark.parametrize(
@@ -73,18 +73,3 @@ def test_drums_asked_for_or_away(prompt: str, drums: bool | None) -> None:
 def test_unplayable_tempo_is_refused() -> None:
     with pytest.raises(ValueError, match="1000 bpm"):
         parse_prompt("speedcore at 1000 bpm")
-
-
-def test_key_index_treats_enharmonics_alike() -> None:
-    assert key_index("C#") == key_index("Db") == 1
-    assert key_index("Bb") == key_index("A#") == KEYS.index("Bb")
-    assert key_index("Cb") == key_index("B") == 11
-    assert [key_index(k) for k in KEYS] == list(range(12))
-    with pytest.raises(ValueError, match="unknown key"):
-        key_index("H")
-
-
-def test_vocabularies() -> None:
-    assert SECTION_TYPES == ("intro", "verse", "pre-chorus", "chorus", "bridge", "solo", "outro")
-    assert len(KEYS) == 12 and len(set(KEYS)) == 12
-    assert MODES == ("major", "minor", "dorian", "mixolydian")

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hiermusic.services.common.chunk_layout import semantic_frames
 from hiermusic.services.common.nn import TransformerConfig
 from hiermusic.services.semantic.semantic_model import (
     PieceConditioning,
@@ -15,10 +16,17 @@ from hiermusic.services.semantic.semantic_model import (
     SemanticTransformer,
     frame_layout,
     repeat_sources,
-    semantic_frames,
 )
+from hiermusic.services.semantic.sampling import SemanticSampling
 
 RATE = 12.5
+# The bare sampler: no repeat copying, key keeping or drums floor; the tests
+# below switch them on one at a time.
+PLAIN = SemanticSampling(repeat_copy=0.0, key_weight=0.0, key_window=50, drums_weight=1.0, drums_floor=0.0)
+
+
+def sampled(temperature: float, top_k: int, **knobs: float) -> SemanticSampling:
+    return replace(PLAIN, temperature=temperature, top_k=top_k, **knobs)
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +52,6 @@ def _cond(types: list[int], frames: int = 100, energy: list[float] | None = None
         section_position=layout.section_position[None],
         bar_position=layout.bar_position[None],
     )
-
-
-def test_semantic_frames_is_ceil_without_float_noise() -> None:
-    assert semantic_frames(1.2, RATE) == 15  # 1.2 * 12.5 == 15.000000000000002
-    assert semantic_frames(0.1, RATE) == 2
-    assert semantic_frames(600.0, RATE) == 7500
 
 
 def test_frame_layout_places_each_frame_in_its_section() -> None:
@@ -102,14 +104,14 @@ def test_padding_sections_are_masked_out(model: SemanticTransformer) -> None:
 
 def test_generate_matches_the_full_pass_and_is_seeded(model: SemanticTransformer) -> None:
     cond = _cond([0, 3, 1, 3], frames=120)
-    greedy = model.generate(cond, torch.Generator().manual_seed(0), 0.0, 0)
+    greedy = model.generate(cond, torch.Generator().manual_seed(0), sampled(0.0, 0))
     assert greedy.shape == (120,) and greedy.dtype == torch.int64
     with torch.no_grad():
         assert torch.equal(model(greedy[None], cond)[0].argmax(-1), greedy)
 
-    a = model.generate(cond, torch.Generator().manual_seed(4), 1.0, 50)
-    b = model.generate(cond, torch.Generator().manual_seed(4), 1.0, 50)
-    c = model.generate(cond, torch.Generator().manual_seed(5), 1.0, 50)
+    a = model.generate(cond, torch.Generator().manual_seed(4), sampled(1.0, 50))
+    b = model.generate(cond, torch.Generator().manual_seed(4), sampled(1.0, 50))
+    c = model.generate(cond, torch.Generator().manual_seed(5), sampled(1.0, 50))
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert 0 <= int(a.min()) and int(a.max()) < 512
 
@@ -128,21 +130,22 @@ def test_a_repeat_copies_its_first_occurrence_as_often_as_asked(model: SemanticT
     assert int(again.sum()) == 50
 
     def share_copied(copy: float, seed: int = 3) -> float:
-        tokens = model.generate(cond, torch.Generator().manual_seed(seed), 1.0, 50, sources, copy)
+        tokens = model.generate(cond, torch.Generator().manual_seed(seed), sampled(1.0, 50, repeat_copy=copy), sources)
         return float((tokens[again] == tokens[sources[again]]).float().mean())
 
     assert share_copied(1.0) == 1.0
     assert 0.5 <= share_copied(0.7) < 1.0
     assert share_copied(0.0) < 0.3  # an untrained model's own repeats are near chance
     # Up to the first repeat the piece is the same whatever the share copied.
-    copied, sampled = (model.generate(cond, torch.Generator().manual_seed(3), 1.0, 50, sources, copy)
-                       for copy in (1.0, 0.0))
+    copied, drawn = (model.generate(cond, torch.Generator().manual_seed(3), sampled(1.0, 50, repeat_copy=copy),
+                                    sources)
+                     for copy in (1.0, 0.0))
     first = int(torch.nonzero(again)[0])
-    assert torch.equal(copied[:first], sampled[:first]) and not torch.equal(copied, sampled)
+    assert torch.equal(copied[:first], drawn[:first]) and not torch.equal(copied, drawn)
     with pytest.raises(ValueError, match="earlier than each frame"):
-        model.generate(cond, torch.Generator(), 1.0, 50, torch.arange(200), 1.0)
+        model.generate(cond, torch.Generator(), sampled(1.0, 50, repeat_copy=1.0), torch.arange(200))
     with pytest.raises(ValueError, match="repeat_copy"):
-        model.generate(cond, torch.Generator(), 1.0, 50, sources, 1.5)
+        sampled(1.0, 50, repeat_copy=1.5)
 
 
 def test_the_drums_flag_starts_silent_and_then_steers_every_step() -> None:
@@ -172,12 +175,13 @@ def test_sampling_weighs_tokens_by_the_drums_asked_for() -> None:
     drumless = torch.arange(512) < 8
     model.drums_evidence[2, 1] = torch.where(drumless, 0.0, -1e4)  # log p(no drums | token, minor)
     cond = _cond([0, 1], frames=40)
-    asked_away = model.generate(replace(cond, drums=torch.tensor([2])), torch.Generator().manual_seed(1), 1.0, 0)
+    asked_away = model.generate(replace(cond, drums=torch.tensor([2])), torch.Generator().manual_seed(1),
+                                sampled(1.0, 0))
     assert bool(drumless[asked_away].all())
-    unsaid = model.generate(replace(cond, drums=torch.tensor([0])), torch.Generator().manual_seed(1), 1.0, 0)
+    unsaid = model.generate(replace(cond, drums=torch.tensor([0])), torch.Generator().manual_seed(1), sampled(1.0, 0))
     assert not bool(drumless[unsaid].all())
     major = model.generate(replace(cond, drums=torch.tensor([2]), mode=torch.tensor([0])),
-                           torch.Generator().manual_seed(1), 1.0, 0)
+                           torch.Generator().manual_seed(1), sampled(1.0, 0))
     assert not bool(drumless[major].all())  # that row was for minor pieces only
 
 
@@ -195,7 +199,7 @@ def test_the_drums_weight_sharpens_the_evidence() -> None:
     away = replace(cond, drums=torch.tensor([2]))
 
     def tokens(c: PieceConditioning, weight: float = 1.0) -> torch.Tensor:
-        return model.generate(c, torch.Generator().manual_seed(1), 1.0, 0, drums_weight=weight)
+        return model.generate(c, torch.Generator().manual_seed(1), sampled(1.0, 0, drums_weight=weight))
 
     assert torch.equal(tokens(away, 0.0), tokens(replace(cond, drums=torch.tensor([0]))))
     shares = [float(drumless[tokens(away, w)].float().mean()) for w in (0.0, 1.0, 8.0)]
@@ -214,7 +218,7 @@ def test_the_drums_floor_keeps_only_tokens_heard_with_the_asked_drums() -> None:
     away = replace(_cond([0, 1], frames=60), drums=torch.tensor([2]))
 
     def tokens(floor: float) -> torch.Tensor:
-        return model.generate(away, torch.Generator().manual_seed(1), 1.0, 0, drums_floor=floor)
+        return model.generate(away, torch.Generator().manual_seed(1), sampled(1.0, 0, drums_floor=floor))
 
     assert bool(drumless[tokens(0.5)].all())
     assert not bool(drumless[tokens(0.0)].all())
@@ -236,11 +240,11 @@ def test_sampling_keeps_the_planned_key_when_asked() -> None:
     keeping.token_chroma.copy_(torch.where(in_d[:, None], d_minor, ab_major))
     keeping.key_profiles[1] = torch.roll(d_minor, -2)  # minor, from C
     cond = _cond([0, 1], frames=200)  # D minor
-    kept = keeping.generate(cond, torch.Generator().manual_seed(1), 1.0, 0, key_weight=30.0)
-    free = keeping.generate(cond, torch.Generator().manual_seed(1), 1.0, 0, key_weight=0.0)
+    kept = keeping.generate(cond, torch.Generator().manual_seed(1), sampled(1.0, 0, key_weight=30.0))
+    free = keeping.generate(cond, torch.Generator().manual_seed(1), sampled(1.0, 0))
     assert float(in_d[kept].float().mean()) > 0.9
     assert 0.3 < float(in_d[free].float().mean()) < 0.7
-    assert torch.equal(free, plain.generate(cond, torch.Generator().manual_seed(1), 1.0, 0))
+    assert torch.equal(free, plain.generate(cond, torch.Generator().manual_seed(1), sampled(1.0, 0)))
     unknown = replace(cond, mode=torch.tensor([3]))  # a mode no training song had: no profile, nothing kept
-    assert torch.equal(keeping.generate(unknown, torch.Generator().manual_seed(1), 1.0, 0, key_weight=30.0),
-                       plain.generate(unknown, torch.Generator().manual_seed(1), 1.0, 0))
+    assert torch.equal(keeping.generate(unknown, torch.Generator().manual_seed(1), sampled(1.0, 0, key_weight=30.0)),
+                       plain.generate(unknown, torch.Generator().manual_seed(1), sampled(1.0, 0)))

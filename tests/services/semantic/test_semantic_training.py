@@ -16,13 +16,14 @@ from hiermusic.corpus.labels import SongLabels
 from hiermusic.corpus.song_spec import compose_spec
 from hiermusic.corpus.token_space import read_tokenizer
 from hiermusic.services.common.checkpoint import load_checkpoint, save_checkpoint
+from hiermusic.services.common.chunk_layout import semantic_frames
 from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.music import MODES, SECTION_TYPES
 from hiermusic.services.common.nn import TransformerConfig
 from hiermusic.services.semantic.planner import PlannerConfig, bar_seconds
 from hiermusic.services.semantic.plugin import MiniLMPlanner, MiniLMPlannerConfig, MiniLMPlannerModel, form_conditioning
-from hiermusic.services.semantic.prompt import MODES, SECTION_TYPES
 from hiermusic.services.semantic.semantic_batches import drums_evidence, key_profiles, load_pieces, make_batch
-from hiermusic.services.semantic.semantic_model import SemanticConfig, frame_layout, semantic_frames
+from hiermusic.services.semantic.semantic_model import SemanticConfig, frame_layout
 from hiermusic.services.semantic.semantic_training import (
     STREAMS,
     SemanticTrainConfig,

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from hiermusic.services.temporal.codec_losses import SpectrumChromaLoss
-from hiermusic.services.temporal.istft_decoder import frame_stft
+from hiermusic.services.temporal.magnitude_decoder import frame_stft
 
 SR, N_FFT, HOP = 24000, 1920, 480
 

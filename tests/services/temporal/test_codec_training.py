@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from hiermusic.corpus.codec_tokens import load_codec
-from hiermusic.services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel
+from hiermusic.services.temporal.codec_stft_magnitude import StftMagnitudeConfig, StftMagnitudeModel
 from hiermusic.services.temporal.codec_training import CodecTrainConfig, band_weights, excerpts, random_crops, train
 from tests.services.resume_checks import (
     assert_matches_uninterrupted,
@@ -24,8 +24,8 @@ from tests.services.resume_checks import (
 from tests.services.tiny_corpus import user_audio, write_corpus
 
 SR = 24000
-TINY = SeanetCodecConfig(n_filters=4, dimension=32, lstm=0, codebook_size=64, kmeans_init=True,
-                         decoder="istft", istft_dim=32, istft_layers=1)
+TINY = StftMagnitudeConfig(dimension=32, codebook_size=64, encoder_dim=32, encoder_layers=1, decoder_dim=32,
+                           decoder_layers=1)
 
 
 @pytest.fixture(autouse=True)
@@ -83,12 +83,10 @@ def test_crops_come_from_every_piece_fill_short_ones_and_depend_on_the_generator
     assert (again.abs().amax(dim=(1, 2)) > 1000 / 32767).any()  # gain goes up as well as down
 
 
-@pytest.mark.parametrize("encoder, decoder", [("seanet", "istft"), ("stft", "magnitude")])
-def test_loss_falls_when_overfitting(corpus_dir, tmp_path, encoder: str, decoder: str) -> None:
+def test_loss_falls_when_overfitting(corpus_dir, tmp_path) -> None:
     lines: list[str] = []
-    model = replace(TINY, encoder=encoder, decoder=decoder, encoder_dim=32, encoder_layers=1)
-    train(corpus_dir, tmp_path / "run", config(60, model=model, quantizer_dropout=0.0,
-                                                eval_every=60, checkpoint_every=60), log=lines.append)
+    train(corpus_dir, tmp_path / "run", config(60, quantizer_dropout=0.0, eval_every=60, checkpoint_every=60),
+          log=lines.append)
     mel = {int(m[1]): float(m[2]) for line in lines if (m := re.search(r"step (\d+)/60 .*mel_l1 (\S+)", line))}
     assert mel[60] < 0.85 * mel[5], mel
 
@@ -108,11 +106,11 @@ def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(corp
     assert result["checkpoint"] == str(out / "codec.safetensors")
 
     card = json.loads((out / "codec.json").read_text())
-    assert (card["plugin"], card["level"]) == ("seanet_small", "codec")
-    assert card["version"].startswith("seanet-small-istft-30-") and len(card["version"]) == len("seanet-small-istft-30-") + 8
+    assert (card["plugin"], card["level"]) == ("stft_magnitude", "codec")
+    assert card["version"].startswith("stft_magnitude-30-") and len(card["version"]) == len("stft_magnitude-30-") + 8
     assert card["steps"] == 30 and card["trained"] and card["wall_time_s"] > 0
     assert str(corpus_dir) in card["data"] and "build " in card["data"]
-    assert card["config"]["decoder"] == "istft" and card["config"]["training"]["steps"] == 30
+    assert card["config"]["decoder_dim"] == 32 and card["config"]["training"]["steps"] == 30
     assert card["token_space"]["codec_id"] == "seanet-small-24k" and card["token_space"]["frame_rate"] == 50.0
     for split in ("valid", "test"):
         for k in (8, 2):
@@ -129,8 +127,8 @@ def test_training_resumes_where_it_stopped_and_matches_an_uninterrupted_run(corp
 
 def test_the_trained_checkpoint_loads_through_the_codec_plugin(corpus_dir, tmp_path) -> None:
     train(corpus_dir, tmp_path / "run", config(10), log=lambda _: None)
-    codec = load_codec("seanet_small", tmp_path / "run" / "codec.safetensors")
-    assert codec.trained and codec.version.startswith("seanet-small-istft-10-")
+    codec = load_codec("stft_magnitude", tmp_path / "run" / "codec.safetensors")
+    assert codec.trained and codec.version.startswith("stft_magnitude-10-")
     assert codec.model.config == TINY
     assert (codec.sample_rate, codec.frame_rate, codec.codebooks, codec.codebook_size) == (SR, 50.0, 8, 64)
     wav = torch.from_numpy(notes(1.0, np.random.default_rng(5)))[None, None]  # [1, 1, SR]
@@ -141,18 +139,17 @@ def test_the_trained_checkpoint_loads_through_the_codec_plugin(corpus_dir, tmp_p
 
 def test_training_refuses_a_checkpoint_of_another_architecture(corpus_dir, tmp_path) -> None:
     other = config(20)
-    other.model = replace(TINY, decoder="seanet")
+    other.model = replace(TINY, decoder_dim=16)
     assert_refuses_another_architecture(train, corpus_dir, tmp_path / "run", config(10), other)
 
 
 def test_a_decoder_trained_again_keeps_the_codes_and_the_token_space(corpus_dir, tmp_path) -> None:
-    model = replace(TINY, encoder="stft", decoder="magnitude", encoder_dim=32, encoder_layers=1)
-    train(corpus_dir, tmp_path / "first", config(10, model=model), log=lambda _: None)
+    train(corpus_dir, tmp_path / "first", config(10), log=lambda _: None)
     first = tmp_path / "first" / "codec.safetensors"
     lines: list[str] = []
-    train(corpus_dir, tmp_path / "again", config(10, model=model, init_checkpoint=str(first), decoder_only=True,
+    train(corpus_dir, tmp_path / "again", config(10, init_checkpoint=str(first), decoder_only=True,
                                                  low_band_weight=20.0, chroma_weight=1.0), log=lines.append)
-    before, after = load_codec("seanet_small", first), load_codec("seanet_small", tmp_path / "again" / "codec.safetensors")
+    before, after = load_codec("stft_magnitude", first), load_codec("stft_magnitude", tmp_path / "again" / "codec.safetensors")
     assert any(line.startswith(f"starting from {first}") for line in lines)
     assert any("chroma_l1" in line for line in lines)  # the chroma term is trained on and logged
     assert not any("k-means" in line for line in lines) and all("codes restarted 0" in line
@@ -169,21 +166,20 @@ def test_a_decoder_trained_again_keeps_the_codes_and_the_token_space(corpus_dir,
 
     # A whole codec trained on from a checkpoint keeps its codebooks too: no k-means over them.
     lines.clear()
-    train(corpus_dir, tmp_path / "whole", config(2, model=model, init_checkpoint=str(first)), log=lines.append)
+    train(corpus_dir, tmp_path / "whole", config(2, init_checkpoint=str(first)), log=lines.append)
     assert any(line.startswith(f"starting from {first}") for line in lines)
     assert not any("k-means" in line for line in lines)
 
 
 def test_refitting_the_fine_codebooks_keeps_the_coarse_codes_and_makes_another_token_space(corpus_dir,
                                                                                           tmp_path) -> None:
-    model = replace(TINY, encoder="stft", decoder="magnitude", encoder_dim=32, encoder_layers=1)
-    train(corpus_dir, tmp_path / "first", config(10, model=model), log=lambda _: None)
+    train(corpus_dir, tmp_path / "first", config(10), log=lambda _: None)
     first = tmp_path / "first" / "codec.safetensors"
     lines: list[str] = []
-    train(corpus_dir, tmp_path / "smooth", config(10, model=replace(model, fine_smoothing=3), init_checkpoint=str(first),
+    train(corpus_dir, tmp_path / "smooth", config(10, model=replace(TINY, fine_smoothing=3), init_checkpoint=str(first),
                                                   decoder_only=True, refit_fine_codebooks=True, kmeans_crops=8),
           log=lines.append)
-    before, after = load_codec("seanet_small", first), load_codec("seanet_small", tmp_path / "smooth" / "codec.safetensors")
+    before, after = load_codec("stft_magnitude", first), load_codec("stft_magnitude", tmp_path / "smooth" / "codec.safetensors")
     assert any("codebooks of levels 3-8 fitted by k-means on 8 crops (the fine levels' residual smoothed over 3 "
                "frames)" in line for line in lines)
     assert after.codec_id != before.codec_id and after.model.config.fine_smoothing == 3
@@ -198,21 +194,17 @@ def test_refitting_the_fine_codebooks_keeps_the_coarse_codes_and_makes_another_t
     assert not torch.equal(codes_before[:, 2:], codes_after[:, 2:])
 
 
-def test_decoder_only_needs_a_codec_to_start_from_and_the_spectrum_terms_a_magnitude_decoder() -> None:
+def test_decoder_only_needs_a_codec_to_start_from() -> None:
     with pytest.raises(ValueError, match="give init_checkpoint"):
         config(10, decoder_only=True)
     with pytest.raises(ValueError, match="refit_fine_codebooks keeps the encoder"):
         config(10, refit_fine_codebooks=True, init_checkpoint="codec.safetensors")
-    with pytest.raises(ValueError, match="low_band_weight weighs a magnitude decoder"):
-        config(10, low_band_weight=20.0)  # TINY's decoder is "istft"
-    with pytest.raises(ValueError, match="chroma_weight weighs a magnitude decoder"):
-        config(10, chroma_weight=1.0)
 
 
 def test_the_low_band_weighs_more_and_the_mean_weight_stays_one() -> None:
-    model = SeanetCodecModel(replace(TINY, decoder="magnitude"))
-    weights = band_weights(model, config(1, model=replace(TINY, decoder="magnitude"), low_band_weight=20.0))
+    model = StftMagnitudeModel(TINY)
+    weights = band_weights(model, config(1, low_band_weight=20.0))
     freqs = torch.fft.rfftfreq(model.decoder.n_fft, 1 / SR)
     assert weights.shape == (len(freqs), 1) and abs(float(weights.mean()) - 1.0) < 1e-6
     assert float(weights[freqs < 500].min()) == pytest.approx(20 * float(weights[freqs >= 500].max()))
-    assert band_weights(model, config(1, model=replace(TINY, decoder="magnitude"))) is None
+    assert band_weights(model, config(1)) is None

@@ -11,10 +11,12 @@ import torch
 from hiermusic.services.common.checkpoint import save_checkpoint
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import ChunkInputs, card_for
+from hiermusic.services.common.plan_context import PlanContext
 from hiermusic.services.common.plugins import load_plugin
-from hiermusic.services.temporal.codec_seanet import SeanetSmallCodec
-from hiermusic.services.temporal.fine_model import FineConfig, FineTransformer, PlanContext
+from hiermusic.services.temporal.codec_stft_magnitude import StftMagnitudeCodec
+from hiermusic.services.temporal.fine_model import FineConfig, FineTransformer
 from hiermusic.services.temporal.plugin import FineTransformerPlugin
+from hiermusic.services.temporal.sampling import FineSampling
 
 CPU = torch.device("cpu")
 T = 100  # frames per test chunk
@@ -46,7 +48,7 @@ def render(plugin: FineTransformerPlugin, chunk: ChunkInputs, *, summary=None, p
 def test_found_through_the_registry_and_reports_both_models(plugin: FineTransformerPlugin) -> None:
     assert load_plugin("temporal", "fine_transformer") is FineTransformerPlugin
     info = plugin.info()
-    assert (info.level, info.plugin, info.codec_plugin) == ("temporal", "fine_transformer", "seanet_small")
+    assert (info.level, info.plugin, info.codec_plugin) == ("temporal", "fine_transformer", "stft_magnitude")
     assert info.model_version == f"{plugin.loaded.version}+{plugin.codec.version}"
     assert "untrained" in info.model_version and not info.trained
     assert info.token_space.codec_id == plugin.codec.codec_id
@@ -71,7 +73,7 @@ def test_deterministic_by_seed(plugin: FineTransformerPlugin, chunk: ChunkInputs
 
 
 def test_zero_means_the_default_sampling(plugin: FineTransformerPlugin, chunk: ChunkInputs) -> None:
-    defaults = render(plugin, chunk, temperature=plugin.DEFAULT_TEMPERATURE, top_k=plugin.DEFAULT_TOP_K)
+    defaults = render(plugin, chunk, temperature=plugin.sampling.temperature, top_k=plugin.sampling.top_k)
     np.testing.assert_array_equal(render(plugin, chunk)[0], defaults[0])
 
 
@@ -92,8 +94,8 @@ def test_audio_is_rendered_from_the_expected_codebook_vectors(
     fine, audio, _ = render(plugin, chunk, seed=2, temperature=1.0, top_k=1)
     drawn = plugin.codec.decode(torch.cat([coarse, torch.tensor(fine)[None]], dim=1))[0, 0].numpy()
     np.testing.assert_allclose(audio, drawn, atol=1e-5)
-    # Rendering the drawn codes instead is one switch away.
-    monkeypatch.setattr(FineTransformerPlugin, "RENDER_EXPECTED", False)
+    # Rendering the drawn codes instead is one setting away.
+    monkeypatch.setattr(plugin, "sampling", replace(plugin.sampling, render_expected=False))
     fine, audio, _ = render(plugin, chunk, seed=2, temperature=1.0, top_k=50)
     drawn = plugin.codec.decode(torch.cat([coarse, torch.tensor(fine)[None]], dim=1))[0, 0].numpy()
     np.testing.assert_array_equal(audio, drawn)
@@ -130,10 +132,10 @@ def test_bad_inputs_are_refused(
 
 
 def test_checkpoints_round_trip(plugin: FineTransformerPlugin, chunk: ChunkInputs, tmp_path: Path) -> None:
-    codec_card = card_for("seanet_small", "codec", plugin.codec.model.config, plugin.token_space, "codec-test-1")
+    codec_card = card_for("stft_magnitude", "codec", plugin.codec.model.config, plugin.token_space, "codec-test-1")
     codec_path = tmp_path / "codec.safetensors"
     save_checkpoint(plugin.codec.model, replace(codec_card, trained=True), codec_path)
-    trained_id = SeanetSmallCodec(codec_path, CPU).codec_id  # a trained codec is a token space of its own
+    trained_id = StftMagnitudeCodec(codec_path, CPU).codec_id  # a trained codec is a token space of its own
 
     def fine_for(codec_id: str) -> Path:
         space = replace(plugin.token_space, codec_id=codec_id)
@@ -160,5 +162,20 @@ def test_checkpoint_for_another_codec_is_refused(tmp_path: Path) -> None:
     config = FineConfig(token_space=ts)
     path = tmp_path / "fine.safetensors"
     save_checkpoint(FineTransformer(config), card_for("fine_transformer", "temporal", config, ts, "fine-75"), path)
-    with pytest.raises(ValueError, match="encodec_24khz.*seanet_small|seanet_small.*encodec_24khz"):
+    with pytest.raises(ValueError, match="encodec_24khz.*stft_magnitude|stft_magnitude.*encodec_24khz"):
         FineTransformerPlugin(path, CPU)
+
+
+def test_sampling_comes_from_the_card_and_a_service_overrides_it(plugin: FineTransformerPlugin, tmp_path: Path) -> None:
+    assert plugin.sampling == FineSampling()  # untrained: the defaults
+    card = card_for("fine_transformer", "temporal", plugin.loaded.config, plugin.token_space, "fine-test-1")
+    path = tmp_path / "fine.safetensors"
+    save_checkpoint(plugin.model, replace(card, sampling={"top_k": 16, "render_expected": False}), path)
+    from_card = FineTransformerPlugin(path, CPU)
+    assert from_card.sampling == FineSampling(top_k=16, render_expected=False)
+    overridden = FineTransformerPlugin(path, CPU, sampling={"temperature": 0.3})
+    assert overridden.sampling == FineSampling(temperature=0.3, top_k=16, render_expected=False)
+    with pytest.raises(ValueError, match=r"sampling\.render_expectd: unknown field"):
+        FineTransformerPlugin(path, CPU, sampling={"render_expectd": True})
+    with pytest.raises(ValueError, match=r"sampling\.render_expected: expected true or false"):
+        FineTransformerPlugin(path, CPU, sampling={"render_expected": 1})

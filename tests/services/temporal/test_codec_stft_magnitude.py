@@ -1,33 +1,39 @@
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from hiermusic.services.common.checkpoint import save_checkpoint
+from hiermusic.services.common.bootstrap import bundled_checkpoint
+from hiermusic.services.common.checkpoint import load_checkpoint, save_checkpoint
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import card_for
 from hiermusic.services.common.plugins import load_plugin
 from hiermusic.services.temporal.codec import expected_latent
-from hiermusic.services.temporal.codec_seanet import SeanetCodecConfig, SeanetCodecModel, SeanetSmallCodec, codes_digest
-from hiermusic.services.temporal.istft_decoder import ISTFTDecoder
+from hiermusic.services.temporal.codec_stft_magnitude import (
+    StftMagnitudeCodec,
+    StftMagnitudeConfig,
+    StftMagnitudeModel,
+    codes_digest,
+)
 
 CPU = torch.device("cpu")
+SMALL = StftMagnitudeConfig(encoder_dim=32, encoder_layers=1, decoder_dim=32, decoder_layers=1)
 
 
 @pytest.fixture(scope="module")
-def codec() -> SeanetSmallCodec:
-    return SeanetSmallCodec(None, CPU)
+def codec() -> StftMagnitudeCodec:
+    return StftMagnitudeCodec(None, CPU)
 
 
 def random_codes(frames: int, seed: int = 0) -> torch.Tensor:
     return torch.randint(0, 1024, (1, 8, frames), generator=torch.Generator().manual_seed(seed))
 
 
-def test_registered_with_the_contracted_token_space(codec: SeanetSmallCodec) -> None:
-    assert load_plugin("codec", "seanet_small") is SeanetSmallCodec
+def test_registered_with_the_contracted_token_space(codec: StftMagnitudeCodec) -> None:
+    assert load_plugin("codec", "stft_magnitude") is StftMagnitudeCodec
     assert codec.codec_id == TokenSpaceConfig().codec_id == "seanet-small-24k"
     assert (codec.sample_rate, codec.frame_rate, codec.hop_length) == (24000, 50.0, 480)
     assert (codec.codebooks, codec.codebook_size) == (8, 1024)
@@ -35,7 +41,7 @@ def test_registered_with_the_contracted_token_space(codec: SeanetSmallCodec) -> 
     assert sum(p.numel() for p in codec.model.parameters()) < 5_000_000
 
 
-def test_random_init_decodes_to_audible_audio(codec: SeanetSmallCodec) -> None:
+def test_random_init_decodes_to_audible_audio(codec: StftMagnitudeCodec) -> None:
     a = codec.decode(random_codes(50, seed=0))
     b = codec.decode(random_codes(50, seed=1))
     assert a.shape == (1, 1, 50 * 480)
@@ -45,7 +51,7 @@ def test_random_init_decodes_to_audible_audio(codec: SeanetSmallCodec) -> None:
     assert not torch.allclose(a, b)
 
 
-def test_encode_then_decode_shapes(codec: SeanetSmallCodec) -> None:
+def test_encode_then_decode_shapes(codec: StftMagnitudeCodec) -> None:
     wav = 0.1 * torch.randn(2, 1, 24000, generator=torch.Generator().manual_seed(0))
     codes = codec.encode(wav)
     assert codes.shape == (2, 8, 50) and codes.dtype == torch.int64
@@ -53,26 +59,26 @@ def test_encode_then_decode_shapes(codec: SeanetSmallCodec) -> None:
     assert codec.decode(codes).shape == (2, 1, 24000)
 
 
-def test_random_init_is_seeded(codec: SeanetSmallCodec) -> None:
-    again = SeanetSmallCodec(None, CPU)
+def test_random_init_is_seeded(codec: StftMagnitudeCodec) -> None:
+    again = StftMagnitudeCodec(None, CPU)
     assert again.version == codec.version
     assert torch.equal(again.decode(random_codes(10)), codec.decode(random_codes(10)))
 
 
-def test_out_of_range_codes_are_refused(codec: SeanetSmallCodec) -> None:
+def test_out_of_range_codes_are_refused(codec: StftMagnitudeCodec) -> None:
     with pytest.raises(ValueError, match="lie in"):
         codec.decode(torch.full((1, 8, 4), 1024))
     with pytest.raises(ValueError, match=r"\[B, 1..8, T\]"):
         codec.decode(torch.zeros(1, 9, 4, dtype=torch.long))
 
 
-def test_the_first_levels_alone_decode(codec: SeanetSmallCodec) -> None:
+def test_the_first_levels_alone_decode(codec: StftMagnitudeCodec) -> None:
     """Coarse-only decoding (2 of 8 levels) gives audio of the same length."""
     codes = codec.encode(torch.randn(1, 1, 4800) * 0.1)
     assert codec.decode(codes[:, :2]).shape == codec.decode(codes).shape == (1, 1, 4800)
 
 
-def test_one_hot_distributions_decode_as_the_codes_they_pick(codec: SeanetSmallCodec) -> None:
+def test_one_hot_distributions_decode_as_the_codes_they_pick(codec: StftMagnitudeCodec) -> None:
     codes = random_codes(20, seed=3)
     one_hot = torch.nn.functional.one_hot(codes[:, 2:], 1024).float()  # [1, 6, 20, 1024]
     assert torch.allclose(codec.decode_expected(codes[:, :2], one_hot), codec.decode(codes), atol=1e-5)
@@ -80,7 +86,7 @@ def test_one_hot_distributions_decode_as_the_codes_they_pick(codec: SeanetSmallC
     assert torch.allclose(codec.decode_expected(codes[:, :2], one_hot[:, :1]), codec.decode(codes[:, :3]), atol=1e-5)
 
 
-def test_expected_vectors_weigh_each_code_by_its_probability(codec: SeanetSmallCodec) -> None:
+def test_expected_vectors_weigh_each_code_by_its_probability(codec: StftMagnitudeCodec) -> None:
     a, b = random_codes(20, seed=4), random_codes(20, seed=5)
     b[:, :2] = a[:, :2]  # the same coarse codes, two guesses at the fine ones
     half = 0.25 * torch.nn.functional.one_hot(a[:, 2:], 1024).float() + \
@@ -92,7 +98,7 @@ def test_expected_vectors_weigh_each_code_by_its_probability(codec: SeanetSmallC
     assert wav.shape == (1, 1, 20 * 480) and not torch.allclose(wav, codec.decode(a))
 
 
-def test_distributions_that_do_not_continue_the_codes_are_refused(codec: SeanetSmallCodec) -> None:
+def test_distributions_that_do_not_continue_the_codes_are_refused(codec: StftMagnitudeCodec) -> None:
     codes = random_codes(20)[:, :2]
     with pytest.raises(ValueError, match="probs must be"):
         codec.decode_expected(codes, torch.ones(1, 6, 19, 1024))
@@ -102,28 +108,28 @@ def test_distributions_that_do_not_continue_the_codes_are_refused(codec: SeanetS
         codec.decode_expected(codes, torch.ones(1, 7, 20, 1024))
 
 
-def test_checkpoint_round_trip(codec: SeanetSmallCodec, tmp_path: Path) -> None:
+def test_checkpoint_round_trip(codec: StftMagnitudeCodec, tmp_path: Path) -> None:
     card = replace(
-        card_for("seanet_small", "codec", codec.model.config, TokenSpaceConfig(), "seanet_small-test-1"), trained=True
+        card_for("stft_magnitude", "codec", codec.model.config, TokenSpaceConfig(), "stft_magnitude-test-1"), trained=True
     )
     path = tmp_path / "codec.safetensors"
     digest = save_checkpoint(codec.model, card, path)
-    loaded = SeanetSmallCodec(path, CPU)
-    assert (loaded.version, loaded.trained, loaded.digest) == ("seanet_small-test-1", True, digest)
+    loaded = StftMagnitudeCodec(path, CPU)
+    assert (loaded.version, loaded.trained, loaded.digest) == ("stft_magnitude-test-1", True, digest)
     # Codes of one checkpoint mean nothing to a model trained on another's.
     assert loaded.codec_id == f"seanet-small-24k-{codes_digest(codec.model)[:8]}" != codec.codec_id
     assert torch.equal(loaded.decode(random_codes(10)), codec.decode(random_codes(10)))
 
 
-def test_the_token_space_is_the_encoder_and_quantizer_not_the_decoder(codec: SeanetSmallCodec,
+def test_the_token_space_is_the_encoder_and_quantizer_not_the_decoder(codec: StftMagnitudeCodec,
                                                                      tmp_path: Path) -> None:
-    card = replace(card_for("seanet_small", "codec", codec.model.config, TokenSpaceConfig(), "t"), trained=True)
-    model = SeanetCodecModel(codec.model.config)
+    card = replace(card_for("stft_magnitude", "codec", codec.model.config, TokenSpaceConfig(), "t"), trained=True)
+    model = StftMagnitudeModel(codec.model.config)
     model.load_state_dict(codec.model.state_dict())
 
-    def saved(name: str) -> SeanetSmallCodec:
+    def saved(name: str) -> StftMagnitudeCodec:
         save_checkpoint(model, card, tmp_path / name)
-        return SeanetSmallCodec(tmp_path / name, CPU)
+        return StftMagnitudeCodec(tmp_path / name, CPU)
 
     first = saved("first.safetensors")
     with torch.no_grad():
@@ -136,42 +142,33 @@ def test_the_token_space_is_the_encoder_and_quantizer_not_the_decoder(codec: Sea
     assert new_encoder.codec_id != first.codec_id
 
 
-def test_a_card_from_before_the_decoder_option_loads_the_seanet_decoder(codec: SeanetSmallCodec,
-                                                                        tmp_path: Path) -> None:
-    card = card_for("seanet_small", "codec", codec.model.config, TokenSpaceConfig(), "seanet_small-old")
-    for name in ("decoder", "istft_dim", "istft_layers", "istft_n_fft"):
-        del card.config[name]
-    save_checkpoint(codec.model, card, tmp_path / "old.safetensors")
-    loaded = SeanetSmallCodec(tmp_path / "old.safetensors", CPU)
-    assert loaded.model.config.decoder == "seanet"
-    assert torch.equal(loaded.decode(random_codes(10)), codec.decode(random_codes(10)))
+def test_the_default_config_is_the_bundled_codecs_architecture() -> None:
+    """An untrained codec builds what ships, and the bundled card loads with
+    the token space and version every bundled card and corpus records."""
+    _, card, _ = load_checkpoint(bundled_checkpoint("codec"))
+    stored = {k: v for k, v in card.config.items() if k != "training"}
+    assert stored == asdict(StftMagnitudeConfig())  # no key the config lacks, none it leaves to a default
+    bundled = StftMagnitudeCodec(bundled_checkpoint("codec"), CPU)
+    assert bundled.model.config == StftMagnitudeConfig()
+    assert (bundled.codec_id, bundled.version) == ("seanet-small-24k-65229fe6", "seanet-small-magnitude-4000-8985907a")
+    assert bundled.trained and card.plugin == StftMagnitudeCodec.name
 
 
-@pytest.mark.parametrize("encoder, decoder", [("seanet", "istft"), ("seanet", "magnitude"), ("stft", "magnitude")])
-def test_every_encoder_and_decoder_keeps_the_token_space(encoder: str, decoder: str) -> None:
-    model = SeanetCodecModel(SeanetCodecConfig(encoder=encoder, decoder=decoder, istft_dim=32, istft_layers=1,
-                                               encoder_dim=32, encoder_layers=1)).eval()
-    assert model.frame_rate == 50.0 and isinstance(model.decoder, ISTFTDecoder)
-    with torch.no_grad():
-        codes = model.encode(0.1 * torch.randn(1, 1, 4800))
-        assert codes.shape == (1, 8, 10)
-        assert model.decode(codes).shape == model.decode(codes[:, :2]).shape == (1, 1, 4800)
-
-
-def test_an_unknown_decoder_or_encoder_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown codec decoder 'hifigan'"):
-        SeanetCodecModel(SeanetCodecConfig(decoder="hifigan"))
-    with pytest.raises(ValueError, match="unknown codec encoder 'mel'"):
-        SeanetCodecModel(SeanetCodecConfig(encoder="mel"))
+def test_the_training_pass_predicts_the_spectrum_it_is_trained_against() -> None:
+    """Training compares log magnitudes (Griffin-Lim is for decoding), through
+    the first levels only under quantizer dropout."""
+    model = StftMagnitudeModel(SMALL)
+    wav = 0.1 * torch.randn(2, 1, 4800, generator=torch.Generator().manual_seed(2))
+    log_magnitude, q = model(wav, 2)
+    assert log_magnitude.shape == model.decoder.target_log_magnitude(wav).shape == (2, 961, 10)
+    assert q.codes.shape == (2, 2, 10)
 
 
 def test_the_stft_encoders_frame_t_hears_the_audio_around_its_centre() -> None:
     """A click at frame 20's centre moves latent frames 19-21 only (windows of
-    4 hops centred on sample t * hop + hop / 2, where the SEANet encoder's
-    frame t sits), symmetrically around 20."""
+    4 hops centred on sample t * hop + hop / 2), symmetrically around 20."""
     torch.manual_seed(0)
-    model = SeanetCodecModel(SeanetCodecConfig(encoder="stft", decoder="magnitude", encoder_dim=32,
-                                               encoder_layers=0)).eval()
+    model = StftMagnitudeModel(StftMagnitudeConfig(encoder_dim=32, encoder_layers=0)).eval()
     quiet = 1e-3 * torch.randn(1, 1, 40 * 480)
     click = quiet.clone()
     click[0, 0, 20 * 480 + 240] = 0.5
@@ -181,8 +178,7 @@ def test_the_stft_encoders_frame_t_hears_the_audio_around_its_centre() -> None:
 
 
 def test_the_codes_are_the_packages_residual_quantization_when_nothing_is_smoothed() -> None:
-    model = SeanetCodecModel(SeanetCodecConfig(encoder="stft", decoder="magnitude", istft_dim=32, istft_layers=1,
-                                               encoder_dim=32, encoder_layers=1)).eval()
+    model = StftMagnitudeModel(replace(SMALL, fine_smoothing=1)).eval()
     wav = 0.1 * torch.randn(1, 1, 9600, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         latent = model.encoder(wav)
@@ -192,10 +188,8 @@ def test_the_codes_are_the_packages_residual_quantization_when_nothing_is_smooth
 
 
 def test_smoothing_the_fine_residual_keeps_the_coarse_codes_and_makes_another_token_space() -> None:
-    config = SeanetCodecConfig(encoder="stft", decoder="magnitude", istft_dim=32, istft_layers=1, encoder_dim=32,
-                               encoder_layers=1)
-    plain = SeanetCodecModel(config).eval()
-    smoothed = SeanetCodecModel(replace(config, fine_smoothing=5)).eval()
+    plain = StftMagnitudeModel(replace(SMALL, fine_smoothing=1)).eval()
+    smoothed = StftMagnitudeModel(replace(SMALL, fine_smoothing=5)).eval()
     smoothed.load_state_dict(plain.state_dict())
     wav = 0.1 * torch.randn(1, 1, 24000, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
@@ -209,7 +203,7 @@ def test_smoothing_the_fine_residual_keeps_the_coarse_codes_and_makes_another_to
 
 
 def test_the_fine_residual_is_averaged_over_a_normalised_window() -> None:
-    model = SeanetCodecModel(SeanetCodecConfig(fine_smoothing=5, decoder="magnitude", istft_dim=32, istft_layers=1))
+    model = StftMagnitudeModel(replace(SMALL, fine_smoothing=5))
     spike = torch.zeros(1, 128, 21)
     spike[:, :, 10] = 1.0
     spread = model.smooth_fine(spike)
@@ -218,10 +212,10 @@ def test_the_fine_residual_is_averaged_over_a_normalised_window() -> None:
     assert (spread[0, 0] > 0).nonzero()[:, 0].tolist() == [8, 9, 10, 11, 12]
     assert torch.allclose(model.smooth_fine(torch.full((1, 128, 7), 2.0)), torch.full((1, 128, 7), 2.0))
     with pytest.raises(ValueError, match="fine_smoothing must be an odd number"):
-        SeanetCodecConfig(fine_smoothing=4)
+        StftMagnitudeConfig(fine_smoothing=4)
 
 
-def test_codebook_vectors_are_what_each_code_adds_to_the_latent(codec: SeanetSmallCodec) -> None:
+def test_codebook_vectors_are_what_each_code_adds_to_the_latent(codec: StftMagnitudeCodec) -> None:
     vectors = codec.codebook_vectors()
     assert vectors.shape == (8, 1024, 128)
     picks = random_codes(5)  # [1, 8, 5]

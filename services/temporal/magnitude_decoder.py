@@ -1,17 +1,15 @@
-"""A Vocos-style codec decoder: ConvNeXt blocks at the frame rate predict each
-frame's STFT magnitude and phase, and an inverse STFT makes the waveform.
+"""The bundled codec's decoder: ConvNeXt blocks at the frame rate predict
+each frame's log STFT magnitude, and decoding finds a phase for it by fast
+Griffin-Lim (Perraudin et al. 2013) and overlap-adds the frames.
 
-Every layer runs at 50 frames/s instead of upsampling to 24 kHz as the SEANet
-decoder does, so it is several times cheaper to train and to run on a CPU
-(ARCHITECTURE.md §1). After Siuzdak, "Vocos" (2023), scaled down.
-
-With `learned_phase=False` the head predicts the magnitude only and decoding
-finds a phase by fast Griffin-Lim (Perraudin et al. 2013). Trained on
-reconstruction losses alone, a learned phase does not cohere from frame to
-frame, so partials cancel in the overlap-add and pitch is lost (a 4000-step
-run kept loudness and onsets, chroma correlation with the input ~0); a
-magnitude head is trained on the spectrum itself (`log_magnitude` against
-`target_log_magnitude`), which carries pitch from the first steps."""
+Every layer runs at 50 frames/s instead of upsampling to 24 kHz, so it is
+cheap to train and to run on a CPU (ARCHITECTURE.md §1). After Siuzdak,
+"Vocos" (2023), scaled down and without its phase head: trained on
+reconstruction losses alone, a learned phase did not cohere from frame to
+frame, partials cancelled in the overlap-add and pitch was lost
+(docs/experiments/codec.md); a magnitude head is trained on the spectrum
+itself (`log_magnitude` against `target_log_magnitude`), which carries pitch
+from the first steps."""
 from __future__ import annotations
 
 import torch
@@ -20,13 +18,14 @@ from torch import nn
 
 FF_MULT = 3  # Vocos: 512 -> 1536
 MAGNITUDE_FLOOR = 1e-5  # -100 dB: quieter bins all count as silence
+MAGNITUDE_CEILING = 1e2  # as Vocos clamps: exp of an early, untrained output can overflow
 MOMENTUM = 0.99  # fast Griffin-Lim's
 
 
 def frame_stft(wav: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
     """[B, T * hop] -> complex [B, n_fft / 2 + 1, T], frame t centred on
-    sample t * hop + hop / 2: the framing of the SEANet encoder's frames and
-    of ISTFTDecoder.istft's inverse. The edges are reflected."""
+    sample t * hop + hop / 2: the framing of the codec's latent frames and
+    of MagnitudeDecoder.istft's inverse. The edges are reflected."""
     pad = (n_fft - hop) // 2
     padded = F.pad(wav[:, None], (pad, pad), mode="reflect")[:, 0]
     return torch.stft(padded, n_fft, hop, window=window, center=False, return_complex=True)
@@ -49,51 +48,38 @@ class ConvNeXtBlock(nn.Module):
         return x + (self.scale * h).transpose(1, 2)  # [B, dim, T]
 
 
-class ISTFTDecoder(nn.Module):
+class MagnitudeDecoder(nn.Module):
     """Latent frames [B, dimension, T] -> waveform [B, 1, T * hop].
 
-    Frame t is the STFT frame centred on sample t * hop + hop / 2, which is
-    where the SEANet encoder's frame t sits, and the inverse STFT trims
-    (n_fft - hop) / 2 from each end ("same" padding), so T frames give exactly
-    T * hop samples, as the SEANet decoder does."""
+    Frame t is the STFT frame centred on sample t * hop + hop / 2, and the
+    inverse STFT trims (n_fft - hop) / 2 from each end ("same" padding), so
+    T frames give exactly T * hop samples."""
 
-    def __init__(self, dimension: int, hop: int, dim: int = 256, layers: int = 6, n_fft: int = 1920,
-                 learned_phase: bool = True, griffin_lim_iters: int = 32) -> None:
+    def __init__(self, dimension: int, hop: int, dim: int = 192, layers: int = 4, n_fft: int = 1920,
+                 griffin_lim_iters: int = 32) -> None:
         super().__init__()
         if n_fft < hop or (n_fft - hop) % 2:
-            raise ValueError(f"istft n_fft {n_fft} must be at least the hop {hop} and differ from it by an even number")
-        self.hop, self.n_fft = hop, n_fft
-        self.learned_phase, self.griffin_lim_iters = learned_phase, griffin_lim_iters
+            raise ValueError(f"n_fft {n_fft} must be at least the hop {hop} and differ from it by an even number")
+        self.hop, self.n_fft, self.griffin_lim_iters = hop, n_fft, griffin_lim_iters
         self.embed = nn.Conv1d(dimension, dim, kernel_size=7, padding=3)
         self.norm_in = nn.LayerNorm(dim)
         self.blocks = nn.ModuleList(ConvNeXtBlock(dim, 1.0 / layers) for _ in range(layers))
         self.norm_out = nn.LayerNorm(dim)
-        bins = n_fft // 2 + 1
-        self.head = nn.Linear(dim, 2 * bins if learned_phase else bins)  # log-magnitude (and phase) per bin
+        self.head = nn.Linear(dim, n_fft // 2 + 1)  # log magnitude per bin
         # Not persistent: rebuilt from the config, so checkpoints hold only learned weights.
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
-    def spectrum(self, latent: torch.Tensor) -> torch.Tensor:
-        """Latent [B, dimension, T] -> the head's output [B, bins (x2 with phase), T]."""
+    def log_magnitude(self, latent: torch.Tensor) -> torch.Tensor:
+        """[B, dimension, T] -> predicted log STFT magnitude [B, n_fft / 2 + 1, T]."""
         h = self.embed(latent)  # [B, dim, T]
         h = self.norm_in(h.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             h = block(h)
         return self.head(self.norm_out(h.transpose(1, 2))).transpose(1, 2)
 
-    def log_magnitude(self, latent: torch.Tensor) -> torch.Tensor:
-        """[B, dimension, T] -> predicted log STFT magnitude [B, n_fft / 2 + 1, T]."""
-        out = self.spectrum(latent)
-        return out.chunk(2, dim=1)[0] if self.learned_phase else out
-
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        out = self.spectrum(latent)
-        if not self.learned_phase:
-            return self.griffin_lim(out.exp().clamp(max=1e2))[:, None]
-        log_mag, phase = out.chunk(2, dim=1)  # [B, F, T] each
-        # Clamped as in Vocos: exp of an early, untrained output can overflow.
-        spec = torch.polar(log_mag.exp().clamp(max=1e2), phase)  # complex [B, F, T]
-        return self.istft(spec)[:, None]  # [B, 1, T * hop]
+        magnitude = self.log_magnitude(latent).exp().clamp(max=MAGNITUDE_CEILING)  # [B, F, T]
+        return self.griffin_lim(magnitude)[:, None]  # [B, 1, T * hop]
 
     def stft(self, wav: torch.Tensor) -> torch.Tensor:
         """[B, T * hop] -> complex [B, n_fft / 2 + 1, T]: istft's inverse framing."""

@@ -1,0 +1,33 @@
+"""Names and limits every room agrees on: the levels, how long a piece and its
+prompt may be, how large a gRPC message. Defined once, so the command line,
+the Composer, the scheduler and the services cannot disagree about them."""
+from __future__ import annotations
+
+LEVELS = ("semantic", "acoustic", "temporal")
+
+# The semantic model plans at most 600 s: 7500 tokens at 12.5/s (semantic_model.py).
+MAX_DURATION_S = 600.0
+MAX_PROMPT_CHARS = 2000
+
+# Far above what a song sends (a chunk's audio is under 1 MB); a bound, so a
+# malformed or hostile message is refused before it is read.
+MAX_MESSAGE_MB = 64
+MAX_MESSAGE_BYTES = MAX_MESSAGE_MB * 1024 * 1024
+
+
+def check_duration(duration_s: float, name: str = "duration_s") -> None:
+    """Raises ValueError unless 0 < duration_s <= MAX_DURATION_S (NaN fails
+    too); the message names the duration as its caller knows it (`name`)."""
+    if not 0 < duration_s <= MAX_DURATION_S:
+        raise ValueError(f"{name} {duration_s}: expected more than 0 and at most {MAX_DURATION_S:g} seconds")
+
+
+def check_piece(prompt: str, duration_s: float, duration_name: str = "duration_s") -> None:
+    """What a piece asks for, checked where a request enters: a prompt with
+    words in it and not past MAX_PROMPT_CHARS, and a duration in range.
+    Raises ValueError with the message the user sees."""
+    if not prompt.strip():
+        raise ValueError("prompt is empty; describe the music to make")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ValueError(f"prompt is {len(prompt)} characters long; at most {MAX_PROMPT_CHARS}")
+    check_duration(duration_s, duration_name)

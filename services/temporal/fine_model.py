@@ -52,11 +52,8 @@ class FineConfig:
     # Frames either side whose known codes at the level being sampled may be
     # copied: each adds a weight, set per frame from its hidden state, to the
     # logit of that neighbour's code (a pointer, as in pointer-generator
-    # networks). Why: on corpus B's valid split 20% of RVQ level 3 codes equal
-    # the previous frame's and 14% the one two back (level 4: 9% and 6%), a
-    # mixture of that copy with the unigram alone takes level 3 from 6.90 to
-    # 6.01 nats, yet the tied heads behind a transformer had not learnt the
-    # copy in 600 CPU steps.
+    # networks). Why: a fine code often repeats a neighbour's, a copy the
+    # heads alone learn slowly (docs/experiments/fine-levels.md).
     copy_window: int = 4
     # Width of the codec's codebook vectors, held in the model: each code's
     # input adds a learned projection of its vector, and each level's logits

@@ -58,6 +58,9 @@ class SectionRequest:
     description: str = ""  # the section's own words, e.g. "quiet piano, no drums"
     energy: float | None = None  # HIGH_ENERGY or LOW_ENERGY where its words say so
     drums: bool | None = None  # False: its words ask for none
+    bars: int | None = None  # its length, where a plan states it; None: the planner's choice
+    modal_interchange: bool = False  # borrowed chords asked in this section
+    displacement: bool = False  # accents off the beat asked in this section
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,11 @@ class FormRequest:
     ends_on: str | None = None  # the last section's type
     intro: str | None = None  # "long" or "none"
     ending: str | None = None  # "abrupt": no outro, the piece stops at full level
+    # Rule-breaks asked for the sections of a type ("borrowed chords in the
+    # bridge", "off-beat accents in the chorus"); with `sections`, also set on
+    # those sections' own flags.
+    modal_interchange: frozenset[str] = frozenset()
+    displacement: frozenset[str] = frozenset()
 
 
 def _alternation(words: Iterable[str], plural: bool = False) -> str:

@@ -38,6 +38,11 @@ class SectionPlan:
     bars: int
     energy: float  # 0..1
     repeat_of: int  # index of the first section of this type; its own index on first occurrence
+    # As asked (FormRequest's SectionRequest), carried to the levels below.
+    description: str = ""
+    drums: bool | None = None
+    modal_interchange: bool = False
+    displacement: bool = False
 
 
 @dataclass
@@ -46,6 +51,8 @@ class FormPlan:
     key: str
     mode: str
     sections: list[SectionPlan]
+    extended_intro: bool = False  # the intro planned at least 1.5x the other sections' median
+    abrupt_ending: bool = False  # no outro; the last section at full energy
 
 
 def _form_decoder_config() -> TransformerConfig:

@@ -10,18 +10,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ComposeRequest(_message.Message):
-    __slots__ = ("prompt", "duration_s", "seed", "chunk_s", "overlap_s")
+    __slots__ = ("prompt", "duration_s", "seed", "chunk_s", "overlap_s", "plan")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     CHUNK_S_FIELD_NUMBER: _ClassVar[int]
     OVERLAP_S_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
     prompt: str
     duration_s: float
     seed: int
     chunk_s: float
     overlap_s: float
-    def __init__(self, prompt: _Optional[str] = ..., duration_s: _Optional[float] = ..., seed: _Optional[int] = ..., chunk_s: _Optional[float] = ..., overlap_s: _Optional[float] = ...) -> None: ...
+    plan: _levels_pb2.PiecePlan
+    def __init__(self, prompt: _Optional[str] = ..., duration_s: _Optional[float] = ..., seed: _Optional[int] = ..., chunk_s: _Optional[float] = ..., overlap_s: _Optional[float] = ..., plan: _Optional[_Union[_levels_pb2.PiecePlan, _Mapping]] = ...) -> None: ...
 
 class AudioChunk(_message.Message):
     __slots__ = ("chunk_index", "chunk_count", "start_s", "pcm", "sample_rate", "overlap_s")
@@ -40,20 +42,22 @@ class AudioChunk(_message.Message):
     def __init__(self, chunk_index: _Optional[int] = ..., chunk_count: _Optional[int] = ..., start_s: _Optional[float] = ..., pcm: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., sample_rate: _Optional[int] = ..., overlap_s: _Optional[float] = ...) -> None: ...
 
 class ChunkTrace(_message.Message):
-    __slots__ = ("chunk_index", "level", "summary_in_sha256", "summary_out_sha256", "seconds", "model_version")
+    __slots__ = ("chunk_index", "level", "summary_in_sha256", "summary_out_sha256", "seconds", "model_version", "rule_breaks")
     CHUNK_INDEX_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_IN_SHA256_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_OUT_SHA256_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RULE_BREAKS_FIELD_NUMBER: _ClassVar[int]
     chunk_index: int
     level: str
     summary_in_sha256: str
     summary_out_sha256: str
     seconds: float
     model_version: str
-    def __init__(self, chunk_index: _Optional[int] = ..., level: _Optional[str] = ..., summary_in_sha256: _Optional[str] = ..., summary_out_sha256: _Optional[str] = ..., seconds: _Optional[float] = ..., model_version: _Optional[str] = ...) -> None: ...
+    rule_breaks: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, chunk_index: _Optional[int] = ..., level: _Optional[str] = ..., summary_in_sha256: _Optional[str] = ..., summary_out_sha256: _Optional[str] = ..., seconds: _Optional[float] = ..., model_version: _Optional[str] = ..., rule_breaks: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class LevelTiming(_message.Message):
     __slots__ = ("level", "total_s", "calls")

@@ -26,39 +26,39 @@ from hiermusic.v1 import tensor_pb2 as hiermusic_dot_v1_dot_tensor__pb2
 from hiermusic.v1 import contract_pb2 as hiermusic_dot_v1_dot_contract__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19hiermusic/v1/levels.proto\x12\x0chiermusic.v1\x1a\x19hiermusic/v1/tensor.proto\x1a\x1bhiermusic/v1/contract.proto\"T\n\x08Sampling\x12\x13\n\x0btemperature\x18\x01 \x01(\x02\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x16\n\x0eguidance_scale\x18\x04 \x01(\x02\"h\n\x07Section\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07start_s\x18\x02 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x03 \x01(\x01\x12\x0c\n\x04\x62\x61rs\x18\x04 \x01(\x05\x12\x0e\n\x06\x65nergy\x18\x05 \x01(\x02\x12\x11\n\trepeat_of\x18\x06 \x01(\x05\"[\n\x0bPlanRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x12\n\nduration_s\x18\x02 \x01(\x01\x12(\n\x08sampling\x18\x03 \x01(\x0b\x32\x16.hiermusic.v1.Sampling\"\xcd\x03\n\tPiecePlan\x12\'\n\x08sections\x18\x01 \x03(\x0b\x32\x15.hiermusic.v1.Section\x12\x11\n\ttempo_bpm\x18\x02 \x01(\x01\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12,\n\x0etext_embedding\x18\x05 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x30\n\x12section_embeddings\x18\x06 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12-\n\x0fsemantic_tokens\x18\x07 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12,\n\x0e\x66rame_sections\x18\x08 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x12\n\nduration_s\x18\t \x01(\x01\x12&\n\x05model\x18\n \x01(\x0b\x32\x17.hiermusic.v1.ModelInfo\x12#\n\x05\x62\x65\x61ts\x18\x0b \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\'\n\tdownbeats\x18\x0c \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\"\n\x05\x64rums\x18\r \x01(\x0e\x32\x13.hiermusic.v1.Drums\"\x88\x03\n\x0c\x43hunkContext\x12\x13\n\x0b\x63hunk_index\x18\x01 \x01(\x05\x12\x13\n\x0bstart_frame\x18\x02 \x01(\x03\x12\x12\n\nnum_frames\x18\x03 \x01(\x03\x12\x16\n\x0esemantic_start\x18\x04 \x01(\x03\x12-\n\x0fsemantic_tokens\x18\x05 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12,\n\x0e\x66rame_sections\x18\x06 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x30\n\x12section_embeddings\x18\x07 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12,\n\x0etext_embedding\x18\x08 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x16\n\x0esection_energy\x18\t \x03(\x02\x12)\n\x0b\x66rame_beats\x18\n \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\"\n\x05\x64rums\x18\x0b \x01(\x0e\x32\x13.hiermusic.v1.Drums\"\xba\x01\n\rCoarseRequest\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.hiermusic.v1.ChunkContext\x12%\n\x07summary\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12+\n\rprefix_tokens\x18\x03 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12(\n\x08sampling\x18\x04 \x01(\x0b\x32\x16.hiermusic.v1.Sampling\"\xc3\x01\n\x0e\x43oarseResponse\x12+\n\rcoarse_tokens\x18\x01 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12%\n\x07summary\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x19\n\x11summary_in_sha256\x18\x03 \x01(\t\x12\x1a\n\x12summary_out_sha256\x18\x04 \x01(\t\x12&\n\x05model\x18\x05 \x01(\x0b\x32\x17.hiermusic.v1.ModelInfo\"\xe7\x01\n\rRenderRequest\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.hiermusic.v1.ChunkContext\x12+\n\rcoarse_tokens\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12%\n\x07summary\x18\x03 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12+\n\rprefix_tokens\x18\x04 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12(\n\x08sampling\x18\x05 \x01(\x0b\x32\x16.hiermusic.v1.Sampling\"\xe6\x01\n\x0eRenderResponse\x12)\n\x0b\x66ine_tokens\x18\x01 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12#\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12%\n\x07summary\x18\x03 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x19\n\x11summary_in_sha256\x18\x04 \x01(\t\x12\x1a\n\x12summary_out_sha256\x18\x05 \x01(\t\x12&\n\x05model\x18\x06 \x01(\x0b\x32\x17.hiermusic.v1.ModelInfo\"`\n\x08PlanPart\x12%\n\x04\x66orm\x18\x01 \x01(\x0b\x32\x17.hiermusic.v1.PiecePlan\x12-\n\x0fsemantic_tokens\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor*?\n\x05\x44rums\x12\x10\n\x0c\x44RUMS_UNSAID\x10\x00\x12\x10\n\x0c\x44RUMS_WANTED\x10\x01\x12\x12\n\x0e\x44RUMS_UNWANTED\x10\x02\x32\xd2\x01\n\rSemanticLevel\x12\x42\n\x08\x44\x65scribe\x12\x1d.hiermusic.v1.DescribeRequest\x1a\x17.hiermusic.v1.ModelInfo\x12:\n\x04Plan\x12\x19.hiermusic.v1.PlanRequest\x1a\x17.hiermusic.v1.PiecePlan\x12\x41\n\nPlanStream\x12\x19.hiermusic.v1.PlanRequest\x1a\x16.hiermusic.v1.PlanPart0\x01\x32\xa0\x01\n\rAcousticLevel\x12\x42\n\x08\x44\x65scribe\x12\x1d.hiermusic.v1.DescribeRequest\x1a\x17.hiermusic.v1.ModelInfo\x12K\n\x0eGenerateCoarse\x12\x1b.hiermusic.v1.CoarseRequest\x1a\x1c.hiermusic.v1.CoarseResponse2\x98\x01\n\rTemporalLevel\x12\x42\n\x08\x44\x65scribe\x12\x1d.hiermusic.v1.DescribeRequest\x1a\x17.hiermusic.v1.ModelInfo\x12\x43\n\x06Render\x12\x1b.hiermusic.v1.RenderRequest\x1a\x1c.hiermusic.v1.RenderResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19hiermusic/v1/levels.proto\x12\x0chiermusic.v1\x1a\x19hiermusic/v1/tensor.proto\x1a\x1bhiermusic/v1/contract.proto\"T\n\x08Sampling\x12\x13\n\x0btemperature\x18\x01 \x01(\x02\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x16\n\x0eguidance_scale\x18\x04 \x01(\x02\"\x92\x02\n\x07Section\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07start_s\x18\x02 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x03 \x01(\x01\x12\x11\n\x04\x62\x61rs\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06\x65nergy\x18\x05 \x01(\x02H\x01\x88\x01\x01\x12\x11\n\trepeat_of\x18\x06 \x01(\x05\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\"\n\x05\x64rums\x18\x08 \x01(\x0e\x32\x13.hiermusic.v1.Drums\x12\x14\n\x07seconds\x18\t \x01(\x01H\x02\x88\x01\x01\x12\x19\n\x11modal_interchange\x18\n \x01(\x08\x12\x14\n\x0c\x64isplacement\x18\x0b \x01(\x08\x42\x07\n\x05_barsB\t\n\x07_energyB\n\n\x08_seconds\"\x82\x01\n\x0bPlanRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x12\n\nduration_s\x18\x02 \x01(\x01\x12(\n\x08sampling\x18\x03 \x01(\x0b\x32\x16.hiermusic.v1.Sampling\x12%\n\x04plan\x18\x04 \x01(\x0b\x32\x17.hiermusic.v1.PiecePlan\"\x8c\x04\n\tPiecePlan\x12\'\n\x08sections\x18\x01 \x03(\x0b\x32\x15.hiermusic.v1.Section\x12\x11\n\ttempo_bpm\x18\x02 \x01(\x01\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12,\n\x0etext_embedding\x18\x05 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x30\n\x12section_embeddings\x18\x06 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12-\n\x0fsemantic_tokens\x18\x07 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12,\n\x0e\x66rame_sections\x18\x08 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x12\n\nduration_s\x18\t \x01(\x01\x12&\n\x05model\x18\n \x01(\x0b\x32\x17.hiermusic.v1.ModelInfo\x12#\n\x05\x62\x65\x61ts\x18\x0b \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\'\n\tdownbeats\x18\x0c \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\"\n\x05\x64rums\x18\r \x01(\x0e\x32\x13.hiermusic.v1.Drums\x12\x0e\n\x06prompt\x18\x0e \x01(\t\x12\x16\n\x0e\x65xtended_intro\x18\x0f \x01(\x08\x12\x15\n\rabrupt_ending\x18\x10 \x01(\x08\"\xf5\x03\n\x0c\x43hunkContext\x12\x13\n\x0b\x63hunk_index\x18\x01 \x01(\x05\x12\x13\n\x0bstart_frame\x18\x02 \x01(\x03\x12\x12\n\nnum_frames\x18\x03 \x01(\x03\x12\x16\n\x0esemantic_start\x18\x04 \x01(\x03\x12-\n\x0fsemantic_tokens\x18\x05 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12,\n\x0e\x66rame_sections\x18\x06 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x30\n\x12section_embeddings\x18\x07 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12,\n\x0etext_embedding\x18\x08 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x16\n\x0esection_energy\x18\t \x03(\x02\x12)\n\x0b\x66rame_beats\x18\n \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\"\n\x05\x64rums\x18\x0b \x01(\x0e\x32\x13.hiermusic.v1.Drums\x12*\n\rsection_drums\x18\x0c \x03(\x0e\x32\x13.hiermusic.v1.Drums\x12!\n\x19section_modal_interchange\x18\r \x03(\x08\x12\x1c\n\x14section_displacement\x18\x0e \x03(\x08\"\xba\x01\n\rCoarseRequest\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.hiermusic.v1.ChunkContext\x12%\n\x07summary\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12+\n\rprefix_tokens\x18\x03 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12(\n\x08sampling\x18\x04 \x01(\x0b\x32\x16.hiermusic.v1.Sampling\"\xd8\x01\n\x0e\x43oarseResponse\x12+\n\rcoarse_tokens\x18\x01 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12%\n\x07summary\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x19\n\x11summary_in_sha256\x18\x03 \x01(\t\x12\x1a\n\x12summary_out_sha256\x18\x04 \x01(\t\x12&\n\x05model\x18\x05 \x01(\x0b\x32\x17.hiermusic.v1.ModelInfo\x12\x13\n\x0brule_breaks\x18\x06 \x03(\t\"\xe7\x01\n\rRenderRequest\x12+\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x1a.hiermusic.v1.ChunkContext\x12+\n\rcoarse_tokens\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12%\n\x07summary\x18\x03 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12+\n\rprefix_tokens\x18\x04 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12(\n\x08sampling\x18\x05 \x01(\x0b\x32\x16.hiermusic.v1.Sampling\"\xfb\x01\n\x0eRenderResponse\x12)\n\x0b\x66ine_tokens\x18\x01 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12#\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12%\n\x07summary\x18\x03 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x19\n\x11summary_in_sha256\x18\x04 \x01(\t\x12\x1a\n\x12summary_out_sha256\x18\x05 \x01(\t\x12&\n\x05model\x18\x06 \x01(\x0b\x32\x17.hiermusic.v1.ModelInfo\x12\x13\n\x0brule_breaks\x18\x07 \x03(\t\"`\n\x08PlanPart\x12%\n\x04\x66orm\x18\x01 \x01(\x0b\x32\x17.hiermusic.v1.PiecePlan\x12-\n\x0fsemantic_tokens\x18\x02 \x01(\x0b\x32\x14.hiermusic.v1.Tensor*?\n\x05\x44rums\x12\x10\n\x0c\x44RUMS_UNSAID\x10\x00\x12\x10\n\x0c\x44RUMS_WANTED\x10\x01\x12\x12\n\x0e\x44RUMS_UNWANTED\x10\x02\x32\xd2\x01\n\rSemanticLevel\x12\x42\n\x08\x44\x65scribe\x12\x1d.hiermusic.v1.DescribeRequest\x1a\x17.hiermusic.v1.ModelInfo\x12:\n\x04Plan\x12\x19.hiermusic.v1.PlanRequest\x1a\x17.hiermusic.v1.PiecePlan\x12\x41\n\nPlanStream\x12\x19.hiermusic.v1.PlanRequest\x1a\x16.hiermusic.v1.PlanPart0\x01\x32\xa0\x01\n\rAcousticLevel\x12\x42\n\x08\x44\x65scribe\x12\x1d.hiermusic.v1.DescribeRequest\x1a\x17.hiermusic.v1.ModelInfo\x12K\n\x0eGenerateCoarse\x12\x1b.hiermusic.v1.CoarseRequest\x1a\x1c.hiermusic.v1.CoarseResponse2\x98\x01\n\rTemporalLevel\x12\x42\n\x08\x44\x65scribe\x12\x1d.hiermusic.v1.DescribeRequest\x1a\x17.hiermusic.v1.ModelInfo\x12\x43\n\x06Render\x12\x1b.hiermusic.v1.RenderRequest\x1a\x1c.hiermusic.v1.RenderResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hiermusic.v1.levels_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DRUMS']._serialized_start=2195
-  _globals['_DRUMS']._serialized_end=2258
+  _globals['_DRUMS']._serialized_start=2620
+  _globals['_DRUMS']._serialized_end=2683
   _globals['_SAMPLING']._serialized_start=99
   _globals['_SAMPLING']._serialized_end=183
-  _globals['_SECTION']._serialized_start=185
-  _globals['_SECTION']._serialized_end=289
-  _globals['_PLANREQUEST']._serialized_start=291
-  _globals['_PLANREQUEST']._serialized_end=382
-  _globals['_PIECEPLAN']._serialized_start=385
-  _globals['_PIECEPLAN']._serialized_end=846
-  _globals['_CHUNKCONTEXT']._serialized_start=849
-  _globals['_CHUNKCONTEXT']._serialized_end=1241
-  _globals['_COARSEREQUEST']._serialized_start=1244
-  _globals['_COARSEREQUEST']._serialized_end=1430
-  _globals['_COARSERESPONSE']._serialized_start=1433
-  _globals['_COARSERESPONSE']._serialized_end=1628
-  _globals['_RENDERREQUEST']._serialized_start=1631
-  _globals['_RENDERREQUEST']._serialized_end=1862
-  _globals['_RENDERRESPONSE']._serialized_start=1865
-  _globals['_RENDERRESPONSE']._serialized_end=2095
-  _globals['_PLANPART']._serialized_start=2097
-  _globals['_PLANPART']._serialized_end=2193
-  _globals['_SEMANTICLEVEL']._serialized_start=2261
-  _globals['_SEMANTICLEVEL']._serialized_end=2471
-  _globals['_ACOUSTICLEVEL']._serialized_start=2474
-  _globals['_ACOUSTICLEVEL']._serialized_end=2634
-  _globals['_TEMPORALLEVEL']._serialized_start=2637
-  _globals['_TEMPORALLEVEL']._serialized_end=2789
+  _globals['_SECTION']._serialized_start=186
+  _globals['_SECTION']._serialized_end=460
+  _globals['_PLANREQUEST']._serialized_start=463
+  _globals['_PLANREQUEST']._serialized_end=593
+  _globals['_PIECEPLAN']._serialized_start=596
+  _globals['_PIECEPLAN']._serialized_end=1120
+  _globals['_CHUNKCONTEXT']._serialized_start=1123
+  _globals['_CHUNKCONTEXT']._serialized_end=1624
+  _globals['_COARSEREQUEST']._serialized_start=1627
+  _globals['_COARSEREQUEST']._serialized_end=1813
+  _globals['_COARSERESPONSE']._serialized_start=1816
+  _globals['_COARSERESPONSE']._serialized_end=2032
+  _globals['_RENDERREQUEST']._serialized_start=2035
+  _globals['_RENDERREQUEST']._serialized_end=2266
+  _globals['_RENDERRESPONSE']._serialized_start=2269
+  _globals['_RENDERRESPONSE']._serialized_end=2520
+  _globals['_PLANPART']._serialized_start=2522
+  _globals['_PLANPART']._serialized_end=2618
+  _globals['_SEMANTICLEVEL']._serialized_start=2686
+  _globals['_SEMANTICLEVEL']._serialized_end=2896
+  _globals['_ACOUSTICLEVEL']._serialized_start=2899
+  _globals['_ACOUSTICLEVEL']._serialized_end=3059
+  _globals['_TEMPORALLEVEL']._serialized_start=3062
+  _globals['_TEMPORALLEVEL']._serialized_end=3214
 # @@protoc_insertion_point(module_scope)

@@ -74,6 +74,10 @@ class PlanResult:
     beats: np.ndarray  # float32 [b], seconds of each beat at the planned tempo
     downbeats: np.ndarray  # float32 [d], seconds of each bar's first beat
     drums: int  # levels_pb2.Drums, as the prompt asked
+    prompt: str = ""  # the text the plan was made from
+    duration_s: float = 0.0  # the piece's, as planned (a plan's sections may set it)
+    extended_intro: bool = False
+    abrupt_ending: bool = False
 
 
 class MiniLMPlanner:

@@ -1,5 +1,5 @@
-"""`hiermusic`: generate a piece, run the mesh, serve one level, describe one,
-build a corpus, train a level, evaluate a mesh."""
+"""`hiermusic`: generate a piece, plan one, run the mesh, serve one level,
+describe one, build a corpus, train a level, evaluate a mesh."""
 from __future__ import annotations
 
 import argparse
@@ -36,13 +36,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     gen = sub.add_parser("generate", help="compose a piece and write WAV, plan JSON and picture")
-    gen.add_argument("prompt")
-    gen.add_argument("--duration", type=float, default=30.0, help="seconds (default 30)")
+    _add_piece_flags(gen)
     gen.add_argument("--out", type=Path, default=Path("song.wav"))
-    gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--mesh", help="HOST:PORT of a running Composer (hiermusic up); default: start one here")
     _add_mesh_flags(gen)
     gen.set_defaults(run=_generate)
+
+    pl = sub.add_parser("plan", help="plan a piece without its audio and write the plan file (docs/plans.md)")
+    _add_piece_flags(pl)
+    pl.add_argument("--out", type=Path, default=Path("song.plan.json"))
+    pl.add_argument("--semantic", metavar="HOST:PORT", help="a running semantic service; default: start one here")
+    pl.add_argument("--device", default="auto", help="device of the semantic level started here: auto, cpu or cuda")
+    pl.add_argument("--log-dir", type=Path, help="the service's log (default: a temporary dir)")
+    pl.add_argument("--timeout", type=float, default=60.0, help="seconds the level may take to plan (default 60)")
+    pl.add_argument("--semantic-plugin", default="", help=argparse.SUPPRESS)
+    pl.add_argument("--semantic-checkpoint", default="", help=argparse.SUPPRESS)
+    pl.set_defaults(run=_plan)
 
     up = sub.add_parser("up", help="run the three levels, Ray scheduler and Composer until interrupted")
     up.add_argument("--host", default="127.0.0.1")
@@ -126,12 +135,18 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--text-audio-checkpoint", type=Path, help="text–audio model (default: bundled)")
     _add_mesh_flags(ev)
     ev.set_defaults(run=_eval)
-    ev_sub = ev.add_subparsers(metavar="[compare A B]")
+    ev_sub = ev.add_subparsers(metavar="[compare A B | rule-breaks]")
     cmp = ev_sub.add_parser("compare", help="one page lining two eval runs up")
     cmp.add_argument("run_a", type=Path)
     cmp.add_argument("run_b", type=Path)
     cmp.add_argument("--out", dest="compare_out", type=Path, help="default: B/compare-with-<A>")
     cmp.set_defaults(run=_eval_compare)
+    rb = ev_sub.add_parser("rule-breaks", help="how well the modal interchange and displacement measures tell "
+                           "corpus songs that carry them from songs that do not")
+    rb.add_argument("--songs", type=int, default=8, help="songs carrying each rule-break, and songs carrying none")
+    rb.add_argument("--first-seed", type=int, default=0, help="corpus seeds are searched from this one")
+    rb.add_argument("--out", dest="rule_breaks_out", type=Path, help="also write the figures to this JSON file")
+    rb.set_defaults(run=_eval_rule_breaks)
 
     describe = sub.add_parser("describe", help="print a level service's ModelInfo")
     describe.add_argument("address", metavar="HOST:PORT")
@@ -142,6 +157,14 @@ def _parser() -> argparse.ArgumentParser:
     cards.add_argument("--out", type=Path, default=Path("docs/model-cards.md"))
     cards.set_defaults(run=_cards)
     return parser
+
+
+def _add_piece_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("prompt", nargs="?", default="", help="what to make; with --plan, over the plan's own prompt")
+    p.add_argument("--duration", type=float, help="seconds (default 30; with --plan, the plan's)")
+    p.add_argument("--seed", type=int, help="default 0; with --plan, the seed the plan file records")
+    p.add_argument("--plan", type=Path, metavar="FILE",
+                   help="a plan file (a .plan.json, edited or written by hand): what it states is kept")
 
 
 def _add_mesh_flags(p: argparse.ArgumentParser) -> None:
@@ -201,29 +224,84 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
+def _piece(args: argparse.Namespace):  # -> (PiecePlan | None, duration_s, seed)
+    """--plan's plan, the duration (--duration, else 30 s, or with --plan 0:
+    the plan's) and the seed (--seed, else the plan file's, else 0), after
+    checking the flags and the file; raises ValueError (PlanFileError among
+    them) naming the flag or the file's field."""
+    from hiermusic.orchestrator.plan_file import read_plan_file
+
+    if args.plan is None:
+        duration = 30.0 if args.duration is None else args.duration
+        check_piece(args.prompt, duration, duration_name="--duration")
+        return None, duration, args.seed or 0
+    if args.duration is not None:
+        check_duration(args.duration, "--duration")
+    plan, extras = read_plan_file(args.plan)
+    return plan, args.duration or 0.0, extras.get("seed", 0) if args.seed is None else args.seed
+
+
 def _generate(args: argparse.Namespace) -> int:
+    from hiermusic.orchestrator.composer_service import validate_request
     from hiermusic.orchestrator.song_writer import SongWriter
     from hiermusic.v1 import composer_pb2
 
-    try:
-        check_piece(args.prompt, args.duration, duration_name="--duration")
-    except ValueError as err:
-        return _fail(str(err), 2)
     if args.out.suffix.lower() != ".wav":
         return _fail(f"--out {args.out}: expected a .wav path", 2)
-    request = composer_pb2.ComposeRequest(prompt=args.prompt, duration_s=args.duration, seed=args.seed)
-    writer = SongWriter(args.out, args.prompt, args.seed, args.duration)
-    if not _compose_songs(args, lambda composer: composer.compose(request, writer.handle)):
-        return 1
+    try:
+        plan, duration, seed = _piece(args)
+        request = validate_request(
+            composer_pb2.ComposeRequest(prompt=args.prompt, duration_s=duration, seed=seed, plan=plan))
+    except ValueError as err:
+        return _fail(str(err), 2)
+    writer = SongWriter(args.out, args.prompt, seed, request.duration_s)
+    code = _compose_songs(args, lambda composer: composer.compose(request, writer.handle))
+    if code:
+        return code
     record = writer.finish()
     _write_picture(args.out, record)
     _report(args.out, writer, record)
     return 0
 
 
-def _compose_songs(args: argparse.Namespace, work) -> bool:
+def _plan(args: argparse.Namespace) -> int:
+    from hiermusic.cli.plan_command import PlanCommandError, form_text, make_plan, plan_request
+    from hiermusic.orchestrator.mesh import parse_address
+    from hiermusic.orchestrator.plan_file import write_plan_file
+    from hiermusic.services.semantic.plan_request import asked_piece
+
+    if not args.out.name.endswith(".json"):
+        return _fail(f"--out {args.out}: expected a .json path, such as song.plan.json", 2)
+    try:
+        plan, duration, seed = _piece(args)
+        if args.semantic:
+            parse_address(args.semantic)
+        asked_piece(args.prompt, duration, plan)  # what the level would refuse, refused before it starts
+    except ValueError as err:
+        return _fail(str(err), 2)
+    run_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hiermusic-plan-"))
+    if not args.semantic:
+        print(f"starting the semantic service (log in {run_dir})", file=sys.stderr)
+    try:
+        made = make_plan(plan_request(args.prompt, duration, seed, plan), run_dir,
+                         _launches(args, ["semantic"])[0], args.semantic, args.timeout)
+    except PlanCommandError as err:
+        if not args.semantic:
+            print(f"service log kept in {run_dir}", file=sys.stderr)
+        return _fail(str(err), 2 if err.refused else 1)
+    if args.semantic or args.log_dir is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_plan_file(args.out, made, {"seed": seed})
+    print(form_text(made))
+    print(f"wrote {args.out}: edit it, then `hiermusic generate --plan {args.out}`", file=sys.stderr)
+    return 0
+
+
+def _compose_songs(args: argparse.Namespace, work) -> int:
     """Runs `work(composer)` against `--mesh` or a mesh started here, and
-    stops what it started. Service logs stay behind only when it failed or
+    stops what it started; returns the exit code (2: a request the mesh
+    refused, 1: a failure). Service logs stay behind only when it failed or
     --log-dir asked for them."""
     from hiermusic.orchestrator.compose_session import (
         ComposeError,
@@ -237,20 +315,20 @@ def _compose_songs(args: argparse.Namespace, work) -> bool:
     else:
         print(f"starting the semantic, acoustic and temporal services (logs in {run_dir})", file=sys.stderr)
         composer = EmbeddedComposer(run_dir, _launches(args, list(LEVELS)), _scheduler_config(args), args.ray_address)
-    ok = False
+    code = 1
     try:
         with composer:
             _print_models(composer.infos.values())
             work(composer)
-        ok = True
+        code = 0
     except ComposeError as err:
-        _fail(str(err))
+        code = _fail(str(err), 2 if err.refused else 1)
     finally:
-        if args.mesh or (ok and args.log_dir is None):
+        if args.mesh or (code == 0 and args.log_dir is None):
             shutil.rmtree(run_dir, ignore_errors=True)
-        elif not ok:
+        elif code:
             print(f"service logs kept in {run_dir}", file=sys.stderr)
-    return ok
+    return code
 
 
 def _print_models(infos) -> None:
@@ -271,7 +349,7 @@ def _write_picture(out: Path, record: dict) -> None:
 def _report(out: Path, writer, record: dict) -> None:
     t = record["timings"]
     print(
-        f"wrote {out} ({record['duration_s']:.2f} s, {record['sample_rate']} Hz mono), "
+        f"wrote {out} ({writer.samples / record['sample_rate']:.2f} s, {record['sample_rate']} Hz mono), "
         f"{writer.plan_path.name} and {out.with_suffix('.png').name}; "
         f"{t['wall_s']:.1f} s wall, first audio after {t['first_audio_s']:.1f} s, "
         f"real-time factor {t['real_time_factor']:.2f}",
@@ -493,8 +571,25 @@ def _eval(args: argparse.Namespace) -> int:
         log(f"every piece is already in {args.out}: measuring them again, no mesh needed")
         run_eval(None, config, args.out, log)
         return 0
-    ok = _compose_songs(args, lambda composer: run_eval(composer, config, args.out, log))
-    return 0 if ok else 1
+    return _compose_songs(args, lambda composer: run_eval(composer, config, args.out, log))
+
+
+def _eval_rule_breaks(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from hiermusic.evaluation.rule_breaks import rule_break_separation
+
+    if args.songs < 1:
+        return _fail("--songs must be at least 1", 2)
+    results = rule_break_separation(args.songs, args.first_seed, log=lambda m: print(m, file=sys.stderr))
+    print("| measure | units labelled / not | AUC | mean score labelled / not | song AUC | labelled unit highest |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r.measure} | {r.labelled_units} / {r.unlabelled_units} | {r.auc} | {r.mean_labelled} / "
+              f"{r.mean_unlabelled} | {r.song_auc} | {r.labelled_highest} |")
+    if args.rule_breaks_out:
+        args.rule_breaks_out.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+    return 0
 
 
 def _eval_compare(args: argparse.Namespace) -> int:

@@ -33,14 +33,20 @@ class DrumEstimate:
     reason: str = ""  # why present is not True
 
 
+def separated_power(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Harmonic and percussive power [F, n] (STFT frames of HOP samples) and
+    the bins of the drum band (bool [F])."""
+    magnitude = np.abs(librosa.stft(audio.astype(np.float32), n_fft=N_FFT, hop_length=HOP))  # [F, n]
+    harmonic, percussive = librosa.decompose.hpss(magnitude, kernel_size=KERNEL)
+    band = librosa.fft_frequencies(sr=sample_rate, n_fft=N_FFT) >= DRUM_BAND_HZ
+    return harmonic**2, percussive**2, band
+
+
 def detect_drums(audio: np.ndarray, sample_rate: int = 24000) -> DrumEstimate:
     if is_silent(audio):
         return DrumEstimate(None, 0.0, 0.0, "silent")
-    magnitude = np.abs(librosa.stft(audio.astype(np.float32), n_fft=N_FFT, hop_length=HOP))  # [F, n]
-    harmonic, percussive = librosa.decompose.hpss(magnitude, kernel_size=KERNEL)
-    percussive_power = percussive**2
-    total = float((harmonic**2).sum() + percussive_power.sum())
-    band = librosa.fft_frequencies(sr=sample_rate, n_fft=N_FFT) >= DRUM_BAND_HZ
+    harmonic_power, percussive_power, band = separated_power(audio, sample_rate)
+    total = float(harmonic_power.sum() + percussive_power.sum())
     band_share = float(percussive_power[band].sum()) / total
     envelope = librosa.onset.onset_strength(S=librosa.power_to_db(percussive_power[band]), sr=sample_rate,
                                             hop_length=HOP)

@@ -7,9 +7,12 @@ from dataclasses import asdict
 import numpy as np
 
 from hiermusic.evaluation.continuity import find_clicks, join_continuity
+from hiermusic.evaluation.form_check import RETURNS_MIN_S, description_checks, form_checks, returns
 from hiermusic.evaluation.loudness import is_silent, rms_dbfs
 from hiermusic.evaluation.percussion import detect_drums
-from hiermusic.evaluation.prompt_set import AskedAttributes
+from hiermusic.evaluation.prompt_set import AskedAttributes, AskedForm
+from hiermusic.evaluation.rule_breaks import plan_contrasts
+from hiermusic.evaluation.section_measures import drums_in_vs_out, ending_level, loud_vs_quiet, section_levels
 from hiermusic.evaluation.structure import (
     energy_agreement,
     section_similarity,
@@ -76,6 +79,39 @@ def analyze_piece(audio: np.ndarray, sample_rate: int, record: dict, asked: Aske
             "click_times_s": [round(t, 3) for t in clicks],
         },
     }
+
+
+def analyze_form(audio: np.ndarray, sample_rate: int, record: dict, asked: AskedForm) -> dict:
+    """The form the prompt asked for against the plan (form_check) and the
+    audio over the plan's sections (section_measures, rule_breaks)."""
+    sections = record["sections"]
+    checks = form_checks(asked, sections)
+    out: dict = {
+        "plan": [s["type"] for s in sections],
+        "checks": [asdict(c) for c in checks],
+        "honoured": all(c.passed for c in checks) if asked.structural else None,
+        "descriptions": [asdict(c) for c in description_checks(asked, sections)],
+    }
+    if asked.open_form:
+        long = record.get("requested_duration_s") or len(audio) / sample_rate
+        out["returns"] = {**asdict(returns(sections)), "counted": long >= RETURNS_MIN_S}
+    if asked.extended_intro:
+        out["extended_intro"] = next(asdict(c) for c in checks if c.name == "extended_intro")
+    if asked.abrupt_ending:
+        level = ending_level(audio, sample_rate)
+        no_outro = next(c for c in checks if c.name == "abrupt_ending")
+        out["abrupt_ending"] = {"passed": no_outro.passed and level.passed, "ending_db": _round(level.value),
+                                "reason": f"{no_outro.reason}; {level.reason}"}
+    if asked.loud or asked.drums_in:
+        levels = section_levels(audio, sample_rate, sections)
+        out["sections"] = [_rounded(asdict(x)) for x in levels]
+        if asked.loud:
+            out["loud_vs_quiet"] = _rounded(asdict(loud_vs_quiet(levels, asked.loud, asked.quiet)))
+        if asked.drums_in:
+            out["drums_in_vs_out"] = _rounded(asdict(drums_in_vs_out(levels, asked.drums_in, asked.drums_out)))
+    if asked.modal_interchange or asked.displacement:
+        out["rule_breaks"] = plan_contrasts(audio, sample_rate, record)
+    return out
 
 
 def _tempo_vs(estimate: float | None, target: float | None) -> dict | None:

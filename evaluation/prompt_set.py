@@ -1,18 +1,22 @@
 """Prompts to evaluate with: text as a person would type it, a clip length, and
 the attributes the text asks for, so a measurement can check the audio against
 what was asked. One JSON object a line; every mistake is reported with its
-file and line, since the files are written by hand."""
+file and line, since the files are written by hand.
+
+A line may also say what form the text asks for ("form": an AskedForm),
+written by hand from the words, never by the planner's parser, so the check
+against the returned plan can say no."""
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hiermusic.corpus.song_spec import MOODS, STYLES
 from hiermusic.services.common.limits import MAX_DURATION_S
-from hiermusic.services.common.music import TEMPO_RANGE, key_index
+from hiermusic.services.common.music import SECTION_TYPES, TEMPO_RANGE, key_index
 
 STANDARD = Path(__file__).parent / "prompts" / "standard.jsonl"
 
@@ -22,7 +26,7 @@ EVAL_MODES = ("major", "minor")
 # Words a person would use, not the corpus timbre names: measurements map them.
 INSTRUMENTS = ("lead", "bass", "pad", "chords", "drums", "piano", "guitar", "strings", "bells", "organ", "synth")
 STRUCTURE = ("bridge", "chorus", "intro", "outro", "solo", "extended intro", "abrupt ending", "repeated chorus")
-_FIELDS = {"id", "prompt", "duration_s", "attributes"}
+_FIELDS = {"id", "prompt", "duration_s", "attributes", "form"}
 
 
 @dataclass(frozen=True)
@@ -39,11 +43,51 @@ class AskedAttributes:
 
 
 @dataclass(frozen=True)
+class AskedForm:
+    """The form the prompt's words ask for; empty or False where they say
+    nothing. Section types are SECTION_TYPES; a type named in loud, quiet,
+    drums_in, drums_out, modal_interchange or displacement means every
+    section of that type."""
+    order: tuple[str, ...] = ()  # the whole form, exactly ("[verse] [chorus] ...", "intro, two solos, outro")
+    counts: dict[str, int] = field(default_factory=dict)  # "two verses", "no bridge" (0)
+    has: tuple[str, ...] = ()  # types named: at least one each
+    ends_on: str | None = None  # "ends on the chorus"
+    bridge_before_last_chorus: bool = False
+    no_intro: bool = False
+    extended_intro: bool = False  # the intro >= 1.5x the median of the other sections
+    abrupt_ending: bool = False  # no outro; the piece stops at full level
+    loud: tuple[str, ...] = ()
+    quiet: tuple[str, ...] = ()
+    drums_in: tuple[str, ...] = ()
+    drums_out: tuple[str, ...] = ()
+    modal_interchange: tuple[str, ...] = ()  # borrowed chords asked in these types
+    displacement: tuple[str, ...] = ()  # accents off the beat asked in these types
+    open_form: bool = False  # the text states no form at all: the planner's choice
+
+    @property
+    def asked(self) -> bool:
+        return any(getattr(self, name) for name in self.__dataclass_fields__)
+
+    @property
+    def structural(self) -> bool:
+        """Whether it asks for sections, their order, count or place (what
+        "the asked form honoured in the plan" counts)."""
+        return any(getattr(self, name) for name in _STRUCTURAL)
+
+
+_STRUCTURAL = ("order", "counts", "has", "ends_on", "bridge_before_last_chorus", "no_intro", "extended_intro",
+               "abrupt_ending")
+_SECTION_LISTS = ("order", "has", "loud", "quiet", "drums_in", "drums_out", "modal_interchange", "displacement")
+_FLAGS = ("bridge_before_last_chorus", "no_intro", "extended_intro", "abrupt_ending", "open_form")
+
+
+@dataclass(frozen=True)
 class EvalPrompt:
     id: str
     prompt: str
     duration_s: float
     attributes: AskedAttributes
+    form: AskedForm = AskedForm()
 
 
 class PromptSetError(ValueError):
@@ -94,7 +138,10 @@ def _parse_line(line: str) -> EvalPrompt:
     attributes = record.get("attributes", {})
     if not isinstance(attributes, dict):
         raise TypeError(f"attributes must be an object, got {type(attributes).__name__}")
-    return EvalPrompt(prompt_id, text, float(duration), _attributes(attributes))
+    form = record.get("form", {})
+    if not isinstance(form, dict):
+        raise TypeError(f"form must be an object, got {type(form).__name__}")
+    return EvalPrompt(prompt_id, text, float(duration), _attributes(attributes), _form(form))
 
 
 def _attributes(raw: dict[str, Any]) -> AskedAttributes:
@@ -128,6 +175,72 @@ def _attributes(raw: dict[str, Any]) -> AskedAttributes:
     )
 
 
+def _form(raw: dict[str, Any]) -> AskedForm:
+    unknown = set(raw) - set(AskedForm.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown form field(s) {sorted(unknown)}; "
+                         f"expected some of {list(AskedForm.__dataclass_fields__)}")
+    lists = {name: _words(raw, name, SECTION_TYPES, dedupe=name != "order") for name in _SECTION_LISTS}
+    flags = {}
+    for name in _FLAGS:
+        value = raw.get(name, False)
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+        flags[name] = value
+    counts = raw.get("counts", {})
+    if not isinstance(counts, dict) or not all(_is_count(n) for n in counts.values()):
+        raise ValueError(f"counts must map section types to whole numbers >= 0, got {counts!r}")
+    unknown = [t for t in counts if t not in SECTION_TYPES]
+    if unknown:
+        raise ValueError(f"unknown counts {unknown}; expected some of {', '.join(SECTION_TYPES)}")
+    form = AskedForm(**lists, **flags, counts=dict(counts), ends_on=_choice(raw, "ends_on", SECTION_TYPES))
+    _consistent(form)
+    return form
+
+
+def _consistent(form: AskedForm) -> None:
+    """A hand-written form that contradicts itself is a typo: refuse it by name."""
+    from hiermusic.evaluation.form_check import bridge_before_last_chorus
+
+    if form.open_form and form != AskedForm(open_form=True):
+        raise ValueError("open_form states no form: it takes no other form field")
+    for a, b in (("loud", "quiet"), ("drums_in", "drums_out")):
+        both = set(getattr(form, a)) & set(getattr(form, b))
+        if both:
+            raise ValueError(f"{sorted(both)} in both {a} and {b}")
+        if bool(getattr(form, a)) != bool(getattr(form, b)):
+            raise ValueError(f"{a} and {b} come together: the measure compares one with the other")
+    if form.no_intro and form.extended_intro:
+        raise ValueError("no_intro contradicts extended_intro")
+    needed = {t for name in ("has", "loud", "quiet", "drums_in", "drums_out", "modal_interchange", "displacement")
+              for t in getattr(form, name)} | {t for t, n in form.counts.items() if n > 0}
+    needed |= {"chorus", "bridge"} if form.bridge_before_last_chorus else set()
+    needed |= {form.ends_on} if form.ends_on else set()
+    needed |= {"intro"} if form.extended_intro else set()
+    banned = {t for t, n in form.counts.items() if n == 0}
+    banned |= {"intro"} if form.no_intro else set()
+    banned |= {"outro"} if form.abrupt_ending else set()
+    if needed & banned:
+        raise ValueError(f"{sorted(needed & banned)} both asked for and ruled out")
+    if not form.order:
+        return
+    order = form.order
+    wrong = [t for t in needed if t not in order] + [t for t in banned if t in order]
+    wrong += [f"{t} x{n}" for t, n in form.counts.items() if order.count(t) != n]
+    if form.ends_on and order[-1] != form.ends_on:
+        wrong.append(f"ends_on {form.ends_on}")
+    if form.extended_intro and order[0] != "intro":
+        wrong.append("extended_intro without an intro first")
+    if form.bridge_before_last_chorus and not bridge_before_last_chorus(order):
+        wrong.append("bridge_before_last_chorus")
+    if wrong:
+        raise ValueError(f"order {list(order)} contradicts {', '.join(sorted(wrong))}")
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _string(record: dict[str, Any], name: str) -> str:
     value = record.get(name)
     if not isinstance(value, str) or not value.strip():
@@ -142,13 +255,15 @@ def _choice(raw: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str | N
     return value
 
 
-def _words(raw: dict[str, Any], name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+def _words(raw: dict[str, Any], name: str, allowed: tuple[str, ...], dedupe: bool = False) -> tuple[str, ...]:
     values = raw.get(name, [])
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise ValueError(f"{name} must be a list of strings, got {values!r}")
     unknown = [v for v in values if v not in allowed]
     if unknown:
         raise ValueError(f"unknown {name} {unknown}; expected some of {', '.join(allowed)}")
+    if dedupe and len(set(values)) < len(values):
+        raise ValueError(f"{name} names a type twice: {values!r}")
     return tuple(values)
 
 

@@ -61,6 +61,7 @@ def headline(report: dict) -> list[Figure]:
         Figure("clicks elsewhere", co["clicks_elsewhere"]),
         Figure(f"Fréchet distance to corpus songs ({fid['feature_set']})", fid["frechet_distance"]),
     ]
+    rows += _form_figures(report.get("form"))
     for key, label in (("codebooks_8", "8 codebooks"), ("codebooks_2", "2 codebooks (coarse)")):
         if key in codec:
             rows.append(Figure(f"codec SI-SNR dB, {label}", codec[key]["si_snr_db"]))
@@ -76,6 +77,29 @@ def headline(report: dict) -> list[Figure]:
     rows += [Figure(f"{s['level']} {s['method']} s per call", round(s["mean_s"], 3))
              for s in report["speed"]["levels"] if s["method"] in LEVEL_RPCS]
     return rows
+
+
+def _form_figures(form: dict | None) -> list[Figure]:
+    """Issue 27's figures, where the run's prompts asked for a form."""
+    if not form:
+        return []
+
+    def share(label: str, count: dict) -> Figure:
+        return Figure(label, count["share"], count["of"])
+
+    return [
+        share("asked forms honoured in the plan", form["honoured"]),
+        share("  section descriptions carried into the plan", form["descriptions_in_plan"]),
+        share("loud vs quiet section >= 3 dB", form["loud_vs_quiet"]),
+        Figure("  median gap dB", form["loud_vs_quiet"]["median_gap_db"]),
+        share("drums in / out percussive share >= 2x", form["drums_in_vs_out"]),
+        Figure("  median ratio", form["drums_in_vs_out"]["median_ratio"]),
+        share("returns in >= 45 s open-form pieces", form["returns"]),
+        share("extended intro >= 1.5x the other sections' median", form["extended_intro"]),
+        share("abrupt ending: no outro, last 2 s within 6 dB", form["abrupt_ending"]),
+        share("modal interchange: flagged sections above the others", form["rule_breaks_higher"]["modal_interchange"]),
+        share("displacement: flagged sections above the others", form["rule_breaks_higher"]["displacement"]),
+    ]
 
 
 def shown(figure: Figure) -> str:
@@ -113,9 +137,34 @@ def render_markdown(report: dict) -> str:
             f"{fmt(m['drums']['asked'])} / {fmt(m['drums']['present'])} | {fmt(m['structure']['sections']['gap'])} | "
             f"{fmt(m['continuity']['ratio'])} | {len(m['continuity']['click_times_s'])} |"
         )
+    if report.get("form"):
+        lines += _form_table(report["pieces"])
+    if report.get("refused"):
+        lines += ["", "## Refused by the mesh", "", "| id | prompt | reason |", "|---|---|---|"]
+        lines += [f"| {r['id']} | {r['prompt'][:60]} | {r['reason']} |" for r in report["refused"]]
     lines += ["", "## Pictures", ""]
     lines += [f"![{p['id']}]({p['picture']})" for p in report["pieces"]]
     return "\n".join(lines) + "\n"
+
+
+def _form_table(pieces: list[dict]) -> list[str]:
+    lines = ["", "## Form asked and made", "",
+             "| id | plan | form honoured | loud − quiet dB | drums in/out | ending dB | returns | failed |",
+             "|---|---|---|---|---|---|---|---|"]
+    for p in pieces:
+        f = p["measures"].get("form")
+        if f is None:
+            continue
+        failed = [(c["name"], c["reason"]) for c in f["checks"] + f["descriptions"] if not c["passed"]]
+        failed += [(name, f[name]["reason"]) for name in ("loud_vs_quiet", "drums_in_vs_out", "abrupt_ending")
+                   if name in f and not f[name]["passed"]]
+        lines.append(
+            f"| {p['id']} | {' '.join(f['plan'])} | {fmt(f['honoured'])} | "
+            f"{fmt(f.get('loud_vs_quiet', {}).get('value'))} | {fmt(f.get('drums_in_vs_out', {}).get('value'))} | "
+            f"{fmt(f.get('abrupt_ending', {}).get('ending_db'))} | {fmt(f.get('returns', {}).get('passed'))} | "
+            f"{'; '.join(f'{name}: {reason}' for name, reason in failed)} |"
+        )
+    return lines
 
 
 def fmt(value: object) -> str:

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from hiermusic.evaluation.form_summary import summarize_form
 from hiermusic.evaluation.prompt_set import EvalPrompt, load_prompts
+from hiermusic.orchestrator.compose_session import ComposeError
 from hiermusic.evaluation.speed import latency_histograms, level_speed, song_speed
 
 Log = Callable[[str], None]
@@ -47,10 +49,18 @@ def run_eval(composer, config: EvalConfig, out: Path, log: Log = print) -> dict:
     endpoints = {**(composer.level_metrics() if composer else {}), **config.extra_metrics}
     before = latency_histograms(endpoints) if endpoints else {}
     started = time.perf_counter()
-    records, fresh = [], []
+    records, fresh, made_for, refused = [], [], [], []
     for n, prompt in enumerate(prompts, 1):
-        record, made = _piece(composer, prompt, config, out / "pieces", log, f"[{n}/{len(prompts)}]")
+        try:
+            record, made = _piece(composer, prompt, config, out / "pieces", log, f"[{n}/{len(prompts)}]")
+        except ComposeError as err:
+            if not err.refused:  # a mesh that failed; a refusal is the prompt's answer
+                raise
+            log(f"    refused: {err}")
+            refused.append({"id": prompt.id, "prompt": prompt.prompt, "reason": str(err)})
+            continue
         records.append(record)
+        made_for.append(prompt)
         if made:
             fresh.append(record["timings"])
     speed = {
@@ -60,12 +70,30 @@ def run_eval(composer, config: EvalConfig, out: Path, log: Log = print) -> dict:
         "metrics_endpoints": endpoints,
     }
     log(f"generated {len(fresh)} pieces in {time.perf_counter() - started:.0f} s; measuring")
-    report = measure(prompts, records, out, config, log)
+    report = measure(made_for, records, out, config, log)
+    report["refused"] = refused
+    if report.get("form") is not None or refused:
+        report["form"] = with_refusals(report.get("form"), refused, prompts)
     report["speed"] = speed
     report["models"] = _models(records)
     write_report(report, out)
     log(f"wrote {out / 'report.json'}, {out / 'report.md'} and {len(records)} pictures in {out / 'pieces'}")
     return report
+
+
+def with_refusals(form: dict | None, refused: list[dict], prompts: list[EvalPrompt]) -> dict | None:
+    """A prompt whose form was refused honours nothing it asked: counted as
+    not honoured."""
+    asked = {p.id for p in prompts if p.form.asked}
+    missed = [r for r in refused if r["id"] in asked]
+    if not missed:
+        return form
+    form = form or summarize_form([], always=True)
+    honoured = form["honoured"]
+    of = honoured["of"] + len(missed)
+    form["honoured"] = {"passed": honoured["passed"], "of": of, "share": round(honoured["passed"] / of, 3)}
+    form["refused"] = [r["id"] for r in missed]
+    return form
 
 
 def all_kept(config: EvalConfig, out: Path) -> bool:
@@ -124,7 +152,7 @@ def measure(prompts: list[EvalPrompt], records: list[dict], out: Path, config: E
     from hiermusic.evaluation.codec_fidelity import codec_fidelity
     from hiermusic.evaluation.fidelity import FEATURE_SET, fidelity_features, frechet_distance
     from hiermusic.evaluation.pictures import piece_picture
-    from hiermusic.evaluation.piece_analysis import analyze_piece, reference_tempo_within
+    from hiermusic.evaluation.piece_analysis import analyze_form, analyze_piece, reference_tempo_within
     from hiermusic.evaluation.reference import reference_songs
     from hiermusic.evaluation.structure import section_similarity, self_similarity
     from hiermusic.evaluation.summary import summarize_pieces
@@ -134,6 +162,8 @@ def measure(prompts: list[EvalPrompt], records: list[dict], out: Path, config: E
     for prompt, record in zip(prompts, records):
         audio, sr = sf.read(out / "pieces" / record["audio"], dtype="float32")
         measures = analyze_piece(audio, sr, record, prompt.attributes)
+        if prompt.form.asked:
+            measures["form"] = analyze_form(audio, sr, record, prompt.form)
         times, ssm = self_similarity(audio, sr)
         picture = out / "pieces" / f"{prompt.id}.png"
         piece_picture(audio, sr, record, times, ssm, f"{prompt.id}: {prompt.prompt[:100]}", picture)
@@ -141,9 +171,11 @@ def measure(prompts: list[EvalPrompt], records: list[dict], out: Path, config: E
             "id": prompt.id,
             "prompt": prompt.prompt,
             "asked": asdict(prompt.attributes),
+            **({"asked_form": asdict(prompt.form)} if prompt.form.asked else {}),
             "audio": f"pieces/{record['audio']}",
             "picture": f"pieces/{picture.name}",
-            "plan": {k: record[k] for k in ("tempo_bpm", "key", "mode", "sections")},
+            "plan": {k: record[k] for k in ("tempo_bpm", "key", "mode", "sections", "extended_intro", "abrupt_ending")
+                     if k in record},
             "timings": record["timings"],
             "measures": measures,
         })
@@ -164,6 +196,7 @@ def measure(prompts: list[EvalPrompt], records: list[dict], out: Path, config: E
     return {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "summary": summarize_pieces(pieces, reference_gap, reference_tempo),
+        "form": summarize_form(pieces),
         "fidelity": {
             "feature_set": FEATURE_SET,
             "reference": [labels.song_id for labels, _ in reference],

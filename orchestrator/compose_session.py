@@ -17,7 +17,13 @@ EventHandler = Callable[[composer_pb2.ComposeEvent], None]
 
 
 class ComposeError(RuntimeError):
-    """The mesh could not start or a song failed; the message says where."""
+    """The mesh could not start or a song failed; the message says where.
+    `refused`: what was asked cannot be made (a plan the semantic level
+    refuses), as opposed to a mesh that failed."""
+
+    def __init__(self, message: str, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class EmbeddedComposer:
@@ -58,12 +64,15 @@ class EmbeddedComposer:
     def compose(self, request: composer_pb2.ComposeRequest, handle: EventHandler) -> None:
         import ray
 
+        from hiermusic.orchestrator.composer_service import refused_by_level
+
         try:
             stream = self._scheduler.compose.options(num_returns="streaming").remote(request.SerializeToString())
             for ref in stream:
                 handle(composer_pb2.ComposeEvent.FromString(ray.get(ref)))
         except ray.exceptions.RayError as err:
-            raise ComposeError(_reason(err)) from err
+            reason = _reason(err)
+            raise ComposeError(reason, refused=refused_by_level(reason)) from err
 
     def level_metrics(self) -> dict[str, str]:
         """Each level's Prometheus endpoint, HOST:PORT."""
@@ -100,7 +109,8 @@ class RemoteComposer:
             for event in composer_pb2_grpc.ComposerStub(self._channel).Compose(request):
                 handle(event)
         except grpc.RpcError as err:
-            raise ComposeError(f"composer at {self.address}: {err.code().name}: {err.details()}") from err
+            raise ComposeError(f"composer at {self.address}: {err.code().name}: {err.details()}",
+                               refused=err.code() == grpc.StatusCode.INVALID_ARGUMENT) from err
 
     def level_metrics(self) -> dict[str, str]:
         return {}  # a remote mesh's level endpoints are the operator's to name

@@ -115,6 +115,10 @@ def plan_arrays(plan: levels_pb2.PiecePlan, space: TokenSpaceConfig, frames: int
         beats=plan_times(plan, "beats"),
         downbeats=plan_times(plan, "downbeats"),
         drums=plan.drums,
+        # A section that says nothing of drums has the piece's.
+        section_drums=np.array([s.drums or plan.drums for s in plan.sections], dtype=np.int64),
+        section_modal_interchange=np.array([s.modal_interchange for s in plan.sections], dtype=bool),
+        section_displacement=np.array([s.displacement for s in plan.sections], dtype=bool),
     )
 
 
@@ -184,6 +188,7 @@ class Song:
             prompt=self.request.prompt,
             duration_s=self.request.duration_s,
             sampling=levels_pb2.Sampling(seed=chunk_seed(self.request.seed, 0, 0)),
+            plan=self.request.plan if self.request.HasField("plan") else None,  # the level completes it
         )
         # One deadline for the whole stream, a call's per minute of music: a
         # 600 s plan samples ten times the tokens of a 60 s one.
@@ -257,6 +262,7 @@ class Song:
                     summary_out_sha256=answer.summary_out_sha256,
                     seconds=took,
                     model_version=answer.model.model_version,
+                    rule_breaks=answer.rule_breaks,
                 )
             )
         return audio

@@ -1,8 +1,8 @@
 """Turning a stream of ComposeEvents into files: the WAV as it is made, the
-plan JSON, a picture, and progress on the terminal."""
+plan JSON (the plan file, orchestrator/plan_file.py, with what the render
+recorded), a picture, and progress on the terminal."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -11,11 +11,13 @@ import numpy as np
 import soundfile as sf
 
 from hiermusic.v1 import composer_pb2, levels_pb2, tensor_pb2
+from hiermusic.orchestrator.plan_file import write_plan_file
 from hiermusic.services.common.tensors import decode
 
 
 class SongWriter:
     def __init__(self, out: Path, prompt: str, seed: int, duration_s: float, progress: TextIO = sys.stderr) -> None:
+        """`prompt` and `duration_s` as asked; the record holds the plan's."""
         self.out = Path(out)
         self.plan_path = self.out.with_suffix(".plan.json")
         self.prompt, self.seed, self.duration_s = prompt, seed, duration_s
@@ -70,12 +72,11 @@ class SongWriter:
             self._wav.close()
         if self.plan is None or self.summary is None:
             raise RuntimeError("the stream ended before the song was complete")
-        record = self.record()
-        self.plan_path.write_text(json.dumps(record, indent=2) + "\n")
-        return record
+        return write_plan_file(self.plan_path, self.plan, self._render())
 
-    def record(self) -> dict:
-        plan, summary = self.plan, self.summary
+    def _render(self) -> dict:
+        """What the render recorded, after the plan in the plan file."""
+        summary = self.summary
         models = {
             m.level: {
                 "plugin": m.plugin,
@@ -88,26 +89,10 @@ class SongWriter:
             for m in summary.models
         }
         return {
-            "prompt": self.prompt,
             "seed": self.seed,
-            "duration_s": self.samples / self.sample_rate if self.samples else 0.0,
             "requested_duration_s": self.duration_s,
             "sample_rate": self.sample_rate,
             "audio": self.out.name,
-            "tempo_bpm": plan.tempo_bpm,
-            "key": plan.key,
-            "mode": plan.mode,
-            "sections": [
-                {
-                    "type": s.type,
-                    "start_s": round(s.start_s, 3),
-                    "end_s": round(s.end_s, 3),
-                    "bars": s.bars,
-                    "energy": round(s.energy, 3),
-                    "repeat_of": s.repeat_of,
-                }
-                for s in plan.sections
-            ],
             "joins": [{"start_s": round(a, 3), "end_s": round(b, 3)} for a, b in self.joins],
             "models": models,
             "untrained_levels": [level for level, m in models.items() if not m["trained"]],
@@ -127,6 +112,7 @@ class SongWriter:
                     "summary_out_sha256": t.summary_out_sha256,
                     "seconds": round(t.seconds, 4),
                     "model_version": t.model_version,
+                    "rule_breaks": list(t.rule_breaks),  # as the level reported receiving them
                 }
                 for t in summary.trace
             ],

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from hiermusic.v1 import levels_pb2
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.nn import KVCache, SummaryPooler, Transformer, TransformerConfig, floored, keep_top_k, sample
 from hiermusic.services.common.plan_context import PlanContext
@@ -83,7 +84,7 @@ class CoarseTransformer(nn.Module):
         index = plan.frame_section[..., None].expand(-1, -1, sections.shape[-1])  # [B, T, D]
         out = self.frame_sem(plan.semantic.gather(1, plan.frame_semantic)) + torch.gather(sections, 1, index)
         out = out + self.beat_proj(beat_features(plan.frame_beats).to(out))
-        return out + self.drums_emb(plan.drums)[:, None]
+        return out + self.drums_emb(plan.frame_drums)
 
     def summary_prefix(
         self, summary: torch.Tensor | None, batch: int, opens: torch.Tensor | None = None
@@ -123,12 +124,6 @@ class CoarseTransformer(nn.Module):
         hidden = self.transformer(x, memory, mask)[:, prefix.shape[1] :]
         return self.logits(hidden, codes), self.pooler(hidden)
 
-    def said_drums_evidence(self, plan: PlanContext) -> torch.Tensor | None:
-        """[K, V] log p(what the plan says of drums | code), or None where the
-        plan does not say."""
-        said = int(plan.drums[0])
-        return self.drums_evidence[:, said] if said else None
-
     @torch.inference_mode()
     def generate(
         self,
@@ -142,10 +137,10 @@ class CoarseTransformer(nn.Module):
         drums_floor: Sequence[float] = (),
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes [1, K, num_frames] (starting with the given prefix) and summary
-        [1, n, S]. `drums_floor[k]` > 0, with the drums said, keeps among
-        codebook k's top_k at each step only the codes whose evidence for
-        what was said is at least that probability (all of them where none
-        is); codebooks past its end have none."""
+        [1, n, S]. `drums_floor[k]` > 0 keeps, at the frames whose section
+        asks for no drums, among codebook k's top_k only the codes whose
+        evidence for no drums is at least that probability (all of them where
+        none is); codebooks past its end have none."""
         memory, mask = self.plan_encoder(plan)
         frame_plan = self.frame_plan(plan)  # [1, num_frames, D]
         cache = KVCache(capacity=self.no_summary.shape[0] + num_frames)  # summary + frames
@@ -159,14 +154,15 @@ class CoarseTransformer(nn.Module):
         x = torch.cat([self.summary_prefix(summary, 1), first], dim=1)
         hidden_all = [self.transformer(x, memory, mask, cache=cache)[:, -(given + 1) :]]
         h = hidden_all[0][:, -1]  # [1, D]
-        evidence = self.said_drums_evidence(plan) if any(f > 0 for f in drums_floor) else None  # [K, V]
+        evidence = self.drums_evidence[:, levels_pb2.DRUMS_UNWANTED]  # [K, V]
+        drumless = (plan.frame_drums[0] == levels_pb2.DRUMS_UNWANTED).tolist()  # per frame
         floors = [math.log(f) if f > 0 else None for f in drums_floor][: self.codebooks]
         floors += [None] * (self.codebooks - len(floors))
         for t in range(given, num_frames):
             depth = torch.zeros_like(h)
             for k in range(self.codebooks):
                 logits = self.heads[k](h + depth)
-                if evidence is not None and floors[k] is not None:
+                if drumless[t] and floors[k] is not None:
                     logits = floored(keep_top_k(logits, top_k), evidence[k], floors[k])
                 codes[:, k, t] = sample(logits, temperature, top_k, generator)
                 if k < self.codebooks - 1:

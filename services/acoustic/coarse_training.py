@@ -138,7 +138,9 @@ def walk(model: CoarseTransformer, windows: list[Window], geometry: Geometry, su
     def batch(slot: int):
         made = chunk_batch(windows, slot, space, chunking, geometry.max_frames, geometry.device)
         if unsaid is not None:
-            made.plan.drums = made.plan.drums.masked_fill(unsaid.to(made.plan.drums.device), 0)
+            hide = unsaid.to(made.plan.drums.device)
+            made.plan.drums = made.plan.drums.masked_fill(hide, 0)
+            made.plan.frame_drums = made.plan.frame_drums.masked_fill(hide[:, None], 0)
         return made
 
     summary, before = None, None  # before: log-probs [B, K, overlap, V] the last chunk gave the next one's overlap

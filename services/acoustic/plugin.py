@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from hiermusic.v1 import contract_pb2, levels_pb2
+from hiermusic.v1 import contract_pb2
 from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
 from hiermusic.services.acoustic.sampling import CoarseSampling
 from hiermusic.services.common.level import ChunkInputs, ChunkLevelPlugin, load_or_init, model_info, sampling_settings
@@ -54,6 +54,6 @@ class CoarseTransformerPlugin(ChunkLevelPlugin):
             temperature or self.sampling.temperature,
             top_k or self.sampling.top_k,
             generator,
-            drums_floor=self.sampling.drums_floor if ctx.drums == levels_pb2.DRUMS_UNWANTED else (),
+            drums_floor=self.sampling.drums_floor,
         )
         return codes[0].cpu().numpy(), summary_out[0].float().cpu().numpy()

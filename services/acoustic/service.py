@@ -48,6 +48,8 @@ class AcousticServicer(levels_pb2_grpc.AcousticLevelServicer):
             summary_in_sha256=digest_in,
             summary_out_sha256=digest_out,
             model=self.plugin.info(),
+            # What reached this level, so the trace shows a rule-break arriving.
+            rule_breaks=ctx.rule_breaks,
         )
 
 

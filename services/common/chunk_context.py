@@ -35,6 +35,20 @@ def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig, ma
         raise TensorError("context.section_energy: contains NaN or infinite values")
     if message.drums not in levels_pb2.Drums.values():
         raise TensorError(f"context.drums: {message.drums} is not a Drums value")
+    section_drums = None
+    if len(message.section_drums):
+        section_drums = np.asarray(message.section_drums, dtype=np.int64)
+        if section_drums.shape != (sections.shape[0],):
+            raise TensorError(f"context.section_drums: {len(section_drums)} values for {sections.shape[0]} sections")
+        if not np.isin(section_drums, list(levels_pb2.Drums.values())).all():
+            raise TensorError("context.section_drums: a value is not a Drums value")
+    rule_breaks = []
+    for name in ("modal_interchange", "displacement"):
+        flags = getattr(message, f"section_{name}")
+        if len(flags) not in (0, sections.shape[0]):
+            raise TensorError(f"context.section_{name}: {len(flags)} values for {sections.shape[0]} sections")
+        if any(flags):
+            rule_breaks.append(name)
     beats = None
     if not is_unset(message.frame_beats):
         beats = decode(message.frame_beats, "context.frame_beats", F32, [message.num_frames, 2])
@@ -50,6 +64,8 @@ def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig, ma
         section_energy=energy,
         frame_beats=beats,
         drums=message.drums,
+        section_drums=section_drums,
+        rule_breaks=tuple(rule_breaks),
     )
 
 

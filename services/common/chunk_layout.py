@@ -59,6 +59,11 @@ class PlanArrays:
     beats: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     downbeats: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     drums: int = levels_pb2.DRUMS_UNSAID  # a levels_pb2.Drums value
+    # Per section [S]: its drums (the piece's where it says none of its own)
+    # and its rule-breaks; empty: `drums` throughout, no rule-breaks.
+    section_drums: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    section_modal_interchange: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    section_displacement: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 def beat_positions(marks: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -119,6 +124,12 @@ def chunk_context(
         section_energy=plan.section_energy[sections].tolist(),
         drums=plan.drums,
     )
+    if len(plan.section_drums):
+        context.section_drums.extend(plan.section_drums[sections].tolist())
+    if len(plan.section_modal_interchange):
+        context.section_modal_interchange.extend(plan.section_modal_interchange[sections].tolist())
+    if len(plan.section_displacement):
+        context.section_displacement.extend(plan.section_displacement[sections].tolist())
     beats = frame_beats(plan, chunk, space.frame_rate)
     if beats is not None:
         context.frame_beats.CopyFrom(encode(beats))

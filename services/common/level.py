@@ -154,6 +154,14 @@ class ChunkInputs:
     section_energy: np.ndarray  # float32 [k]
     frame_beats: np.ndarray | None = None  # float32 [num_frames, 2]: beats and bars from the start; None: no grid
     drums: int = 0  # levels_pb2.Drums: 0 unsaid, 1 wanted, 2 unwanted
+    section_drums: np.ndarray | None = None  # int64 [k], each section's Drums; None: `drums` for all
+    rule_breaks: tuple[str, ...] = ()  # the rule-breaks of the chunk's sections, as received
+
+    def drums_of_sections(self) -> np.ndarray:
+        """int64 [k]: each touched section's Drums value."""
+        if self.section_drums is not None:
+            return self.section_drums
+        return np.full(len(self.section_embeddings), self.drums, np.int64)
 
 
 def card_for(plugin: str, level: str, loaded_config: Any, token_space: TokenSpaceConfig, version: str) -> ModelCard:

@@ -26,8 +26,13 @@ def check_piece(prompt: str, duration_s: float, duration_name: str = "duration_s
     """What a piece asks for, checked where a request enters: a prompt with
     words in it and not past MAX_PROMPT_CHARS, and a duration in range.
     Raises ValueError with the message the user sees."""
-    if not prompt.strip():
-        raise ValueError("prompt is empty; describe the music to make")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise ValueError(f"prompt is {len(prompt)} characters long; at most {MAX_PROMPT_CHARS}")
+    check_prompt(prompt)
     check_duration(duration_s, duration_name)
+
+
+def check_prompt(prompt: str, name: str = "prompt") -> None:
+    """Raises ValueError unless `prompt` has words in it and is not past MAX_PROMPT_CHARS."""
+    if not prompt.strip():
+        raise ValueError(f"{name} is empty; describe the music to make")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ValueError(f"{name} is {len(prompt)} characters long; at most {MAX_PROMPT_CHARS}")

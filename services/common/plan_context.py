@@ -31,6 +31,7 @@ class PlanContext:
     frame_section: torch.Tensor  # long [B, T]: index into `sections` of each frame's section
     frame_beats: torch.Tensor  # float [B, T, 2]: beats and bars from the piece's start; NaN: no grid
     drums: torch.Tensor  # long [B], levels_pb2.Drums: 0 unsaid, 1 wanted, 2 unwanted
+    frame_drums: torch.Tensor  # long [B, T]: each frame's section's Drums (the chunk's where sections say none)
 
     @classmethod
     def from_chunks(
@@ -47,7 +48,7 @@ class PlanContext:
         def lengths_mask(lengths: list[int]) -> torch.Tensor:
             return torch.arange(max(lengths), device=device)[None] < torch.tensor(lengths, device=device)[:, None]
 
-        frame_semantic, frame_section, offsets = [], [], []
+        frame_semantic, frame_section, frame_drums, offsets = [], [], [], []
         beats = np.full((len(chunks), num_frames, 2), np.nan, np.float32)
         for i, c in enumerate(chunks):
             if len(c.semantic_tokens) == 0 or len(c.section_embeddings) == 0:
@@ -57,6 +58,7 @@ class PlanContext:
             sem = np.clip(frames // frames_per_semantic - c.semantic_start, 0, len(c.semantic_tokens) - 1)
             frame_semantic.append(sem)
             frame_section.append(np.asarray(c.frame_sections)[sem])
+            frame_drums.append(c.drums_of_sections()[frame_section[-1]])
             if c.frame_beats is not None:
                 beats[i, : len(c.frame_beats)] = c.frame_beats[:num_frames]
         return cls(
@@ -71,4 +73,5 @@ class PlanContext:
             frame_section=torch.from_numpy(np.stack(frame_section)).long().to(device),
             frame_beats=torch.from_numpy(beats).to(device),
             drums=torch.tensor([c.drums for c in chunks], dtype=torch.long, device=device),
+            frame_drums=torch.from_numpy(np.stack(frame_drums)).long().to(device),
         )

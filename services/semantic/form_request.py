@@ -17,9 +17,19 @@ Honoured:
   types named ("a guitar solo": at least one), "a bridge before the last
   chorus", "ends on the chorus", "long/extended intro", "no intro", "starts
   straight into the verse", "abrupt ending", "no outro".
-Not read: letter forms ("AABA"), repeats ("chorus x2"), asides in parentheses
-inside a list, descriptions in running text outside a list. A tag of unknown type or a contradiction is a FormError
-naming it; nothing is dropped silently.
+- Rule-breaks asked for the sections of a type: borrowed chords ("borrowed
+  chords in the bridge", "modal interchange in the chorus") and displaced
+  accents ("displaced accents in the verse", "off-beat accents in the chorus",
+  "rhythmic displacement in the verses and the bridge"); in a section's own
+  words they are that section's ("[bridge: borrowed chords]", "[verse -
+  displaced accents]"). The phrase must be one of these clear ones: "a
+  syncopated chorus" is none. A type whose every section asks for one is in
+  FormRequest's set, which the planner applies to every section of the type.
+Not read: rule-breaks without a section ("a borrowed chord", "rhythmic
+displacement") or with a position ("in the last chorus"), letter forms
+("AABA"), repeats ("chorus x2"), asides in parentheses inside a list,
+descriptions in running text outside a list. A tag of unknown type or a
+contradiction is a FormError naming it; nothing is dropped silently.
 """
 from __future__ import annotations
 
@@ -30,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from hiermusic.services.common.music import SECTION_TYPES
 from hiermusic.services.semantic.prompt import parse_prompt
 
-HIGH_ENERGY, LOW_ENERGY = 0.85, 0.2  # a section's own words say loud / quiet
+HIGH_ENERGY, LOW_ENERGY = 1.0, 0.0  # a section's own words say loud / quiet
 
 # Words read as a section type besides the type names. "break", "breakdown"
 # (a drum break, a stop or an EDM breakdown) and "drop" are none of the
@@ -79,6 +89,10 @@ class FormRequest:
     # those sections' own flags.
     modal_interchange: frozenset[str] = frozenset()
     displacement: frozenset[str] = frozenset()
+    # Words for every section of a type ("the verses quiet with no drums"):
+    # with `sections`, already on those sections; without, the planner gives
+    # them to each section of the type it plans (and plans at least one).
+    described: dict[str, SectionRequest] = field(default_factory=dict)
 
 
 def _alternation(words: Iterable[str], plural: bool = False) -> str:
@@ -117,7 +131,9 @@ _ITEM = rf"(?:(?P<count>{_COUNT})\s+)?(?:(?:first|second|third|last|final|next|c
         rf"(?P<desc>(?:{_WORD}\s+){{0,3}})"
 # Between two items of a list: separators, then the next item's count and words.
 _SEPARATOR = r"(?:,|/|&|\+|->|→|>|[-–—]|\band\b|\bthen\b|\bfollowed\s+by\b|\bbefore\b|\bfinally\b)"
-_GAP = re.compile(rf"\s+|\s*(?:{_SEPARATOR}\s*)+{_ITEM}", re.IGNORECASE)
+# An item may trail a short "with ..." of its own ("then a verse with displaced accents, then a chorus").
+_GAP = re.compile(rf"\s+|(?:\s+with\s+(?:[\w'-]+\s+){{0,3}}?[\w'-]+)?\s*(?:{_SEPARATOR}\s*)+{_ITEM}",
+                  re.IGNORECASE)
 # Words that put items in sequence; a bare "before" does not ("a bridge before the last chorus").
 _SEQUENCE = re.compile(r"->|→|>|\bthen\b|\bfollowed\s+by\b|\bfinally\b", re.IGNORECASE)
 # A list's first item: words describe it only after punctuation or a count,
@@ -135,6 +151,29 @@ _BRIDGE_BEFORE_LAST = re.compile(r"\b(?:bridge|middle\s+(?:eight|8)|interlude)\s
 _LOUD = re.compile(r"\b(?:loud|big|huge|full[\s-]band|energetic|powerful|intense)\b", re.IGNORECASE)
 _QUIET = re.compile(r"\b(?:quiet|soft|gentle|sparse|calm|hushed|mellow)\b", re.IGNORECASE)
 _FULL_BAND = re.compile(r"\bfull[\s-]band\b", re.IGNORECASE)
+_ENDS_BEFORE = re.compile(r"\b(?:ends?|ending|finish(?:es|ing)?)\s+(?:on|with)\s+$", re.IGNORECASE)
+# "the verses quiet with no drums", "the chorus is loud, with drums": words up
+# to the next clause ("and the ...", punctuation) for every section of a type.
+_TYPE_WORDS = re.compile(
+    rf"\b(?:the|all|every|each)\s+(?:of\s+the\s+)?(?P<word>{_alternation(_TYPE_OF.keys() - _TAG_ONLY, plural=True)})"
+    r"\s+(?:(?:are|is|should\s+be|stay|stays|sound|sounds|feel|feels|kept|go|goes)\s+)?"
+    r"(?P<desc>(?:(?!\band\s+(?:the|all|every|each)\b)[^,.;:\[\]])+)",
+    re.IGNORECASE)
+# Rule-breaks in clear phrases only: "a syncopated chorus" says too little to plan on.
+_MODAL = re.compile(r"\b(?:borrowed\s+chords?|modal\s+(?:interchange|mixture))\b", re.IGNORECASE)
+_DISPLACED = re.compile(r"\b(?:(?:displaced|off[\s-]beat|off[\s-]the[\s-]beat)\s+(?:accents?|rhythms?|melod(?:y|ies))"
+                        r"|(?:rhythmic|accent|melodic)\s+displacement)\b", re.IGNORECASE)
+# Where a rule-break in running text is asked: "in the bridge", "in the verses and the chorus".
+_SECTION_WORD = _alternation(_TYPE_OF.keys() - _TAG_ONLY, plural=True)
+# A section that carries a rule-break named right after it: "the chorus uses
+# modal interchange", "a verse with displaced accents".
+_OWNER = re.compile(rf"\b(?P<word>{_SECTION_WORD})\s+(?:(?:that|which)\s+)?"
+                    r"(?:uses?|has|have|with|features?|gets?|brings?)\s+(?:(?:some|a|an|the)\s+)?(?:[\w'-]+\s+)?$",
+                    re.IGNORECASE)
+_AT_END = re.compile(r"\s+(?:at|to)\s+the\s+(?:very\s+)?end\b", re.IGNORECASE)
+_WHERE = re.compile(rf"\s+(?:in|on|during|throughout|for)\s+(?:(?:the|each|every|both|all(?:\s+the)?)\s+)?"
+                    rf"(?P<types>(?:{_SECTION_WORD})(?:\s*(?:,|\band\b|&)\s*(?:the\s+)?(?:{_SECTION_WORD}))*)\b",
+                    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -186,6 +225,7 @@ def parse_form(text: str) -> FormRequest:
     if tags:
         orders.append((tuple(_tag_section(t[1:-1]) for t in tags), " ".join(tags)))
     prose = _TAG.sub(" . ", text)  # a tag ends any plain-word list around it
+    described, prose = _type_descriptions(prose)
 
     said = _Said()
     named = _section_words(prose, said)
@@ -212,6 +252,8 @@ def parse_form(text: str) -> FormRequest:
             orders.append((tuple(i.section for i in found.items for _ in range(i.n)), found.phrase()))
     if len(orders) > 1:
         raise FormError(f'the prompt asks for two forms: "{orders[0][1]}" and "{orders[1][1]}"')
+    for kind, (_, phrase) in described.items():
+        said.needs.setdefault(kind, phrase)
     for item in loose:
         said.needs.setdefault(item.section.type, item.phrase)
         if item.counted:
@@ -219,16 +261,67 @@ def parse_form(text: str) -> FormRequest:
     if clash := sorted(said.needs.keys() & said.forbids.keys()):
         raise FormError(f'"{said.needs[clash[0]]}" contradicts "{said.forbids[clash[0]]}"')
 
+    modal, displaced = _rule_breaks(prose)
     request = FormRequest(bridge_before_last_chorus=said.bridge_before is not None,
                           ends_on=next(iter(said.ends), None),
                           intro="none" if "intro" in said.forbids else "long" if long_intro else None,
                           ending="abrupt" if "outro" in said.forbids else None)
     if not orders:
         return replace(request, counts={k: n for k, (n, _) in said.counts.items()},
-                       mentions=frozenset(said.needs.keys() - said.counts.keys()))
+                       mentions=frozenset(said.needs.keys() - said.counts.keys()),
+                       modal_interchange=modal, displacement=displaced,
+                       described={k: section for k, (section, _) in described.items()})
     sections, phrase = orders[0]
+    # A section's own words win over words for its whole type.
+    sections = tuple(replace(s, description=described[s.type][0].description, energy=described[s.type][0].energy,
+                             drums=described[s.type][0].drums)
+                     if s.type in described and not s.description else s for s in sections)
     _check_order([s.type for s in sections], phrase, said)
-    return replace(request, sections=sections)
+    sections = tuple(replace(s, modal_interchange=s.modal_interchange or s.type in modal,
+                             displacement=s.displacement or s.type in displaced) for s in sections)
+    return replace(request, sections=sections, modal_interchange=_every(sections, "modal_interchange"),
+                   displacement=_every(sections, "displacement"))
+
+
+def _type_descriptions(prose: str) -> tuple[dict[str, tuple[SectionRequest, str]], str]:
+    """Words running text gives every section of a type ("the verses quiet
+    with no drums and the choruses loud with drums"): type -> (its
+    SectionRequest, the prompt's words), and the text without them, so they
+    are read as no list item. Only words that set energy or drums count."""
+    found: dict[str, tuple[SectionRequest, str]] = {}
+    for m in _TYPE_WORDS.finditer(prose):
+        words = m.group("desc")
+        if _ENDS_BEFORE.search(prose, 0, m.start()):
+            continue  # "ends on the chorus with drums": where the piece ends, read by _section_words
+        if not (_LOUD.search(words) or _QUIET.search(words) or parse_prompt(words).drums is not None):
+            continue
+        kind = _read(m.group("word"))[1]
+        section = _section(kind, " ".join(words.split()))
+        if kind in found and found[kind][0] != section:
+            raise FormError(f'"{m.group().strip()}" contradicts "{found[kind][1]}"')
+        found[kind] = (section, m.group().strip())
+    for _, phrase in found.values():
+        prose = prose.replace(phrase, " . ")
+    return found, prose
+
+
+def _rule_breaks(prose: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The types running text asks borrowed chords and displaced accents for;
+    a rule-break named without a section is not the form's."""
+    found: dict[re.Pattern[str], set[str]] = {_MODAL: set(), _DISPLACED: set()}
+    for pattern, types in found.items():
+        for m in pattern.finditer(prose):
+            if where := _WHERE.match(prose, m.end()):
+                types.update(_read(w.group("word"))[1] for w in _SECTION.finditer(where.group("types")))
+            elif owner := _OWNER.search(prose, 0, m.start()):  # "the chorus uses modal interchange"
+                types.add(_read(owner.group("word"))[1])
+    return frozenset(found[_MODAL]), frozenset(found[_DISPLACED])
+
+
+def _every(sections: tuple[SectionRequest, ...], flag: str) -> frozenset[str]:
+    """The types each of whose sections has `flag` set."""
+    types = {s.type for s in sections}
+    return frozenset(t for t in types if all(getattr(s, flag) for s in sections if s.type == t))
 
 
 def _check_order(types: list[str], phrase: str, said: _Said) -> None:
@@ -268,6 +361,8 @@ def _section_words(prose: str, said: _Said) -> list[re.Match[str] | None]:
         else:
             if on := _ENDS_ON.search(prose, 0, m.start()):
                 said.ends.setdefault(kind, prose[on.start():m.end()])
+            elif at_end := _AT_END.match(prose, m.end()):  # "a chorus at the end"
+                said.ends.setdefault(kind, prose[m.start():at_end.end()])
             named.append(m)
     return named
 
@@ -325,7 +420,8 @@ def _section(kind: str, description: str) -> SectionRequest:
     drums = parse_prompt(description).drums
     if drums is None and _FULL_BAND.search(description):
         drums = True
-    return SectionRequest(kind, description, energy, drums)
+    return SectionRequest(kind, description, energy, drums, modal_interchange=bool(_MODAL.search(description)),
+                          displacement=bool(_DISPLACED.search(description)))
 
 
 def _read(word: str) -> tuple[str, str, bool]:

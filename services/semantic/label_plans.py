@@ -18,7 +18,8 @@ from hiermusic.corpus.plannable import plannable
 from hiermusic.services.common.chunk_layout import PlanArrays
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.semantic.planner import FormPlan, Planner, SectionPlan
-from hiermusic.services.semantic.plugin import MiniLMPlanner, drums_value, form_conditioning
+from hiermusic.services.semantic.plan_request import drums_value
+from hiermusic.services.semantic.plugin import MiniLMPlanner, form_conditioning
 
 
 def form_of(labels: SongLabels, planner: Planner) -> FormPlan:

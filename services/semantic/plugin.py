@@ -4,7 +4,6 @@ transformer (section embeddings and the whole piece's semantic tokens)."""
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,10 +18,10 @@ from hiermusic.v1 import contract_pb2, levels_pb2
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.chunk_layout import semantic_frames
 from hiermusic.services.common.level import load_or_init, model_info, sampling_settings
-from hiermusic.services.common.limits import MAX_DURATION_S
 from hiermusic.services.common.music import MODES, SECTION_TYPES, key_index
 from hiermusic.services.semantic.planner import FormPlan, Planner, PlannerConfig, SectionPlan, bar_seconds, beat_grid
-from hiermusic.services.semantic.prompt import parse_prompt
+from hiermusic.services.semantic.piece_request import piece_request, section_wording
+from hiermusic.services.semantic.plan_request import AskedPlan, drums_value
 from hiermusic.services.semantic.sampling import SemanticSampling
 from hiermusic.services.semantic.semantic_model import (
     PieceConditioning,
@@ -101,43 +100,44 @@ class MiniLMPlanner:
     def info(self) -> contract_pb2.ModelInfo:
         return model_info(self.level, self.name, self.loaded, self.token_space, self.device)
 
-    def plan(self, prompt: str, duration_s: float, seed: int, temperature: float, top_k: int) -> PlanResult:
+    def plan(self, prompt: str, duration_s: float, seed: int, temperature: float, top_k: int,
+             asked: AskedPlan | None = None) -> PlanResult:
         """The plan of one piece; the same arguments give the same plan.
-        temperature/top_k of 0 mean the service's (self.sampling)."""
-        form, blocks = self.plan_parts(prompt, duration_s, seed, temperature, top_k)
+        temperature/top_k of 0 mean the service's (self.sampling); `asked`: a
+        plan the request carries (duration_s 0: its duration, or its
+        sections' total)."""
+        form, blocks = self.plan_parts(prompt, duration_s, seed, temperature, top_k, asked=asked)
         form.semantic_tokens = np.concatenate([form.semantic_tokens, *blocks])
         return form
 
     @torch.inference_mode()
     def plan_parts(self, prompt: str, duration_s: float, seed: int, temperature: float, top_k: int,
-                   block_frames: int = 25) -> tuple[PlanResult, Iterator[np.ndarray]]:
+                   block_frames: int = 25, asked: AskedPlan | None = None) -> tuple[PlanResult, Iterator[np.ndarray]]:
         """The plan of `plan` in parts, so that the chunk levels can start on
         the first seconds of a long piece while the rest is still sampled: the
         form (a PlanResult whose semantic_tokens are empty) and the tokens in
         order, int64 blocks of `block_frames` (25: 2 s), sampled as the blocks
         are asked for."""
-        if not prompt.strip():
-            raise ValueError("prompt is empty")
-        if not (math.isfinite(duration_s) and 0 < duration_s <= MAX_DURATION_S):
-            raise ValueError(f"duration_s must be in (0, {MAX_DURATION_S:g}] seconds, got {duration_s}")
+        request = piece_request(prompt, duration_s, asked)
         if temperature < 0 or top_k < 0:
             raise ValueError(f"temperature and top_k must be >= 0, got {temperature} and {top_k}")
+        if block_frames < 1:
+            raise ValueError(f"block_frames must be at least 1, got {block_frames}")
         sampling = replace(self.sampling, temperature=temperature or self.sampling.temperature,
                            top_k=top_k or self.sampling.top_k)
-        explicit = parse_prompt(prompt)
-        drums = drums_value(explicit.drums)
+        drums = drums_value(request.explicit.drums)
         generator = torch.Generator().manual_seed(seed)
 
         text = self.model.text.embed([prompt])  # [1, E]
-        form = self.model.planner.plan(text[0], duration_s, explicit, generator, sampling.temperature,
-                                       sampling.top_k)
-        cond = form_conditioning(text, form, semantic_frames(duration_s, self.token_space.semantic_rate),
+        form = self.model.planner.plan(text[0], request.duration_s, request.explicit, generator,
+                                       sampling.temperature, sampling.top_k, form=request.form)
+        duration = form.sections[-1].end_s
+        cond = form_conditioning(text, form, semantic_frames(duration, self.token_space.semantic_rate),
                                  self.token_space.semantic_rate, drums)
+        self._section_words(cond, form, prompt, text[0])
         repeat_from = repeat_sources(cond.frame_sections[0].cpu(), [s.repeat_of for s in form.sections])
-        if block_frames < 1:
-            raise ValueError(f"block_frames must be at least 1, got {block_frames}")
         steps = self.model.semantic.tokens_in_order(cond, generator, sampling, repeat_from)
-        beats, downbeats = beat_grid(form.tempo_bpm, duration_s)
+        beats, downbeats = beat_grid(form.tempo_bpm, duration)
         result = PlanResult(
             sections=form.sections,
             tempo_bpm=form.tempo_bpm,
@@ -150,20 +150,31 @@ class MiniLMPlanner:
             beats=beats,
             downbeats=downbeats,
             drums=drums,
+            prompt=prompt,
+            duration_s=duration,
+            extended_intro=form.extended_intro,
+            abrupt_ending=form.abrupt_ending,
         )
         return result, _blocks(steps, block_frames)
+
+    def _section_words(self, cond: PieceConditioning, form: FormPlan, prompt: str, text: torch.Tensor) -> None:
+        """Sections with their own words get their own text embedding and,
+        where they ask, their own drums; the rest keep the piece's."""
+        described = sorted({s.description for s in form.sections if s.description})
+        if described:
+            own = dict(zip(described, self.model.text.embed([section_wording(prompt, d) for d in described])))
+            cond.section_text = torch.stack([own[s.description] if s.description else text
+                                             for s in form.sections])[None]
+        if any(s.drums is not None for s in form.sections):
+            piece = int(cond.drums[0])
+            per_section = torch.tensor([drums_value(s.drums) if s.drums is not None else piece
+                                        for s in form.sections], device=cond.frame_sections.device)
+            cond.frame_drums = per_section[cond.frame_sections]
 
 
 def _blocks(steps: Iterator[int], size: int) -> Iterator[np.ndarray]:
     while block := list(itertools.islice(steps, size)):
         yield np.array(block, dtype=np.int64)
-
-
-def drums_value(drums: bool | None) -> int:
-    """The plan's Drums value for what a prompt (or a song's labels) says."""
-    if drums is None:
-        return levels_pb2.DRUMS_UNSAID
-    return levels_pb2.DRUMS_WANTED if drums else levels_pb2.DRUMS_UNWANTED
 
 
 def form_conditioning(

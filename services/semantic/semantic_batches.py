@@ -26,7 +26,8 @@ from hiermusic.services.common.training import drums_evidence as common_drums_ev
 from hiermusic.services.semantic.key_feedback import song_profile
 from hiermusic.services.semantic.label_plans import form_of
 from hiermusic.services.semantic.planner import FormPlan, Planner
-from hiermusic.services.semantic.plugin import drums_value, form_conditioning
+from hiermusic.services.semantic.plan_request import drums_value
+from hiermusic.services.semantic.plugin import form_conditioning
 from hiermusic.services.semantic.semantic_model import PieceConditioning, repeat_pairs
 
 IGNORE = -100  # target of padding; F.cross_entropy skips it

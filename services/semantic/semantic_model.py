@@ -111,6 +111,17 @@ class PieceConditioning:
     bar_position: torch.Tensor  # float32 [B, T]
     section_mask: torch.Tensor | None = None  # bool [B, S], False = padding
     drums: torch.Tensor | None = None  # int64 [B], levels_pb2.Drums; None: unsaid
+    # Where sections ask their own drums: int64 [B, T] per frame; None: `drums` throughout.
+    frame_drums: torch.Tensor | None = None
+    # Where sections have their own words: float32 [B, S, E], each section's
+    # text embedding (the piece's for those without); None: the piece's throughout.
+    section_text: torch.Tensor | None = None
+
+    def drums_per_frame(self) -> torch.Tensor | None:
+        """int64 [B, T], or None where nothing is said of drums."""
+        if self.frame_drums is not None:
+            return self.frame_drums
+        return None if self.drums is None else self.drums[:, None].expand_as(self.frame_sections)
 
 
 class SemanticTransformer(nn.Module):
@@ -160,13 +171,29 @@ class SemanticTransformer(nn.Module):
             self.register_buffer("key_profiles", torch.zeros(len(MODES), PITCH_CLASSES))
 
     def section_embeddings(self, cond: PieceConditioning) -> torch.Tensor:
-        """[B, S, E]: one vector per section, the very same for repeats of a type."""
+        """[B, S, E]: one vector per section, the very same for repeats of a
+        type with the same words."""
+        if cond.section_text is None:
+            return self._typed_embeddings(cond, cond.text, cond.section_types)
+        # One pass per distinct text, each section taking its own text's row:
+        # repeats with the same words stay bit-identical.
+        out = torch.empty(*cond.section_types.shape, self.config.token_space.embedding_dim,
+                          device=cond.text.device)
+        flat = cond.section_text.reshape(-1, cond.section_text.shape[-1])
+        texts, which = torch.unique(flat, dim=0, return_inverse=True)
+        which = which.reshape(cond.section_types.shape)
+        for i, text in enumerate(texts):
+            typed = self._typed_embeddings(cond, text[None].expand_as(cond.text), cond.section_types)
+            out = torch.where((which == i)[..., None], typed, out)
+        return out
+
+    def _typed_embeddings(self, cond: PieceConditioning, text: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
         tempo = torch.log2(cond.tempo_bpm / 120.0)[:, None]  # [B, 1], ~ -1..1
-        piece = self.key(cond.key) + self.mode(cond.mode) + self.tempo(tempo) + self.section_text(cond.text)
+        piece = self.key(cond.key) + self.mode(cond.mode) + self.tempo(tempo) + self.section_text(text)
         # Each type's vector for this piece [B, types, E], then looked up: a
         # batched matmul over the sections could differ in the last bits per row.
         per_type = self.section_out(self.section_type.weight[None] + piece[:, None])
-        index = cond.section_types[..., None].expand(-1, -1, per_type.shape[-1])
+        index = types[..., None].expand(-1, -1, per_type.shape[-1])
         return torch.gather(per_type, 1, index)
 
     def _context(self, cond: PieceConditioning) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
@@ -181,8 +208,9 @@ class SemanticTransformer(nn.Module):
         frames = torch.gather(per_section, 1, cond.frame_sections[..., None].expand(-1, -1, per_section.shape[-1]))
         frames = frames + self.section_position(self._bin(cond.section_position, self.config.section_position_bins))
         frames = frames + self.bar_position(self._bin(cond.bar_position, self.config.bar_position_bins))
-        if self.config.drums_input and cond.drums is not None:
-            frames = frames + self.drums(cond.drums)[:, None]
+        drums = cond.drums_per_frame()
+        if self.config.drums_input and drums is not None:
+            frames = frames + self.drums(drums)
         return memory, mask, frames
 
     @staticmethod
@@ -239,9 +267,12 @@ class SemanticTransformer(nn.Module):
         out = torch.empty(num_frames, dtype=torch.long)
         prev = torch.full((1, 1), self.bos, dtype=torch.long, device=frames.device)
         cache = KVCache(capacity=num_frames)
+        # Each frame's drums evidence [T, V], zero where nothing is said of drums.
         evidence = None
-        if self.config.drums_input and cond.drums is not None and int(cond.drums[0]) != levels_pb2.DRUMS_UNSAID:
-            evidence = sampling.drums_weight * self.drums_evidence[cond.drums, cond.mode]  # [1, V]
+        drums = cond.drums_per_frame()
+        if self.config.drums_input and drums is not None and bool((drums[0] != levels_pb2.DRUMS_UNSAID).any()):
+            evidence = sampling.drums_weight * self.drums_evidence[drums[0], cond.mode[0]]
+            said = drums[0] != levels_pb2.DRUMS_UNSAID  # bool [T]
         keeper = None
         # A mode no training song had has no profile (zeros): nothing to keep,
         # and a zero target would push every piece away from its own profile.
@@ -251,16 +282,17 @@ class SemanticTransformer(nn.Module):
         for t in range(num_frames):
             x = self.tokens(prev) + frames[:, t : t + 1]
             logits = self.head(self.decoder(x, memory, mask, cache=cache)[:, -1])  # [1, V]
-            if evidence is not None or keeper is not None:
+            drums_said = evidence is not None and bool(said[t])
+            if drums_said or keeper is not None:
                 # Among the tokens the model itself finds likely (its top k)
                 # only: the evidence ignores the context (key, section), so
                 # over the whole vocabulary it pulled in drumless tokens of
                 # other keys.
                 logits = keep_top_k(logits, top_k)
-            if evidence is not None:
+            if drums_said:
                 if sampling.drums_floor > 0:
-                    logits = floored(logits, evidence, math.log(sampling.drums_floor))
-                logits = logits + evidence
+                    logits = floored(logits, evidence[t : t + 1], math.log(sampling.drums_floor))
+                logits = logits + evidence[t : t + 1]
             if keeper is not None:
                 logits = logits + keeper.bias(out[:t])
             prev = sample(logits, temperature, top_k, generator)[:, None]

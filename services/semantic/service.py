@@ -1,4 +1,5 @@
-"""The semantic level's gRPC service: prompt -> plan of the whole piece."""
+"""The semantic level's gRPC service: prompt (and a plan, whole or partial)
+-> plan of the whole piece."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -6,10 +7,10 @@ from collections.abc import Iterator
 import grpc
 
 from hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc
-from hiermusic.services.common.limits import check_piece
 from hiermusic.services.common.metrics import LEVEL_CHUNKS
 from hiermusic.services.common.server import ModelGate, invalid_argument
 from hiermusic.services.common.tensors import encode
+from hiermusic.services.semantic.plan_request import AskedPlan, asked_piece, drums_value
 
 SERVICE_NAME = levels_pb2.DESCRIPTOR.services_by_name["SemanticLevel"].full_name
 
@@ -24,43 +25,47 @@ class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
 
     def Plan(self, request: levels_pb2.PlanRequest, context: grpc.ServicerContext) -> levels_pb2.PiecePlan:
         with invalid_argument(context):
-            _validate(request)
+            prompt, asked = _validate(request)
         with self.gate.hold(context, "Plan"), invalid_argument(context):
             plan = self.plugin.plan(
-                request.prompt,
+                prompt,
                 request.duration_s,
                 request.sampling.seed,
                 request.sampling.temperature,
                 request.sampling.top_k,
+                asked=asked,
             )
         LEVEL_CHUNKS.labels("semantic").inc()
-        return self._piece_plan(plan, request)
+        return self._piece_plan(plan)
 
     def PlanStream(self, request: levels_pb2.PlanRequest, context: grpc.ServicerContext) -> Iterator[levels_pb2.PlanPart]:
         """The form, then the tokens block by block as the plugin samples them
         (a plugin without `plan_parts` sends its whole plan in one part). The
         model is held until the last block: one model call at a time."""
         with invalid_argument(context):
-            _validate(request)
-        args = (request.prompt, request.duration_s, request.sampling.seed, request.sampling.temperature,
+            prompt, asked = _validate(request)
+        args = (prompt, request.duration_s, request.sampling.seed, request.sampling.temperature,
                 request.sampling.top_k)
         with self.gate.hold(context, "PlanStream"), invalid_argument(context):
             if hasattr(self.plugin, "plan_parts"):
-                form, blocks = self.plugin.plan_parts(*args)
+                form, blocks = self.plugin.plan_parts(*args, asked=asked)
             else:
-                form = self.plugin.plan(*args)
+                form = self.plugin.plan(*args, asked=asked)
                 blocks = iter([form.semantic_tokens])
-            yield levels_pb2.PlanPart(form=self._piece_plan(form, request, with_tokens=False))
+            yield levels_pb2.PlanPart(form=self._piece_plan(form, with_tokens=False))
             for block in blocks:
                 yield levels_pb2.PlanPart(semantic_tokens=encode(block))
         LEVEL_CHUNKS.labels("semantic").inc()
 
-    def _piece_plan(self, plan, request: levels_pb2.PlanRequest, with_tokens: bool = True) -> levels_pb2.PiecePlan:
-        """The wire form of a plugin's plan (a PlanResult-like object)."""
+    def _piece_plan(self, plan, with_tokens: bool = True) -> levels_pb2.PiecePlan:
+        """The wire form of a plugin's plan (a PlanResult-like object): all of
+        it, so that it can be edited and sent up again."""
         message = levels_pb2.PiecePlan(
             sections=[
                 levels_pb2.Section(
-                    type=s.type, start_s=s.start_s, end_s=s.end_s, bars=s.bars, energy=s.energy, repeat_of=s.repeat_of
+                    type=s.type, start_s=s.start_s, end_s=s.end_s, bars=s.bars, energy=s.energy,
+                    repeat_of=s.repeat_of, description=s.description, drums=drums_value(s.drums),
+                    modal_interchange=s.modal_interchange, displacement=s.displacement,
                 )
                 for s in plan.sections
             ],
@@ -70,22 +75,29 @@ class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
             text_embedding=encode(plan.text_embedding),
             section_embeddings=encode(plan.section_embeddings),
             frame_sections=encode(plan.frame_sections),
-            duration_s=request.duration_s,
+            duration_s=plan.duration_s,
             model=self.plugin.info(),
             beats=encode(plan.beats),
             downbeats=encode(plan.downbeats),
             drums=plan.drums,
+            prompt=plan.prompt,
+            extended_intro=plan.extended_intro,
+            abrupt_ending=plan.abrupt_ending,
         )
         if with_tokens:
             message.semantic_tokens.CopyFrom(encode(plan.semantic_tokens))
         return message
 
 
-def _validate(request: levels_pb2.PlanRequest) -> None:
-    # A boundary of its own: anyone may call a level service, not only the scheduler.
-    check_piece(request.prompt, request.duration_s)
+def _validate(request: levels_pb2.PlanRequest) -> tuple[str, AskedPlan | None]:
+    """The prompt to plan from (the plan's where the request's is empty) and
+    the plan asked, checked. A boundary of its own: anyone may call a level
+    service, not only the scheduler."""
+    prompt, _, asked = asked_piece(request.prompt, request.duration_s,
+                                   request.plan if request.HasField("plan") else None)
     if request.sampling.temperature < 0 or request.sampling.top_k < 0:
         raise ValueError("sampling: temperature and top_k must be >= 0")
+    return prompt, asked
 
 
 def add_to_server(plugin, server: grpc.Server) -> None:

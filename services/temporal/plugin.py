@@ -17,6 +17,7 @@ from hiermusic.services.common.plan_context import PlanContext
 from hiermusic.services.common.plugins import load_plugin
 from hiermusic.services.temporal.codec import Codec
 from hiermusic.services.temporal.fine_model import FineConfig, FineTransformer
+from hiermusic.services.temporal.energy_gain import energy_gain
 from hiermusic.services.temporal.sampling import FineSampling
 
 
@@ -110,10 +111,13 @@ class FineTransformerPlugin(ChunkLevelPlugin):
                 top_k or self.sampling.top_k,
                 generator,
             )
-            audio = self._decode(coarse_t, fine_t, probs)  # [1, 1, T * hop]
+            audio = self._decode(coarse_t, fine_t, probs)[0, 0].float().cpu().numpy()  # [T * hop]
+        if self.sampling.energy_gain_db > 0:
+            audio = audio * energy_gain(ctx.section_energy, plan.frame_section[0].cpu().numpy(),
+                                        len(audio) // frames, self.sampling.energy_gain_db)
         return (
             fine_t[0].cpu().numpy(),
-            audio[0, 0].float().cpu().numpy(),
+            audio,
             summary_out[0].float().cpu().numpy(),
         )
 

@@ -18,9 +18,13 @@ class FineSampling:
     # codes drawn (which still go out as tokens and prefix): a drawn fine code
     # of this model adds mostly noise. A codec that cannot decode vectors gets the codes.
     render_expected: bool = True
+    # Loudness automation (services/temporal/energy_gain.py): dB between a
+    # section of energy 0 and one of energy 1; 0 renders the model's level alone.
+    energy_gain_db: float = 3.0
 
     def __post_init__(self) -> None:
         check_knob("temperature", self.temperature, 0.0)
+        check_knob("energy_gain_db", self.energy_gain_db, 0.0, 12.0)
         check_knob("top_k", self.top_k, 0, integer=True)
         if not isinstance(self.render_expected, bool):
             raise ValueError(f"sampling.render_expected: expected true or false, got {self.render_expected!r}")

@@ -55,3 +55,17 @@ def test_without_a_mesh_every_piece_must_be_there(tmp_path):
     (tmp_path / "pieces" / "p003.plan.json").unlink()
     with pytest.raises(ValueError, match="missing"):
         run_eval(None, CONFIG, tmp_path, log=lambda _: None)
+
+
+def test_a_refused_form_counts_as_not_honoured():
+    from hiermusic.evaluation.prompt_set import AskedAttributes, AskedForm, EvalPrompt
+    from hiermusic.evaluation.runner import with_refusals
+
+    asked = EvalPrompt("f1", "verse, chorus", 30.0, AskedAttributes(), AskedForm(order=("verse", "chorus")))
+    plain = EvalPrompt("p1", "jazz", 30.0, AskedAttributes())
+    refused = [{"id": "f1", "prompt": asked.prompt, "reason": "no room"}]
+    form = with_refusals(None, refused, [asked, plain])
+    assert form["honoured"] == {"passed": 0, "of": 1, "share": 0.0} and form["refused"] == ["f1"]
+    kept = {"honoured": {"passed": 3, "of": 3, "share": 1.0}}
+    assert with_refusals(kept, [], [asked]) is kept
+    assert with_refusals(None, [{"id": "p1", "prompt": "jazz", "reason": "x"}], [asked, plain]) is None

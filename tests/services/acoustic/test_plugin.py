@@ -218,3 +218,19 @@ def test_sampling_comes_from_the_card_and_a_service_overrides_it(tmp_path):
 def test_the_bundled_card_states_every_sampling_setting():
     card = json.loads((WEIGHTS_DIR / "acoustic.json").read_text())
     assert set(card["sampling"]) == {f.name for f in fields(CoarseSampling)}
+
+
+def test_the_no_drums_floor_holds_only_in_sections_that_ask_for_none():
+    """Section 0 asks for no drums, section 1 for drums: codes the corpus
+    never heard without drums are drawn in section 1 only."""
+    torch.manual_seed(0)
+    model = CoarseTransformer(CoarseConfig()).eval()
+    drumless = torch.arange(model.drums_evidence.shape[-1]) < 16
+    model.drums_evidence[:, 2] = torch.where(drumless, 0.0, -1e4)  # log p(no drums | code)
+    ctx = replace(_ctx(), drums=1, section_drums=np.array([2, 1]), frame_sections=np.repeat([0, 1], [5, 35]))
+    plan = plan_of(ctx)
+    codes, _ = model.generate(plan, None, None, 60, 1.0, 0, torch.Generator().manual_seed(3), drums_floor=(0.5, 0.0))
+    verse = (plan.frame_drums[0] == 2).numpy()
+    assert verse.any() and not verse.all()
+    first = codes[0, 0].numpy()
+    assert drumless.numpy()[first[verse]].all() and not drumless.numpy()[first[~verse]].all()

@@ -254,3 +254,101 @@ def test_errors_name_what_cannot_be_honoured(prompt: str, message: str) -> None:
 
 def test_form_error_is_a_value_error() -> None:
     assert issubclass(FormError, ValueError)
+
+
+# -- rule-breaks -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "modal", "displaced"),
+    [
+        ("borrowed chords in the bridge", {"bridge"}, set()),
+        ("a borrowed chord in the chorus", {"chorus"}, set()),
+        ("modal interchange in the bridge", {"bridge"}, set()),
+        ("some modal mixture during the middle eight", {"bridge"}, set()),
+        ("displaced accents in the verse", set(), {"verse"}),
+        ("off-beat accents in the chorus", set(), {"chorus"}),
+        ("rhythmic displacement in the verses and the bridge", set(), {"verse", "bridge"}),
+        ("a displaced melody in every chorus, borrowed chords in the solo", {"solo"}, {"chorus"}),
+    ],
+)
+def test_a_rule_break_asked_for_a_type(prompt: str, modal: set[str], displaced: set[str]) -> None:
+    form = parse_form(prompt)
+    assert (form.modal_interchange, form.displacement) == (frozenset(modal), frozenset(displaced))
+    assert form.mentions == frozenset(modal | displaced), "a rule-break's section is named"
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a borrowed chord here and there",  # no section
+        "rhythmic displacement throughout",
+        "a syncopated, off-the-beat chorus",  # not one of the clear phrases
+        "syncopated accents in the verse",
+        "borrowed chords in the last chorus",  # a position
+        "a borrowed guitar in the chorus",
+        "accents in the verse",
+        "[chorus: syncopated]",
+    ],
+)
+def test_words_that_ask_no_rule_break(prompt: str) -> None:
+    form = parse_form(prompt)
+    assert (form.modal_interchange, form.displacement) == (frozenset(), frozenset())
+    assert not any(s.modal_interchange or s.displacement for s in form.sections)
+
+
+def test_a_tag_asks_a_rule_break_for_its_own_section() -> None:
+    form = parse_form("[verse] [bridge: borrowed chords] [chorus - modal interchange] [verse: displaced accents] "
+                      "[chorus]")
+    assert [(s.modal_interchange, s.displacement) for s in form.sections] == [
+        (False, False), (True, False), (True, False), (False, True), (False, False)]
+    assert form.sections[1] == SectionRequest("bridge", "borrowed chords", modal_interchange=True)
+    # A type is the form's only where every one of its sections asks.
+    assert (form.modal_interchange, form.displacement) == (frozenset({"bridge"}), frozenset())
+
+
+def test_a_rule_break_in_words_marks_every_section_of_its_type_in_the_form() -> None:
+    form = parse_form("verse, chorus, verse, chorus, bridge, chorus, with off-beat accents in the choruses")
+    assert [s.displacement for s in form.sections] == [False, True, False, True, False, True]
+    assert form.displacement == frozenset({"chorus"}) and form.modal_interchange == frozenset()
+
+
+def test_a_rule_break_for_a_type_the_form_lacks_is_an_error() -> None:
+    with pytest.raises(FormError, match=re.escape('the form asked, "[verse] [chorus]", has no bridge')):
+        parse_form("[verse] [chorus], borrowed chords in the bridge")
+
+
+def test_words_for_every_section_of_a_type_describe_them_all():
+    form = parse_form("rock at 100 bpm, verse chorus verse chorus, the verses quiet with no drums "
+                      "and the choruses loud with drums")
+    assert [(s.type, s.energy, s.drums) for s in form.sections] == [
+        ("verse", LOW_ENERGY, False), ("chorus", HIGH_ENERGY, True), ("verse", LOW_ENERGY, False),
+        ("chorus", HIGH_ENERGY, True)]
+    open_form = parse_form("a pop song where the verses are soft and drumless and the chorus is loud with drums")
+    assert not open_form.sections and open_form.mentions == {"verse", "chorus"}
+    assert (open_form.described["verse"].energy, open_form.described["verse"].drums) == (LOW_ENERGY, False)
+    assert (open_form.described["chorus"].energy, open_form.described["chorus"].drums) == (HIGH_ENERGY, True)
+    # Words that say nothing of energy or drums, and where the piece ends, are no description.
+    assert parse_form("a song that ends on the chorus with drums").ends_on == "chorus"
+    assert parse_form("verse, chorus, then the chorus again").described == {}
+    # A section's own words win over its type's.
+    tagged = parse_form("[verse: loud] [verse] [chorus], the verses quiet")
+    assert [s.energy for s in tagged.sections] == [HIGH_ENERGY, LOW_ENERGY, None]
+
+
+def test_two_different_descriptions_of_one_type_are_refused():
+    with pytest.raises(FormError, match="contradicts"):
+        parse_form("verse, chorus, verse, chorus; the verses quiet, the verses loud")
+
+
+def test_forms_people_typed_in_the_eval_set_that_were_missed_at_first():
+    """From evaluation/prompts/form.jsonl's first run (f08, f19, f27)."""
+    at_end = parse_form("two verses and a chorus at the end please, mellow electric piano")
+    assert at_end.counts == {"verse": 2} and at_end.ends_on == "chorus"
+    trailing = parse_form("lounge jazz: intro, then a verse with displaced accents, then a chorus, then an outro")
+    assert [(s.type, s.displacement) for s in trailing.sections] == [
+        ("intro", False), ("verse", True), ("chorus", False), ("outro", False)]
+    owner = parse_form("sad piano ballad where the chorus uses modal interchange")
+    assert owner.modal_interchange == {"chorus"} and "chorus" in owner.mentions
+    # An ingredient list with a "with" inside stays a list of ingredients.
+    assert not parse_form("a song with a verse with strings, a chorus and a bridge").sections

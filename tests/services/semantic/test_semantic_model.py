@@ -225,6 +225,40 @@ def test_the_drums_floor_keeps_only_tokens_heard_with_the_asked_drums() -> None:
     assert torch.equal(tokens(0.9), tokens(0.0))
 
 
+def test_a_sections_own_drums_steer_its_frames_only() -> None:
+    """Per-frame drums: the verse asks none, the chorus asks drums; the verse's
+    tokens are all drumless, the chorus's are not, and a piece whose every
+    section says what the piece says samples exactly as the piece alone."""
+    torch.manual_seed(0)
+    model = SemanticTransformer(SemanticConfig(transformer=TransformerConfig(dim=32, layers=1, heads=4, max_len=128),
+                                               drums_input=True)).eval()
+    drumless = torch.arange(512) < 8
+    model.drums_evidence[2, 1] = torch.where(drumless, 0.0, -1e4)
+    model.drums_evidence[1, 1] = torch.where(drumless, -1e4, 0.0)
+    cond = _cond([1, 3], frames=60)
+    per_section = torch.tensor([2, 1])[cond.frame_sections]
+    tokens = model.generate(replace(cond, drums=torch.tensor([0]), frame_drums=per_section),
+                            torch.Generator().manual_seed(1), sampled(1.0, 0))
+    verse = cond.frame_sections[0] == 0
+    assert bool(drumless[tokens[verse]].all()) and not bool(drumless[tokens[~verse]].any())
+    piece = replace(cond, drums=torch.tensor([2]))
+    uniform = replace(piece, frame_drums=torch.full_like(cond.frame_sections, 2))
+    assert torch.equal(model.generate(piece, torch.Generator().manual_seed(1), sampled(1.0, 0)),
+                       model.generate(uniform, torch.Generator().manual_seed(1), sampled(1.0, 0)))
+
+
+def test_a_sections_own_words_give_it_its_own_embedding(model: SemanticTransformer) -> None:
+    """Sections with their own text get their own vector; repeats with the
+    same words stay identical, and sections without words keep the piece's."""
+    cond = _cond([1, 3, 1, 3])
+    quiet, loud = F.normalize(torch.randn(2, 256, generator=torch.Generator().manual_seed(5)), dim=-1)
+    texts = torch.stack([quiet, loud, quiet, cond.text[0]])[None]
+    own = model.section_embeddings(replace(cond, section_text=texts))[0]
+    plain = model.section_embeddings(cond)[0]
+    assert torch.equal(own[0], own[2]) and not torch.allclose(own[0], plain[0])
+    assert not torch.allclose(own[1], own[3]) and torch.equal(own[3], plain[3])
+
+
 def test_sampling_keeps_the_planned_key_when_asked() -> None:
     """An untrained model samples tokens of D minor and of Ab major alike;
     with the key kept (the plan is D minor) nearly all are D minor's, and a

@@ -80,6 +80,8 @@ def test_zero_means_the_default_sampling(plugin: FineTransformerPlugin, chunk: C
 def test_audio_is_rendered_from_the_expected_codebook_vectors(
     plugin: FineTransformerPlugin, chunk: ChunkInputs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The codec's own audio: without the loudness automation (see the test after this one).
+    monkeypatch.setattr(plugin, "sampling", replace(plugin.sampling, energy_gain_db=0.0))
     coarse = torch.tensor(tokens(2, T))[None]
     fine, audio, _ = render(plugin, chunk, seed=2, temperature=1.0, top_k=50)
     drawn = plugin.codec.decode(torch.cat([coarse, torch.tensor(fine)[None]], dim=1))[0, 0].numpy()
@@ -99,6 +101,21 @@ def test_audio_is_rendered_from_the_expected_codebook_vectors(
     fine, audio, _ = render(plugin, chunk, seed=2, temperature=1.0, top_k=50)
     drawn = plugin.codec.decode(torch.cat([coarse, torch.tensor(fine)[None]], dim=1))[0, 0].numpy()
     np.testing.assert_array_equal(audio, drawn)
+
+
+def test_the_loudness_automation_scales_the_codecs_audio_by_each_sections_energy(
+    plugin: FineTransformerPlugin, chunk: ChunkInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hiermusic.services.temporal.energy_gain import energy_gain
+
+    monkeypatch.setattr(plugin, "sampling", replace(plugin.sampling, energy_gain_db=0.0))
+    _, plain, _ = render(plugin, chunk, seed=2, temperature=1.0, top_k=50)
+    monkeypatch.setattr(plugin, "sampling", replace(plugin.sampling, energy_gain_db=6.0))
+    _, loud, _ = render(plugin, chunk, seed=2, temperature=1.0, top_k=50)
+    ctx = PlanContext.from_chunks([chunk], T, plugin.token_space.frames_per_semantic, CPU)
+    gain = energy_gain(chunk.section_energy, ctx.frame_section[0].numpy(), len(plain) // T, 6.0)
+    np.testing.assert_allclose(loud, plain * gain, atol=1e-6)
+    assert not np.allclose(gain, 1.0)
 
 
 def test_prefix_kept_exactly(plugin: FineTransformerPlugin, chunk: ChunkInputs) -> None:

@@ -43,6 +43,12 @@ class Codec(ABC):
         """codes int64 [B, K', T] -> wav float [B, 1, T * hop]; K' <= K decodes
         the first K' residual levels only (K' = 2: what the coarse tokens alone carry)."""
 
+    def autoencode(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav float [B, 1, N] -> wav float [B, 1, N // hop * hop] through the
+        encoder and the decoder with no quantizer between them: the bound on
+        what any number of codebooks can keep."""
+        raise NotImplementedError(f"codec {self.name} cannot decode its unquantized latent")
+
     def decode_expected(self, codes: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
         """codes int64 [B, K', T] and probs float [B, J, T, codebook_size]
         (a distribution over each frame's code at levels K'..K'+J-1) -> wav

@@ -53,6 +53,11 @@ class Encodec24Codec(Codec):
         return self.model.decode([(codes.to(self.device), None)])  # [B, 1, T * hop]
 
     @torch.inference_mode()
+    def autoencode(self, wav: torch.Tensor) -> torch.Tensor:
+        frames = wav.shape[-1] // self.hop_length * self.hop_length
+        return self.model.decoder(self.model.encoder(wav[..., :frames].to(self.device, torch.float32)))
+
+    @torch.inference_mode()
     def decode_expected(self, codes: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
         check_probs(self, codes, probs)
         # What EncodecModel.decode does with its frame's codes (24 kHz: one frame, no scale).

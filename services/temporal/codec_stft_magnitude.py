@@ -43,6 +43,10 @@ class StftMagnitudeConfig:
     # (docs/experiments/fine-levels.md).
     fine_smoothing: int = 5
     coarse_codebooks: int = 2
+    # A linear path from spectrum to latent and back beside the blocks,
+    # started from the corpus's principal components (stft_encoder.py says
+    # why). The codec bundled before issue 28 has none.
+    spectral_bridge: bool = False
 
     def __post_init__(self) -> None:
         if self.fine_smoothing < 1 or self.fine_smoothing % 2 == 0:
@@ -56,9 +60,10 @@ class StftMagnitudeModel(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = STFTEncoder(config.dimension, config.hop_length, config.encoder_dim, config.encoder_layers,
-                                   config.n_fft)
+                                   config.n_fft, config.spectral_bridge)
         self.decoder = MagnitudeDecoder(config.dimension, config.hop_length, config.decoder_dim,
-                                        config.decoder_layers, config.n_fft, config.griffin_lim_iters)
+                                        config.decoder_layers, config.n_fft, config.griffin_lim_iters,
+                                        config.spectral_bridge)
         # Random codebooks decode at once (an untrained codec); the trainer
         # starts them by k-means (codec_training.fit_codebooks).
         self.quantizer = ResidualVectorQuantizer(
@@ -171,6 +176,10 @@ class StftMagnitudeCodec(Codec):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         self.check_codes(codes)
         return self.model.decode(codes.to(self.device))  # [B, 1, T * hop]
+
+    @torch.inference_mode()
+    def autoencode(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.model.decoder(self.model.encoder(wav.to(self.device, torch.float32)))
 
     @torch.inference_mode()
     def decode_expected(self, codes: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:

@@ -61,6 +61,7 @@ from hiermusic.services.temporal.codebooks import DeadCodeRestarts, kmeans_init
 from hiermusic.services.temporal.codec_fidelity import fidelity_of
 from hiermusic.services.temporal.codec_losses import SpectrumChromaLoss, SpectrumMelLoss
 from hiermusic.services.temporal.codec_stft_magnitude import StftMagnitudeCodec, StftMagnitudeConfig, StftMagnitudeModel
+from hiermusic.services.temporal.spectral_basis import fit_spectral_bridge, octave_weights
 
 FINAL = "codec.safetensors"
 AUDIO_CACHE = "codec_audio.safetensors"
@@ -97,6 +98,9 @@ class CodecTrainConfig:
     # normalised to the same mean weight): where the mel loss cannot hear pitch.
     low_band_weight: float = 1.0
     low_band_hz: float = 500.0
+    # That L1 weighed per bin by spectral_basis.octave_weights instead (each
+    # octave as much as any other), as the spectral bridge's components are.
+    octave_weighted: bool = False
     # The chroma L1 (codec_losses.SpectrumChromaLoss): the pitch classes a
     # key is heard from, which the mel loss cannot resolve.
     chroma_weight: float = 0.0
@@ -126,6 +130,8 @@ class CodecTrainConfig:
     def __post_init__(self) -> None:
         if self.refit_fine_codebooks and not self.decoder_only:
             raise ValueError("refit_fine_codebooks keeps the encoder and the coarse codebooks: set decoder_only")
+        if self.octave_weighted and self.low_band_weight != 1.0:
+            raise ValueError("octave_weighted and low_band_weight both weigh the bins: set one")
         if self.decoder_only and not self.init_checkpoint:
             raise ValueError("decoder_only trains the decoder behind a trained codec's encoder and quantizer: "
                              "give init_checkpoint")
@@ -244,6 +250,8 @@ def random_crops(pieces: list[torch.Tensor], batch: int, crop: int, gain_db: flo
 def band_weights(model: StftMagnitudeModel, config: CodecTrainConfig) -> torch.Tensor | None:
     """Per-bin weights [F, 1] of the log-magnitude L1 (mean 1), or None
     where every bin weighs the same."""
+    if config.octave_weighted:
+        return octave_weights(model.config.n_fft, model.config.sample_rate)[:, None]
     if config.low_band_weight == 1.0:
         return None
     freqs = torch.fft.rfftfreq(model.config.n_fft, 1.0 / model.config.sample_rate)
@@ -357,6 +365,10 @@ def train(data_dir: Path, out_dir: Path, config: CodecTrainConfig, device: str =
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 - 1)  # no training step uses it
         wav = random_crops(audio.train, config.kmeans_crops, crop, config.gain_db, generator)
         first = config.model.coarse_codebooks if config.refit_fine_codebooks else 0
+        if fresh and config.model.spectral_bridge:
+            held = fit_spectral_bridge(model, wav)
+            log(f"spectral bridge: the principal components of {len(wav)} crops' frames "
+                f"({held:.1%} of their variance in {config.model.dimension})")
         fit_codebooks(model, wav, config.kmeans_iters, generator, first)
         log(f"codebooks of levels {first + 1}-{codebooks} fitted by k-means on {config.kmeans_crops} crops"
             + (f" (the fine levels' residual smoothed over {config.model.fine_smoothing} frames)"

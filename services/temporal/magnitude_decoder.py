@@ -56,7 +56,7 @@ class MagnitudeDecoder(nn.Module):
     T frames give exactly T * hop samples."""
 
     def __init__(self, dimension: int, hop: int, dim: int = 192, layers: int = 4, n_fft: int = 1920,
-                 griffin_lim_iters: int = 32) -> None:
+                 griffin_lim_iters: int = 32, bridge: bool = False) -> None:
         super().__init__()
         if n_fft < hop or (n_fft - hop) % 2:
             raise ValueError(f"n_fft {n_fft} must be at least the hop {hop} and differ from it by an even number")
@@ -66,6 +66,11 @@ class MagnitudeDecoder(nn.Module):
         self.blocks = nn.ModuleList(ConvNeXtBlock(dim, 1.0 / layers) for _ in range(layers))
         self.norm_out = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, n_fft // 2 + 1)  # log magnitude per bin
+        # With the bridge: the latent's own linear map back to the spectrum
+        # (`unproject`, started as the encoder's principal components
+        # transposed, plus their mean), the blocks adding a correction (the
+        # head, started at zero); stft_encoder.py says why.
+        self.unproject = nn.Conv1d(dimension, n_fft // 2 + 1, kernel_size=1) if bridge else None
         # Not persistent: rebuilt from the config, so checkpoints hold only learned weights.
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
@@ -75,7 +80,8 @@ class MagnitudeDecoder(nn.Module):
         h = self.norm_in(h.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             h = block(h)
-        return self.head(self.norm_out(h.transpose(1, 2))).transpose(1, 2)
+        out = self.head(self.norm_out(h.transpose(1, 2))).transpose(1, 2)
+        return out + self.unproject(latent) if self.unproject is not None else out
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         magnitude = self.log_magnitude(latent).exp().clamp(max=MAGNITUDE_CEILING)  # [B, F, T]

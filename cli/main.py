@@ -135,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--text-audio-checkpoint", type=Path, help="text–audio model (default: bundled)")
     _add_mesh_flags(ev)
     ev.set_defaults(run=_eval)
-    ev_sub = ev.add_subparsers(metavar="[compare A B | rule-breaks]")
+    ev_sub = ev.add_subparsers(metavar="[compare A B | rule-breaks | codec]")
     cmp = ev_sub.add_parser("compare", help="one page lining two eval runs up")
     cmp.add_argument("run_a", type=Path)
     cmp.add_argument("run_b", type=Path)
@@ -147,6 +147,17 @@ def _parser() -> argparse.ArgumentParser:
     rb.add_argument("--first-seed", type=int, default=0, help="corpus seeds are searched from this one")
     rb.add_argument("--out", dest="rule_breaks_out", type=Path, help="also write the figures to this JSON file")
     rb.set_defaults(run=_eval_rule_breaks)
+    cd = ev_sub.add_parser("codec", help="a codec on held-out corpus-style songs: unquantized, all codebooks and "
+                           "the coarse ones; key, mode and percussive share by two judges, mel distance, SI-SNR")
+    cd.add_argument("--songs", type=int, default=20)
+    cd.add_argument("--first-seed", type=int, default=20000, help="songs are composed from this seed on "
+                    "(past every corpus build's)")
+    cd.add_argument("--seconds", type=float, default=60.0, help="each song cut at this length")
+    cd.add_argument("--codec-plugin", default="stft_magnitude")
+    cd.add_argument("--codec-checkpoint", type=Path, help="default: the bundled codec weights")
+    cd.add_argument("--device", default="cpu")
+    cd.add_argument("--out", dest="codec_out", type=Path, help="also write the figures to this JSON file")
+    cd.set_defaults(run=_eval_codec)
 
     describe = sub.add_parser("describe", help="print a level service's ModelInfo")
     describe.add_argument("address", metavar="HOST:PORT")
@@ -589,6 +600,31 @@ def _eval_rule_breaks(args: argparse.Namespace) -> int:
               f"{r.mean_unlabelled} | {r.song_auc} | {r.labelled_highest} |")
     if args.rule_breaks_out:
         args.rule_breaks_out.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+    return 0
+
+
+def _eval_codec(args: argparse.Namespace) -> int:
+    from hiermusic.corpus.codec_tokens import load_codec
+    from hiermusic.evaluation.codec_paths import codec_paths
+    from hiermusic.services.common.bootstrap import bundled_checkpoint
+
+    if args.songs < 1 or not args.seconds > 0:
+        return _fail("--songs must be at least 1 and --seconds above 0", 2)
+    codec = load_codec(args.codec_plugin, args.codec_checkpoint or bundled_checkpoint("codec"), args.device)
+    print(f"codec {codec.name} {codec.version} ({codec.codec_id}); {args.songs} songs of {args.seconds:g} s "
+          f"from seed {args.first_seed}", file=sys.stderr)
+    found = codec_paths(codec, args.songs, args.first_seed, args.seconds, log=lambda m: print(m, file=sys.stderr))
+    print("| path | labelled mode heard (eval tool / judge) | labelled key heard (tool / judge) | original's key "
+          "kept (tool / judge) | percussive share drums / none | mel distance | SI-SNR dB |")
+    print("|---|---|---|---|---|---|---|")
+    for path, r in found.items():
+        print(f"| {path} | {r['tool_mode_rate']} / {r['judge_mode_rate']} | {r['tool_key_rate']} / "
+              f"{r['judge_key_rate']} | {r['tool_kept']} / {r['judge_kept']} | {r['percussive_share_drums']} / "
+              f"{r['percussive_share_no_drums']} | {r['mel_distance']} | {r['si_snr_db']} |")
+    if args.codec_out:
+        record = {"codec": {"plugin": codec.name, "version": codec.version, "codec_id": codec.codec_id},
+                  "songs": args.songs, "first_seed": args.first_seed, "seconds": args.seconds, "paths": found}
+        args.codec_out.write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from hiermusic.evaluation.continuity import find_clicks, join_continuity
 from hiermusic.evaluation.form_check import RETURNS_MIN_S, description_checks, form_checks, returns
+from hiermusic.evaluation.independent_judge import aligned_section_gap, judge_key, percussive_share, return_copies
 from hiermusic.evaluation.loudness import is_silent, rms_dbfs
 from hiermusic.evaluation.percussion import detect_drums
 from hiermusic.evaluation.prompt_set import AskedAttributes, AskedForm
@@ -78,6 +79,27 @@ def analyze_piece(audio: np.ndarray, sample_rate: int, record: dict, asked: Aske
             "joins": len(joins),
             "click_times_s": [round(t, 3) for t in clicks],
         },
+        "judge": judge_measures(audio, sample_rate, sections, asked.drums, asked.mode),
+    }
+
+
+def judge_measures(audio: np.ndarray, sample_rate: int, sections: list[dict], drums: bool | None,
+                   mode: str | None) -> dict:
+    """The independent judge's figures of one clip (issue 28), for a piece
+    (what its prompt asked) and a corpus song alike (what its labels say):
+    `drums` True/False/None (not said), `mode` "major"/"minor"/None."""
+    gap = aligned_section_gap(audio, sample_rate, sections)
+    copies = return_copies(audio, sample_rate, sections)
+    key = judge_key(audio, sample_rate)
+    return {
+        "aligned_gap": _rounded(asdict(gap)) if gap else None,
+        "returns": [{**_rounded(asdict(r)), "peak": _round(r.peak, 6)} for r in copies],
+        "copies": sum(r.copy for r in copies),
+        "percussive_share": _round(percussive_share(audio), 6),
+        "drums_asked": drums,
+        "key": _rounded(asdict(key)),
+        "mode_asked": mode,
+        "mode_matches": _match(key.mode, mode),
     }
 
 
@@ -129,8 +151,8 @@ def _pitch_class(name: str | None) -> int | None:
     return None if name is None else key_index(name)  # "A#" and "Bb" are one key
 
 
-def _round(value: object) -> object:
-    return round(value, 4) if isinstance(value, float) else value
+def _round(value: object, digits: int = 4) -> object:
+    return round(value, digits) if isinstance(value, float) else value
 
 
 def _rounded(values: dict) -> dict:

@@ -39,6 +39,7 @@ def headline(report: dict) -> list[Figure]:
     ask, plan, st, co = s["prompt_adherence"], s["plan_adherence"], s["structure"], s["continuity"]
     fid, codec, text = report["fidelity"], report["fidelity"]["codec"], report["text_audio"]
     songs, n = report["speed"]["songs"], s["pieces"]
+    judge = _judge_figures(s.get("judge"))  # a report from before issue 28 has none
     rows = [
         Figure("tempo within 5% of the asked tempo", ask["tempo"]["within"], ask["tempo"]["asked"]),
         Figure("  octave errors (2x or 1/2x), pieces", ask["tempo"]["octave_errors"]),
@@ -46,15 +47,18 @@ def headline(report: dict) -> list[Figure]:
         Figure("  same measure, held-out corpus songs at their labelled tempo", ask["tempo"].get("reference_within"),
                ask["tempo"].get("reference_songs")),
         Figure("asked mode (major/minor) found", ask["mode"]["right"], ask["mode"]["asked"]),
+        *judge["mode"],
         Figure("asked key found", ask["key"]["right"], ask["key"]["asked"]),
         Figure("drums present when asked", ask["drums_when_asked"]["present"], ask["drums_when_asked"]["asked"]),
         Figure("no drums when asked", ask["no_drums_when_asked"]["absent"], ask["no_drums_when_asked"]["asked"]),
+        *judge["drums"],
         Figure("tempo within 5% of the plan's", plan["tempo_within"], n),
         Figure("mode of the plan found", plan["mode"], n),
         Figure("audible structure", st["present"], n),
         Figure("repeated minus other section similarity", st["repeat_gap_mean"]),
         Figure("  same, held-out corpus songs", st["reference_repeat_gap_mean"]),
         Figure("  ratio to the corpus songs", st["gap_vs_reference"]),
+        *judge["structure"],
         Figure("loudness follows the planned energy (correlation)", st["energy_agreement_mean"]),
         Figure("spectral flux at joins / elsewhere", co["flux_ratio_mean"]),
         Figure("clicks at joins", co["clicks_at_joins"]),
@@ -77,6 +81,43 @@ def headline(report: dict) -> list[Figure]:
     rows += [Figure(f"{s['level']} {s['method']} s per call", round(s["mean_s"], 3))
              for s in report["speed"]["levels"] if s["method"] in LEVEL_RPCS]
     return rows
+
+
+def _judge_figures(judge: dict | None) -> dict[str, list[Figure]]:
+    """Issue 28's figures by the independent judge, each placed beside the
+    eval's own figure for the same question, with the issue's bar."""
+    if not judge:
+        return {"mode": [], "drums": [], "structure": []}
+    gap, returns, drums, mode = judge["aligned_gap"], judge["returns"], judge["drums"], judge["mode"]
+    return {
+        "mode": [
+            Figure("  same, by the independent judge (bar 90%)", mode["right"], mode["asked"]),
+            Figure("  judge, held-out corpus songs at their labelled mode", mode["reference_right"],
+                   mode["reference_songs"]),
+        ],
+        "drums": [
+            Figure("judge's percussive share, median, drums asked", drums["percussive_share_median"]),
+            Figure("  no drums asked", drums["percussive_share_median_none"]),
+            Figure("  ratio (bar 3x)", drums["ratio"]),
+            Figure("  held-out corpus songs with / without drums",
+                   f"{fmt(drums['reference_percussive_share_median'])} / "
+                   f"{fmt(drums['reference_percussive_share_median_none'])}"),
+        ],
+        "structure": [
+            Figure("judge's aligned section gap (returning minus other), mean", gap["mean"]),
+            Figure("  median", gap["median"]),
+            Figure("  pieces with returns", gap["pieces_with_returns"]),
+            Figure("  same, held-out corpus songs at the pieces' length", gap["reference_mean"]),
+            Figure("  ratio of means to the corpus songs (bar 0.8)", gap["vs_reference"]),
+            Figure("returns copied sample for sample (bar: none)", returns["copies"]),
+            Figure("  of returns", returns["returns"]),
+            # As 1 - peak: a copy's 0.99997 would read "1" at three digits.
+            Figure("  closest return: 1 - peak correlation (copy <= 1e-4)", None if returns["peak_correlation_max"]
+                   is None else round(1 - returns["peak_correlation_max"], 6)),
+            Figure("  same, held-out corpus songs: copies / returns",
+                   f"{returns['reference_copies']} / {returns['reference_returns']}"),
+        ],
+    }
 
 
 def _form_figures(form: dict | None) -> list[Figure]:
@@ -137,6 +178,8 @@ def render_markdown(report: dict) -> str:
             f"{fmt(m['drums']['asked'])} / {fmt(m['drums']['present'])} | {fmt(m['structure']['sections']['gap'])} | "
             f"{fmt(m['continuity']['ratio'])} | {len(m['continuity']['click_times_s'])} |"
         )
+    if report["pieces"] and "judge" in report["pieces"][0]["measures"]:
+        lines += _judge_table(report["pieces"])
     if report.get("form"):
         lines += _form_table(report["pieces"])
     if report.get("refused"):
@@ -145,6 +188,25 @@ def render_markdown(report: dict) -> str:
     lines += ["", "## Pictures", ""]
     lines += [f"![{p['id']}]({p['picture']})" for p in report["pieces"]]
     return "\n".join(lines) + "\n"
+
+
+def _judge_table(pieces: list[dict]) -> list[str]:
+    lines = ["", "## The independent judge (issue 28)", "",
+             "| id | aligned gap | returns: peak correlation with the first | percussive share | drums asked | "
+             "key (fit) | mode asked / right |", "|---|---|---|---|---|---|---|"]
+    for p in pieces:
+        j = p["measures"]["judge"]
+        returns = ", ".join(f"{r['section']}←{r['returns_to']} {r['peak']:.5f}{' COPY' if r['copy'] else ''}"
+                            if r["peak"] is not None else f"{r['section']}←{r['returns_to']} silent"
+                            for r in j["returns"])
+        key = j["key"]
+        lines.append(
+            f"| {p['id']} | {fmt((j['aligned_gap'] or {}).get('gap'))} | {returns or '–'} | "
+            f"{fmt(j['percussive_share'])} | {fmt(j['drums_asked'])} | "
+            f"{fmt(key['key'])} {fmt(key['mode'])} ({key['fit']:.2f}) | "
+            f"{fmt(j['mode_asked'])} / {fmt(j['mode_matches'])} |"
+        )
+    return lines
 
 
 def _form_table(pieces: list[dict]) -> list[str]:

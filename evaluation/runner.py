@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from hiermusic.evaluation.form_summary import summarize_form
-from hiermusic.evaluation.prompt_set import EvalPrompt, load_prompts
+from hiermusic.evaluation.prompt_set import EVAL_MODES, EvalPrompt, load_prompts
 from hiermusic.orchestrator.compose_session import ComposeError
 from hiermusic.evaluation.speed import latency_histograms, level_speed, song_speed
 
@@ -152,7 +152,7 @@ def measure(prompts: list[EvalPrompt], records: list[dict], out: Path, config: E
     from hiermusic.evaluation.codec_fidelity import codec_fidelity
     from hiermusic.evaluation.fidelity import FEATURE_SET, fidelity_features, frechet_distance
     from hiermusic.evaluation.pictures import piece_picture
-    from hiermusic.evaluation.piece_analysis import analyze_form, analyze_piece, reference_tempo_within
+    from hiermusic.evaluation.piece_analysis import analyze_form, analyze_piece, judge_measures, reference_tempo_within
     from hiermusic.evaluation.reference import reference_songs
     from hiermusic.evaluation.structure import section_similarity, self_similarity
     from hiermusic.evaluation.summary import summarize_pieces
@@ -190,12 +190,17 @@ def measure(prompts: list[EvalPrompt], records: list[dict], out: Path, config: E
     # as the pieces last: how far the beat tracker itself can be trusted.
     seconds = max((len(a) / sr for a in audios), default=60.0)
     reference_tempo = [reference_tempo_within(a[: int(seconds * 24000)], labels.tempo_bpm) for labels, a in reference]
+    # The independent judge on the same cut (issue 28): sections past it drop out, returns included.
+    log(f"judging the held-out corpus songs' first {seconds:.0f} s")
+    reference_judge = [judge_measures(a[: int(seconds * 24000)], 24000, [asdict(s) for s in labels.sections],
+                                      labels.drums, labels.mode if labels.mode in EVAL_MODES else None)
+                       for labels, a in reference]
     ref_features = np.concatenate([fidelity_features(a) for _, a in reference])
     temporal = records[0]["models"].get("temporal", {}) if records else {}
     log("measuring the codec and text–audio agreement")
     return {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
-        "summary": summarize_pieces(pieces, reference_gap, reference_tempo),
+        "summary": summarize_pieces(pieces, reference_gap, reference_tempo, reference_judge),
         "form": summarize_form(pieces),
         "fidelity": {
             "feature_set": FEATURE_SET,

@@ -61,7 +61,7 @@ def _frame_span(section: dict, frames: int) -> tuple[int, int]:
     return min(start, frames), min(end, frames)
 
 
-def _repeat_pairs(sections: list[dict]) -> list[tuple[int, int]]:
+def repeat_pairs(sections: list[dict]) -> list[tuple[int, int]]:
     """(i, earlier) pairs. repeat_of is the plan's own word (a served plan
     marks new material with the section's own index, corpus labels with -1);
     a plan that sets it nowhere falls back to pairing each section with the
@@ -91,7 +91,7 @@ def section_similarity(audio: np.ndarray, sections: list[dict], sample_rate: int
         if end > start:
             m = z[start:end].mean(0)
             means[i] = m / (np.linalg.norm(m) + 1e-9)
-    repeated = [float(means[i] @ means[j]) for i, j in _repeat_pairs(sections) if i in means and j in means]
+    repeated = [float(means[i] @ means[j]) for i, j in repeat_pairs(sections) if i in means and j in means]
     different = [
         float(means[i] @ means[j])
         for i in means

@@ -5,7 +5,10 @@ takes: services.common.chunk_layout.chunk_context (what the scheduler sends)
 -> services.common.chunk_context.decode_context (what the service checks);
 services.common.plan_context.PlanContext.from_chunks then makes the model's
 tensors, as the plugins do. So both chunk levels train on the very same plan
-of a song, and training and serving cannot drift apart.
+of a song, and training and serving cannot drift apart. A chunk in a return
+gets its thematic memory the same way: services.common.thematic_memory
+(what the scheduler sends) -> chunk_context.decode_memory (what the
+acoustic service checks).
 
 The plan comes from a PlanConditioner, which the command line builds from
 the semantic level (services/semantic/label_plans.py) and hands to the
@@ -24,10 +27,11 @@ from hiermusic.corpus import shards
 from hiermusic.corpus.labels import SongLabels
 from hiermusic.corpus.plannable import plannable
 from hiermusic.corpus.token_space import check_tokens
-from hiermusic.services.common.chunk_context import decode_context
+from hiermusic.services.common.chunk_context import decode_context, decode_memory
 from hiermusic.services.common.chunk_layout import Chunk, PlanArrays, chunk_context, layout
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import ChunkInputs
+from hiermusic.services.common.thematic_memory import MemoryInputs, thematic_memory
 
 Log = Callable[[str], None]
 
@@ -83,6 +87,7 @@ class Song:
     chunks: list[Chunk]  # the scheduler's layout of its T frames
     # Each chunk's context, decoded once: every step would otherwise pay the serving path again.
     contexts: dict[int, ChunkInputs] = field(default_factory=dict, repr=False)
+    memories: dict[int, MemoryInputs | None] = field(default_factory=dict, repr=False)
 
     def context(self, chunk: Chunk, space: TokenSpaceConfig, margin_s: float, max_frames: int) -> ChunkInputs:
         """The chunk's context exactly as a chunk level's service decodes it
@@ -91,6 +96,17 @@ class Song:
             message = chunk_context(self.plan, chunk, space, margin_s)
             self.contexts[chunk.index] = decode_context(message, space, max_frames)
         return self.contexts[chunk.index]
+
+    def memory(self, chunk: Chunk, space: TokenSpaceConfig, max_frames: int) -> MemoryInputs | None:
+        """The chunk's thematic memory (at most `max_frames` frames) exactly as
+        the acoustic service decodes it from the scheduler's request, made from
+        the song's own codes of the first occurrence; None outside a return."""
+        if chunk.index not in self.memories:
+            codes = self.codes[: space.coarse_codebooks].numpy().astype(np.int64)
+            message = thematic_memory(self.plan, chunk, codes, space.frame_rate, max_frames)
+            self.memories[chunk.index] = (None if message is None else
+                                          decode_memory(message, "memory", space, max_frames, chunk.frames))
+        return self.memories[chunk.index]
 
 
 def load_songs(data_dir: Path, space: TokenSpaceConfig, chunking: Chunking, conditioner: PlanConditioner,

@@ -23,6 +23,7 @@ from hiermusic.services.common.chunk_layout import Chunk, PlanArrays, chunk_cont
 from hiermusic.services.common.contract import TokenSpaceConfig, describe_model
 from hiermusic.services.common.limits import LEVELS
 from hiermusic.services.common.tensors import TensorError, decode, encode
+from hiermusic.services.common.thematic_memory import thematic_memory
 from hiermusic.v1 import composer_pb2, contract_pb2, levels_pb2, tensor_pb2
 
 F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64
@@ -119,6 +120,9 @@ def plan_arrays(plan: levels_pb2.PiecePlan, space: TokenSpaceConfig, frames: int
         section_drums=np.array([s.drums or plan.drums for s in plan.sections], dtype=np.int64),
         section_modal_interchange=np.array([s.modal_interchange for s in plan.sections], dtype=bool),
         section_displacement=np.array([s.displacement for s in plan.sections], dtype=bool),
+        section_start_s=np.array([s.start_s for s in plan.sections], dtype=np.float64),
+        section_end_s=np.array([s.end_s for s in plan.sections], dtype=np.float64),
+        section_repeat_of=np.array([s.repeat_of for s in plan.sections], dtype=np.int64),
     )
 
 
@@ -159,6 +163,9 @@ class Song:
     arrays: PlanArrays | None = None
     fine_summary: tensor_pb2.Tensor | None = None  # temporal(n-1)'s, for temporal(n)
     fine_tokens: np.ndarray | None = None  # int64 [fine codebooks, frames] of temporal(n-1)
+    # The piece's coarse codes as far as they are made: a return's chunks
+    # hear its first occurrence's (thematic memory). int64 [coarse codebooks, frames]
+    codes: np.ndarray = field(init=False)
     first_audio: float | None = None
     timings: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     trace: list[composer_pb2.ChunkTrace] = field(default_factory=list)
@@ -168,6 +175,7 @@ class Song:
     def __post_init__(self) -> None:
         self.space = space_of(self.infos["acoustic"])
         self.crossfader = Crossfader(self.space.hop_length)
+        self.codes = np.zeros((self.space.coarse_codebooks, self.chunks[-1].end), np.int64)
 
     def events(self) -> Iterator[composer_pb2.ComposeEvent]:
         """The recipe: the plan, then each chunk's audio, then the summary."""
@@ -218,6 +226,10 @@ class Song:
             prefix = previous.codes[:, chunk.start - previous.chunk.start :]
             if prefix.size:
                 request.prefix_tokens.CopyFrom(encode(prefix))
+        memory = thematic_memory(self.arrays, chunk, self.codes, self.space.frame_rate,
+                                 self.infos["acoustic"].max_memory_frames)
+        if memory is not None:
+            request.memory.CopyFrom(memory)
         reply = self.clients["acoustic"].call.remote(
             "GenerateCoarse", request.SerializeToString(), self.request_id, chunk.index
         )
@@ -230,6 +242,7 @@ class Song:
         codes = check(
             "acoustic", response.coarse_tokens, "coarse_tokens", I64, [self.space.coarse_codebooks, sent.chunk.frames]
         )
+        self.codes[:, sent.chunk.start : sent.chunk.end] = codes
         return Coarse(sent.chunk, sent.context, response, codes, seconds)
 
     def render(self, coarse: Coarse) -> np.ndarray:
@@ -253,7 +266,11 @@ class Song:
             "temporal", response.fine_tokens, "fine_tokens", I64, [space.codebooks - space.coarse_codebooks, chunk.frames]
         )
         self.fine_summary = response.summary
-        for level, answer, took in (("acoustic", coarse.response, coarse.seconds), ("temporal", response, seconds)):
+        coarse_memory = (coarse.response.memory_frames, coarse.response.memory_of_section)
+        for level, answer, took, (memory_frames, memory_of) in (
+            ("acoustic", coarse.response, coarse.seconds, coarse_memory),
+            ("temporal", response, seconds, (0, -1)),  # the temporal level takes no thematic memory
+        ):
             self.trace.append(
                 composer_pb2.ChunkTrace(
                     chunk_index=chunk.index,
@@ -263,6 +280,8 @@ class Song:
                     seconds=took,
                     model_version=answer.model.model_version,
                     rule_breaks=answer.rule_breaks,
+                    memory_frames=memory_frames,
+                    memory_of_section=memory_of,
                 )
             )
         return audio

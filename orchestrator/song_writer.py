@@ -113,6 +113,9 @@ class SongWriter:
                     "seconds": round(t.seconds, 4),
                     "model_version": t.model_version,
                     "rule_breaks": list(t.rule_breaks),  # as the level reported receiving them
+                    # The thematic memory the level reported receiving: 0 frames and -1 when none.
+                    "memory_frames": t.memory_frames,
+                    "memory_of_section": t.memory_of_section,
                 }
                 for t in summary.trace
             ],

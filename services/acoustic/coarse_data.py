@@ -3,7 +3,7 @@ corpus songs (corpus/chunked_songs.py loads them as the scheduler would
 chunk them), one chunk of each window at a time. A song's coarse codes (RVQ
 levels 1-2) are the targets; each chunk's plan reaches the model through
 the path a served chunk takes, ending in PlanContext.from_chunks as in the
-plugin."""
+plugin; a chunk in a return gets its thematic memory as served, too."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from hiermusic.corpus.chunked_songs import Chunking, Song
+from hiermusic.services.acoustic.thematic_attention import MemoryBatch
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.plan_context import PlanContext
 
@@ -34,6 +35,7 @@ class ChunkBatch:
     generated: torch.Tensor  # bool [B, T], frames the level writes at inference: not the overlap prefix
     opens: torch.Tensor  # bool [B], the chunk is its song's first: no summary comes in
     continues: torch.Tensor  # bool [B], a real chunk whose predecessor is in this walk
+    memory: MemoryBatch | None = None  # the thematic memory of the chunks in a return; None: no such chunk
 
 
 def training_windows(songs: list[Song], count: int) -> list[Window]:
@@ -48,18 +50,20 @@ def whole_songs(songs: list[Song]) -> list[Window]:
 
 
 def chunk_batch(windows: list[Window], slot: int, space: TokenSpaceConfig, chunking: Chunking,
-                max_frames: int, device: torch.device) -> ChunkBatch:
+                max_frames: int, device: torch.device, max_memory_frames: int = 0) -> ChunkBatch:
     """Chunk `first + slot` of every window; slot -1 is the chunk before the
     window (its summary warms the window's first chunk). A window without
-    that chunk gets a stand-in with no real frames."""
+    that chunk gets a stand-in with no real frames (and no memory). Thematic
+    memory of at most `max_memory_frames` frames (0: none)."""
     t, k = chunking.frames, space.coarse_codebooks
     codes = torch.zeros(len(windows), k, t, dtype=torch.long)
-    contexts, frames, generated, opens, continues = [], [], [], [], []
+    contexts, memories, frames, generated, opens, continues = [], [], [], [], [], []
     for i, w in enumerate(windows):
         index = w.first + slot
         real = 0 <= index < w.first + w.count
         chunk = w.song.chunks[index if real else 0]
         contexts.append(w.song.context(chunk, space, chunking.margin_s, max_frames))
+        memories.append(w.song.memory(chunk, space, max_memory_frames) if real and max_memory_frames else None)
         codes[i, :, : chunk.frames] = w.song.codes[:k, chunk.start : chunk.end]
         position = torch.arange(t)
         frames.append(position < (chunk.frames if real else 0))
@@ -73,4 +77,5 @@ def chunk_batch(windows: list[Window], slot: int, space: TokenSpaceConfig, chunk
         generated=torch.stack(generated).to(device),
         opens=torch.tensor(opens, device=device),
         continues=torch.tensor(continues, device=device),
+        memory=MemoryBatch.of(memories, k, device),
     )

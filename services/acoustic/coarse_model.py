@@ -5,13 +5,16 @@ the semantic token and the section, with its energy, that cover it, so
 section boundaries inside a chunk are seen where they fall; where it lies in
 the beat and the bar of the plan's beat grid, so the tempo asked for reaches
 the frames exactly, which semantic tokens at 12.5/s cannot carry to within a
-few percent; and whether the prompt asked for drums, asked for none, or did
-not say, since a caption embedding hears "no drums" much as "drums"."""
+few percent; whether the prompt asked for drums, asked for none, or did
+not say, since a caption embedding hears "no drums" much as "drums"; and, in
+a section that returns, the first occurrence's codes at the same place in
+the bar (thematic_attention.py)."""
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -21,6 +24,7 @@ from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.nn import KVCache, SummaryPooler, Transformer, TransformerConfig, floored, keep_top_k, sample
 from hiermusic.services.common.plan_context import PlanContext
 from hiermusic.services.common.plan_encoder import PlanEncoder
+from hiermusic.services.acoustic.thematic_attention import MemoryBatch, ThematicAttention
 
 BEAT_FEATURES = 7  # sin/cos of the beat, half-beat and bar phases, and whether a grid is known
 
@@ -44,9 +48,19 @@ class CoarseConfig:
     # Plan positions (PlanEncoder): offsets -margin .. positions-margin-1 from the chunk's first semantic token.
     semantic_positions: int = 256
     semantic_margin: int = 64
+    # Longest thematic memory a request may carry (ModelInfo.max_memory_frames,
+    # never past the longest chunk): a memory frame is aligned with a chunk
+    # frame, so the longest chunk of the default transformer (512 - 8 summary).
+    max_memory_frames: int = 504
 
 
 class CoarseTransformer(nn.Module):
+    # Parameters a checkpoint may lack (services/common/level.py load_or_init):
+    # at their initial values the model computes what it did without them,
+    # the thematic memory's gate being zero, so weights trained before it
+    # existed (the bundled ones) serve unchanged.
+    neutral_at_init: ClassVar[tuple[str, ...]] = ("theme.",)
+
     def __init__(self, config: CoarseConfig) -> None:
         super().__init__()
         self.config = config
@@ -76,15 +90,19 @@ class CoarseTransformer(nn.Module):
         # The learnt drums input alone still let a "no drums" piece draw now
         # and then a burst of cymbal-like noise. Filled by the trainer.
         self.register_buffer("drums_evidence", torch.zeros(self.codebooks, 3, space.codebook_size))
+        # Built last, so the layers above draw the same random weights as before it existed.
+        self.theme = ThematicAttention(space, d, config.transformer.heads, config.transformer.max_len)
 
-    def frame_plan(self, plan: PlanContext) -> torch.Tensor:
+    def frame_plan(self, plan: PlanContext, theme: MemoryBatch | None = None) -> torch.Tensor:
         """Each frame's own plan: its semantic token plus its section and that
-        section's energy, its place in the beat grid and the drums asked. [B, T, D]"""
+        section's energy, its place in the beat grid, the drums asked and what
+        it hears of its thematic memory. [B, T, D]"""
         sections = self.frame_section(torch.cat([plan.sections, plan.section_energy[..., None]], dim=-1))  # [B, k, D]
         index = plan.frame_section[..., None].expand(-1, -1, sections.shape[-1])  # [B, T, D]
         out = self.frame_sem(plan.semantic.gather(1, plan.frame_semantic)) + torch.gather(sections, 1, index)
         out = out + self.beat_proj(beat_features(plan.frame_beats).to(out))
-        return out + self.drums_emb(plan.frame_drums)
+        out = out + self.drums_emb(plan.frame_drums)
+        return out if theme is None else self.theme(out, theme)
 
     def summary_prefix(
         self, summary: torch.Tensor | None, batch: int, opens: torch.Tensor | None = None
@@ -115,11 +133,12 @@ class CoarseTransformer(nn.Module):
         return torch.stack(out, dim=1)
 
     def forward(
-        self, codes: torch.Tensor, plan: PlanContext, summary: torch.Tensor | None, opens: torch.Tensor | None = None
+        self, codes: torch.Tensor, plan: PlanContext, summary: torch.Tensor | None, opens: torch.Tensor | None = None,
+        theme: MemoryBatch | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass: logits [B, K, T, V] and the summary out [B, n, S]."""
         prefix = self.summary_prefix(summary, codes.shape[0], opens)
-        x = torch.cat([prefix, self.frame_inputs(codes, self.frame_plan(plan))], dim=1)
+        x = torch.cat([prefix, self.frame_inputs(codes, self.frame_plan(plan, theme))], dim=1)
         memory, mask = self.plan_encoder(plan)
         hidden = self.transformer(x, memory, mask)[:, prefix.shape[1] :]
         return self.logits(hidden, codes), self.pooler(hidden)
@@ -135,14 +154,16 @@ class CoarseTransformer(nn.Module):
         top_k: int,
         generator: torch.Generator,
         drums_floor: Sequence[float] = (),
+        theme: MemoryBatch | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes [1, K, num_frames] (starting with the given prefix) and summary
         [1, n, S]. `drums_floor[k]` > 0 keeps, at the frames whose section
         asks for no drums, among codebook k's top_k only the codes whose
         evidence for no drums is at least that probability (all of them where
-        none is); codebooks past its end have none."""
+        none is); codebooks past its end have none. `theme`: the chunk's
+        thematic memory, if it has one."""
         memory, mask = self.plan_encoder(plan)
-        frame_plan = self.frame_plan(plan)  # [1, num_frames, D]
+        frame_plan = self.frame_plan(plan, theme)  # [1, num_frames, D]
         cache = KVCache(capacity=self.no_summary.shape[0] + num_frames)  # summary + frames
         device = memory.device
         given = prefix_codes.shape[-1] if prefix_codes is not None else 0

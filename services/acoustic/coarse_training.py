@@ -21,8 +21,9 @@ Resumable like every trainer here (services/common/training.py): the batch of
 step s comes from the generator seeded with (seed, s). Validation walks whole
 songs chunk by chunk and reports each codebook's cross-entropy next to its
 unigram baseline (the entropy of the training split's code frequencies), the
-same with no summaries passed on (what the summaries are worth), and the
-continuity loss."""
+same with no summaries passed on (what the summaries are worth), the
+cross-entropy of the chunks in a return (those with a thematic memory: what
+the memory is worth, beside a run with it held shut) and the continuity loss."""
 from __future__ import annotations
 
 import operator
@@ -86,6 +87,10 @@ class CoarseTrainConfig:
     keep_checkpoints: int = 2
     seed: int = 0
     threads: int = 1
+    # False holds the thematic memory's gate shut (its weights frozen at their
+    # neutral start): the chunks in a return still get their memory, so the
+    # ablation is scored on the same chunks, but the model cannot hear it.
+    thematic_memory: bool = True
 
 
 @dataclass
@@ -95,13 +100,14 @@ class Geometry:
     chunking: Chunking
     max_frames: int
     device: torch.device
+    max_memory_frames: int = 0  # the longest thematic memory a chunk in a return gets
 
     @classmethod
     def of(cls, config: CoarseTrainConfig, model: CoarseConfig, device: torch.device) -> "Geometry":
         max_frames = model.transformer.max_len - model.token_space.summary_tokens
         chunking = Chunking.of(config.chunk_s, config.overlap_s, config.semantic_margin_s, model.token_space,
                                max_frames)
-        return cls(chunking, max_frames, device)
+        return cls(chunking, max_frames, device, min(model.max_memory_frames, max_frames))
 
 
 @dataclass
@@ -112,16 +118,23 @@ class Sums:
     written: torch.Tensor  # frames written (per codebook)
     continuity: torch.Tensor  # KL summed over overlap frames and codebooks
     overlapped: torch.Tensor  # overlap frames x codebooks
+    # The part of ce and written in chunks with a thematic memory (a return).
+    ce_return: torch.Tensor
+    written_return: torch.Tensor
 
     def ce_mean(self) -> torch.Tensor:
         return (self.ce / self.written.clamp(min=1)).mean()
+
+    def ce_return_mean(self) -> torch.Tensor:
+        return (self.ce_return / self.written_return.clamp(min=1)).mean()
 
     def continuity_mean(self) -> torch.Tensor:
         return self.continuity / self.overlapped.clamp(min=1)
 
     def __add__(self, other: "Sums") -> "Sums":
         return Sums(self.ce + other.ce, self.written + other.written, self.continuity + other.continuity,
-                    self.overlapped + other.overlapped)
+                    self.overlapped + other.overlapped, self.ce_return + other.ce_return,
+                    self.written_return + other.written_return)
 
 
 def walk(model: CoarseTransformer, windows: list[Window], geometry: Geometry, summaries: bool = True,
@@ -133,10 +146,12 @@ def walk(model: CoarseTransformer, windows: list[Window], geometry: Geometry, su
     space, chunking = model.config.token_space, geometry.chunking
     hop, overlap = chunking.hop, chunking.overlap
     zero = torch.zeros((), device=geometry.device)
-    sums = Sums(torch.zeros(space.coarse_codebooks, device=geometry.device), zero, zero, zero)
+    per_codebook = torch.zeros(space.coarse_codebooks, device=geometry.device)
+    sums = Sums(per_codebook, zero, zero, zero, per_codebook, zero)
 
     def batch(slot: int):
-        made = chunk_batch(windows, slot, space, chunking, geometry.max_frames, geometry.device)
+        made = chunk_batch(windows, slot, space, chunking, geometry.max_frames, geometry.device,
+                           geometry.max_memory_frames)
         if unsaid is not None:
             hide = unsaid.to(made.plan.drums.device)
             made.plan.drums = made.plan.drums.masked_fill(hide, 0)
@@ -147,15 +162,20 @@ def walk(model: CoarseTransformer, windows: list[Window], geometry: Geometry, su
     if summaries and any(w.first > 0 for w in windows):
         with torch.no_grad():
             warm = batch(-1)
-            logits, summary = model(warm.codes, warm.plan, None)
+            logits, summary = model(warm.codes, warm.plan, None, theme=warm.memory)
             before = logits[:, :, hop:].log_softmax(-1) if overlap else None
     for slot in range(max(w.count for w in windows)):
         b = batch(slot)
-        logits, out = model(b.codes, b.plan, summary, b.opens if summary is not None else None)  # [B, K, T, V]
+        logits, out = model(b.codes, b.plan, summary, b.opens if summary is not None else None,
+                            theme=b.memory)  # [B, K, T, V]
         nll = F.cross_entropy(logits.flatten(0, 2), b.codes.flatten(), reduction="none").view(b.codes.shape)
         written = b.generated[:, None].float()  # [B, 1, T]
         sums.ce = sums.ce + (nll * written).sum(dim=(0, 2))
         sums.written = sums.written + written.sum()
+        if b.memory is not None:
+            in_return = written * b.memory.covered(written.shape[-1])[:, None].float()
+            sums.ce_return = sums.ce_return + (nll * in_return).sum(dim=(0, 2))
+            sums.written_return = sums.written_return + in_return.sum()
         if before is not None:
             here = logits[:, :, :overlap].log_softmax(-1)  # [B, K, overlap, V]
             kl = (before.exp() * (before - here)).sum(-1)  # [B, K, overlap]
@@ -194,7 +214,8 @@ def evaluate(model: CoarseTransformer, songs: list[Song], geometry: Geometry, ba
     per_codebook = chained.ce / chained.written.clamp(min=1)
     metrics = {f"ce_cb{k}": float(v) for k, v in enumerate(per_codebook)}
     metrics |= {"ce": float(chained.ce_mean()), "ce_no_summary": float(alone.ce_mean()),
-                "continuity": float(chained.continuity_mean()), "songs": float(len(songs))}
+                "continuity": float(chained.continuity_mean()), "songs": float(len(songs)),
+                "ce_return": float(chained.ce_return_mean()), "return_frames": float(chained.written_return)}
     model.train(was_training)
     return metrics
 
@@ -216,6 +237,8 @@ def train(data_dir: Path, out_dir: Path, config: CoarseTrainConfig, conditioner:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     run = Run.start(out_dir, {"model": model}, optimizer, model_config, log, config, data_dir)
     warm_start(run, model, config.init_checkpoint, log)
+    if not config.thematic_memory:
+        model.theme.requires_grad_(False)
 
     songs = by_split(load_songs(data_dir, space, geometry.chunking, conditioner, log))
     if not songs["train"]:
@@ -243,6 +266,7 @@ def train(data_dir: Path, out_dir: Path, config: CoarseTrainConfig, conditioner:
         run.metrics.update({f"{split}_{k}": v for k, v in found.items()})
         per_codebook = " ".join(f"cb{k} {found[f'ce_cb{k}']:.3f} (unigram {u:.3f})" for k, u in enumerate(baselines))
         log(f"step {run.step} {split} ce {per_codebook} without summaries {found['ce_no_summary']:.3f} "
+            f"in returns {found['ce_return']:.3f} ({found['return_frames']:.0f} frames) "
             f"continuity {found['continuity']:.4f} over {len(scored[split])} songs")
 
     def card() -> ModelCard:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import grpc
 
 from hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc
-from hiermusic.services.common.chunk_context import decode_context, decode_prefix, decode_summary, trace_summaries
+from hiermusic.services.common.chunk_context import (
+    decode_context, decode_memory, decode_prefix, decode_summary, trace_summaries,
+)
 from hiermusic.services.common.metrics import LEVEL_CHUNKS
 from hiermusic.services.common.server import ModelGate, invalid_argument
 from hiermusic.services.common.tensors import encode
@@ -30,6 +32,11 @@ class AcousticServicer(levels_pb2_grpc.AcousticLevelServicer):
             prefix = decode_prefix(
                 request.prefix_tokens, "prefix_tokens", self.space.coarse_codebooks, self.space, ctx.num_frames
             )
+            memory = None
+            if request.HasField("memory"):
+                memory = decode_memory(
+                    request.memory, "memory", self.space, self.plugin.max_memory_frames, ctx.num_frames
+                )
         with self.gate.hold(context, "GenerateCoarse"):
             codes, summary_out = self.plugin.generate(
                 ctx,
@@ -38,6 +45,7 @@ class AcousticServicer(levels_pb2_grpc.AcousticLevelServicer):
                 request.sampling.seed,
                 request.sampling.temperature,
                 request.sampling.top_k,
+                memory,
             )
         LEVEL_CHUNKS.labels("acoustic").inc()
         out = encode(summary_out)
@@ -50,6 +58,8 @@ class AcousticServicer(levels_pb2_grpc.AcousticLevelServicer):
             model=self.plugin.info(),
             # What reached this level, so the trace shows a rule-break arriving.
             rule_breaks=ctx.rule_breaks,
+            memory_frames=memory.frames if memory is not None else 0,
+            memory_of_section=memory.of_section if memory is not None else -1,
         )
 
 

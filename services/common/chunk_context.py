@@ -1,5 +1,6 @@
 """Decoding and validating what the acoustic and temporal levels receive per
-chunk: the plan context, the summary tokens and the overlap prefix."""
+chunk: the plan context, the summary tokens, the overlap prefix and the
+thematic memory."""
 from __future__ import annotations
 
 import hashlib
@@ -11,6 +12,7 @@ from hiermusic.v1 import levels_pb2, tensor_pb2
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import ChunkInputs
 from hiermusic.services.common.tensors import TensorError, decode, is_unset
+from hiermusic.services.common.thematic_memory import MemoryInputs
 
 F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64
 
@@ -85,6 +87,30 @@ def decode_prefix(
     if prefix.shape[1] >= num_frames:
         raise TensorError(f"{field}: {prefix.shape[1]} prefix frames leave nothing to generate in {num_frames}")
     return prefix
+
+
+def decode_memory(
+    message: levels_pb2.ThematicMemory, field: str, space: TokenSpaceConfig, max_frames: int, num_frames: int
+) -> MemoryInputs:
+    """A chunk's thematic memory: at most `max_frames` frames of valid coarse
+    codes, lying inside the chunk's `num_frames`. The frame count is checked
+    from the shape before the data is read."""
+    if max_frames <= 0:
+        raise TensorError(f"{field}: this model takes no thematic memory (ModelInfo.max_memory_frames is 0)")
+    shape = list(message.coarse_tokens.shape)
+    if len(shape) == 2 and shape[1] > max_frames:
+        raise TensorError(f"{field}.coarse_tokens: {shape[1]} frames, this model takes at most {max_frames} "
+                          f"(ModelInfo.max_memory_frames)")
+    if is_unset(message.coarse_tokens):
+        raise TensorError(f"{field}.coarse_tokens: missing")
+    codes = decode(message.coarse_tokens, f"{field}.coarse_tokens", I64, [space.coarse_codebooks, None],
+                   max_value=space.codebook_size)
+    if message.of_section < 0:
+        raise TensorError(f"{field}.of_section: {message.of_section}, a section index must be >= 0")
+    if not 0 <= message.chunk_offset <= num_frames - codes.shape[1]:
+        raise TensorError(f"{field}.chunk_offset: {message.chunk_offset} with {codes.shape[1]} frames does not lie "
+                          f"inside the chunk's {num_frames} frames")
+    return MemoryInputs(message.of_section, message.chunk_offset, codes)
 
 
 def digest(message: tensor_pb2.Tensor) -> str:

@@ -64,6 +64,12 @@ class PlanArrays:
     section_drums: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     section_modal_interchange: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     section_displacement: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    # Per section [S]: its span in seconds and the section it brings back
+    # (repeat_of, below its own index on a return), which thematic memory
+    # (thematic_memory.py) is built from; empty: no returns known.
+    section_start_s: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    section_end_s: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    section_repeat_of: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def beat_positions(marks: np.ndarray, times: np.ndarray) -> np.ndarray:

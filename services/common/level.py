@@ -67,7 +67,13 @@ def load_or_init(
     config: C | None = None,
 ) -> LoadedModel:
     """The plugin's module on `device`: from a checkpoint when given, else
-    seeded random weights, which the version and `trained` say plainly."""
+    seeded random weights, which the version and `trained` say plainly.
+
+    A checkpoint must hold every weight but those the module names in
+    `neutral_at_init` (prefixes of state keys): layers that at their initial
+    values leave the model's output as it was without them (a zero gate), so
+    a checkpoint made before they existed is the same model with them. They
+    are built from the seeded random weights, the same on every replica."""
     if checkpoint is not None:
         state, card, digest = load_checkpoint(Path(checkpoint))
         if card.plugin != plugin or card.level != level:
@@ -79,18 +85,27 @@ def load_or_init(
             cfg = config_from_dict(config_cls, card.model_config, "config.")
         except UnknownFieldError as err:
             raise ValueError(f"the model card of {checkpoint}: {err}") from None
-        module = build(cfg)
-        module.load_state_dict(state)
+        module = seeded(build, cfg)
+        missing, unexpected = module.load_state_dict(state, strict=False)
+        lacking = [k for k in missing if not k.startswith(getattr(module, "neutral_at_init", ()))]
+        if lacking or unexpected:
+            raise ValueError(f"checkpoint {checkpoint} does not fit {plugin}'s model: missing "
+                             f"{', '.join(lacking) or 'nothing'}; unexpected {', '.join(unexpected) or 'nothing'}")
         loaded = LoadedModel(module, cfg, card.version, digest, card.trained, card)
     else:
         cfg = config if config is not None else config_cls()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(INIT_SEED)
-            module = build(cfg)
+        module = seeded(build, cfg)
         digest = state_digest(module)
         loaded = LoadedModel(module, cfg, f"{plugin}-untrained-{digest[:8]}", "", False, None)
     loaded.module.to(device).eval()
     return loaded
+
+
+def seeded(build: Callable[[C], torch.nn.Module], config: C) -> torch.nn.Module:
+    """The module with the random weights every replica draws (INIT_SEED)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        return build(config)
 
 
 def state_digest(module: torch.nn.Module) -> str:
@@ -109,6 +124,7 @@ def model_info(
     device: torch.device,
     codec_plugin: str = "",
     max_chunk_frames: int = 0,
+    max_memory_frames: int = 0,
 ) -> contract_pb2.ModelInfo:
     return contract_pb2.ModelInfo(
         level=level,
@@ -120,6 +136,7 @@ def model_info(
         device=str(device),
         codec_plugin=codec_plugin,
         max_chunk_frames=max_chunk_frames,
+        max_memory_frames=max_memory_frames,
     )
 
 

@@ -75,6 +75,10 @@ class SemanticPlanConditioner:
                 beats=np.asarray(labels.beats, dtype=np.float32),
                 downbeats=np.asarray(labels.downbeats, dtype=np.float32),
                 drums=drums_value(labels.drums),
+                # The returns, for the acoustic level's thematic memory.
+                section_start_s=np.array([s.start_s for s in form.sections], dtype=np.float64),
+                section_end_s=np.array([s.end_s for s in form.sections], dtype=np.float64),
+                section_repeat_of=np.array([s.repeat_of for s in form.sections], dtype=np.int64),
             ))
         return out
 

@@ -27,7 +27,7 @@ from hiermusic.v1 import contract_pb2 as hiermusic_dot_v1_dot_contract__pb2
 from hiermusic.v1 import levels_pb2 as hiermusic_dot_v1_dot_levels__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bhiermusic/v1/composer.proto\x12\x0chiermusic.v1\x1a\x19hiermusic/v1/tensor.proto\x1a\x1bhiermusic/v1/contract.proto\x1a\x19hiermusic/v1/levels.proto\"\x8d\x01\n\x0e\x43omposeRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x12\n\nduration_s\x18\x02 \x01(\x01\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x0f\n\x07\x63hunk_s\x18\x04 \x01(\x01\x12\x11\n\toverlap_s\x18\x05 \x01(\x01\x12%\n\x04plan\x18\x06 \x01(\x0b\x32\x17.hiermusic.v1.PiecePlan\"\x92\x01\n\nAudioChunk\x12\x13\n\x0b\x63hunk_index\x18\x01 \x01(\x05\x12\x13\n\x0b\x63hunk_count\x18\x02 \x01(\x05\x12\x0f\n\x07start_s\x18\x03 \x01(\x01\x12!\n\x03pcm\x18\x04 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x13\n\x0bsample_rate\x18\x05 \x01(\x05\x12\x11\n\toverlap_s\x18\x06 \x01(\x01\"\xa4\x01\n\nChunkTrace\x12\x13\n\x0b\x63hunk_index\x18\x01 \x01(\x05\x12\r\n\x05level\x18\x02 \x01(\t\x12\x19\n\x11summary_in_sha256\x18\x03 \x01(\t\x12\x1a\n\x12summary_out_sha256\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\x12\x15\n\rmodel_version\x18\x06 \x01(\t\x12\x13\n\x0brule_breaks\x18\x07 \x03(\t\"<\n\x0bLevelTiming\x12\r\n\x05level\x18\x01 \x01(\t\x12\x0f\n\x07total_s\x18\x02 \x01(\x01\x12\r\n\x05\x63\x61lls\x18\x03 \x01(\x05\"\xe3\x01\n\x0e\x43omposeSummary\x12\x0e\n\x06wall_s\x18\x01 \x01(\x01\x12\x15\n\rfirst_audio_s\x18\x02 \x01(\x01\x12\x18\n\x10real_time_factor\x18\x03 \x01(\x01\x12*\n\x07timings\x18\x04 \x03(\x0b\x32\x19.hiermusic.v1.LevelTiming\x12\'\n\x06models\x18\x05 \x03(\x0b\x32\x17.hiermusic.v1.ModelInfo\x12\'\n\x05trace\x18\x06 \x03(\x0b\x32\x18.hiermusic.v1.ChunkTrace\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"\x9c\x01\n\x0c\x43omposeEvent\x12\'\n\x04plan\x18\x01 \x01(\x0b\x32\x17.hiermusic.v1.PiecePlanH\x00\x12)\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x18.hiermusic.v1.AudioChunkH\x00\x12/\n\x07summary\x18\x03 \x01(\x0b\x32\x1c.hiermusic.v1.ComposeSummaryH\x00\x42\x07\n\x05\x65vent2Q\n\x08\x43omposer\x12\x45\n\x07\x43ompose\x12\x1c.hiermusic.v1.ComposeRequest\x1a\x1a.hiermusic.v1.ComposeEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bhiermusic/v1/composer.proto\x12\x0chiermusic.v1\x1a\x19hiermusic/v1/tensor.proto\x1a\x1bhiermusic/v1/contract.proto\x1a\x19hiermusic/v1/levels.proto\"\x8d\x01\n\x0e\x43omposeRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x12\n\nduration_s\x18\x02 \x01(\x01\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x0f\n\x07\x63hunk_s\x18\x04 \x01(\x01\x12\x11\n\toverlap_s\x18\x05 \x01(\x01\x12%\n\x04plan\x18\x06 \x01(\x0b\x32\x17.hiermusic.v1.PiecePlan\"\x92\x01\n\nAudioChunk\x12\x13\n\x0b\x63hunk_index\x18\x01 \x01(\x05\x12\x13\n\x0b\x63hunk_count\x18\x02 \x01(\x05\x12\x0f\n\x07start_s\x18\x03 \x01(\x01\x12!\n\x03pcm\x18\x04 \x01(\x0b\x32\x14.hiermusic.v1.Tensor\x12\x13\n\x0bsample_rate\x18\x05 \x01(\x05\x12\x11\n\toverlap_s\x18\x06 \x01(\x01\"\xd6\x01\n\nChunkTrace\x12\x13\n\x0b\x63hunk_index\x18\x01 \x01(\x05\x12\r\n\x05level\x18\x02 \x01(\t\x12\x19\n\x11summary_in_sha256\x18\x03 \x01(\t\x12\x1a\n\x12summary_out_sha256\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\x12\x15\n\rmodel_version\x18\x06 \x01(\t\x12\x13\n\x0brule_breaks\x18\x07 \x03(\t\x12\x15\n\rmemory_frames\x18\x08 \x01(\x05\x12\x19\n\x11memory_of_section\x18\t \x01(\x05\"<\n\x0bLevelTiming\x12\r\n\x05level\x18\x01 \x01(\t\x12\x0f\n\x07total_s\x18\x02 \x01(\x01\x12\r\n\x05\x63\x61lls\x18\x03 \x01(\x05\"\xe3\x01\n\x0e\x43omposeSummary\x12\x0e\n\x06wall_s\x18\x01 \x01(\x01\x12\x15\n\rfirst_audio_s\x18\x02 \x01(\x01\x12\x18\n\x10real_time_factor\x18\x03 \x01(\x01\x12*\n\x07timings\x18\x04 \x03(\x0b\x32\x19.hiermusic.v1.LevelTiming\x12\'\n\x06models\x18\x05 \x03(\x0b\x32\x17.hiermusic.v1.ModelInfo\x12\'\n\x05trace\x18\x06 \x03(\x0b\x32\x18.hiermusic.v1.ChunkTrace\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"\x9c\x01\n\x0c\x43omposeEvent\x12\'\n\x04plan\x18\x01 \x01(\x0b\x32\x17.hiermusic.v1.PiecePlanH\x00\x12)\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x18.hiermusic.v1.AudioChunkH\x00\x12/\n\x07summary\x18\x03 \x01(\x0b\x32\x1c.hiermusic.v1.ComposeSummaryH\x00\x42\x07\n\x05\x65vent2Q\n\x08\x43omposer\x12\x45\n\x07\x43ompose\x12\x1c.hiermusic.v1.ComposeRequest\x1a\x1a.hiermusic.v1.ComposeEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,13 +39,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDIOCHUNK']._serialized_start=273
   _globals['_AUDIOCHUNK']._serialized_end=419
   _globals['_CHUNKTRACE']._serialized_start=422
-  _globals['_CHUNKTRACE']._serialized_end=586
-  _globals['_LEVELTIMING']._serialized_start=588
-  _globals['_LEVELTIMING']._serialized_end=648
-  _globals['_COMPOSESUMMARY']._serialized_start=651
-  _globals['_COMPOSESUMMARY']._serialized_end=878
-  _globals['_COMPOSEEVENT']._serialized_start=881
-  _globals['_COMPOSEEVENT']._serialized_end=1037
-  _globals['_COMPOSER']._serialized_start=1039
-  _globals['_COMPOSER']._serialized_end=1120
+  _globals['_CHUNKTRACE']._serialized_end=636
+  _globals['_LEVELTIMING']._serialized_start=638
+  _globals['_LEVELTIMING']._serialized_end=698
+  _globals['_COMPOSESUMMARY']._serialized_start=701
+  _globals['_COMPOSESUMMARY']._serialized_end=928
+  _globals['_COMPOSEEVENT']._serialized_start=931
+  _globals['_COMPOSEEVENT']._serialized_end=1087
+  _globals['_COMPOSER']._serialized_start=1089
+  _globals['_COMPOSER']._serialized_end=1170
 # @@protoc_insertion_point(module_scope)

@@ -42,7 +42,7 @@ class AudioChunk(_message.Message):
     def __init__(self, chunk_index: _Optional[int] = ..., chunk_count: _Optional[int] = ..., start_s: _Optional[float] = ..., pcm: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., sample_rate: _Optional[int] = ..., overlap_s: _Optional[float] = ...) -> None: ...
 
 class ChunkTrace(_message.Message):
-    __slots__ = ("chunk_index", "level", "summary_in_sha256", "summary_out_sha256", "seconds", "model_version", "rule_breaks")
+    __slots__ = ("chunk_index", "level", "summary_in_sha256", "summary_out_sha256", "seconds", "model_version", "rule_breaks", "memory_frames", "memory_of_section")
     CHUNK_INDEX_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_IN_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,8 @@ class ChunkTrace(_message.Message):
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     RULE_BREAKS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_OF_SECTION_FIELD_NUMBER: _ClassVar[int]
     chunk_index: int
     level: str
     summary_in_sha256: str
@@ -57,7 +59,9 @@ class ChunkTrace(_message.Message):
     seconds: float
     model_version: str
     rule_breaks: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, chunk_index: _Optional[int] = ..., level: _Optional[str] = ..., summary_in_sha256: _Optional[str] = ..., summary_out_sha256: _Optional[str] = ..., seconds: _Optional[float] = ..., model_version: _Optional[str] = ..., rule_breaks: _Optional[_Iterable[str]] = ...) -> None: ...
+    memory_frames: int
+    memory_of_section: int
+    def __init__(self, chunk_index: _Optional[int] = ..., level: _Optional[str] = ..., summary_in_sha256: _Optional[str] = ..., summary_out_sha256: _Optional[str] = ..., seconds: _Optional[float] = ..., model_version: _Optional[str] = ..., rule_breaks: _Optional[_Iterable[str]] = ..., memory_frames: _Optional[int] = ..., memory_of_section: _Optional[int] = ...) -> None: ...
 
 class LevelTiming(_message.Message):
     __slots__ = ("level", "total_s", "calls")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bhiermusic/v1/contract.proto\x12\x0chiermusic.v1\"\xa2\x02\n\nTokenSpace\x12\x10\n\x08\x63odec_id\x18\x01 \x01(\t\x12\x13\n\x0bsample_rate\x18\x02 \x01(\x05\x12\x12\n\nframe_rate\x18\x03 \x01(\x01\x12\x11\n\tcodebooks\x18\x04 \x01(\x05\x12\x18\n\x10\x63oarse_codebooks\x18\x05 \x01(\x05\x12\x15\n\rcodebook_size\x18\x06 \x01(\x05\x12\x1d\n\x15semantic_tokenizer_id\x18\x07 \x01(\t\x12\x1b\n\x13semantic_vocab_size\x18\x08 \x01(\x05\x12\x15\n\rsemantic_rate\x18\t \x01(\x01\x12\x15\n\rembedding_dim\x18\n \x01(\x05\x12\x16\n\x0esummary_tokens\x18\x0b \x01(\x05\x12\x13\n\x0bsummary_dim\x18\x0c \x01(\x05\"\xdc\x01\n\tModelInfo\x12\r\n\x05level\x18\x01 \x01(\t\x12\x0e\n\x06plugin\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x19\n\x11\x63heckpoint_digest\x18\x04 \x01(\t\x12\x0f\n\x07trained\x18\x05 \x01(\x08\x12-\n\x0btoken_space\x18\x06 \x01(\x0b\x32\x18.hiermusic.v1.TokenSpace\x12\x0e\n\x06\x64\x65vice\x18\x07 \x01(\t\x12\x14\n\x0c\x63odec_plugin\x18\x08 \x01(\t\x12\x18\n\x10max_chunk_frames\x18\t \x01(\x05\"\x11\n\x0f\x44\x65scribeRequestb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bhiermusic/v1/contract.proto\x12\x0chiermusic.v1\"\xa2\x02\n\nTokenSpace\x12\x10\n\x08\x63odec_id\x18\x01 \x01(\t\x12\x13\n\x0bsample_rate\x18\x02 \x01(\x05\x12\x12\n\nframe_rate\x18\x03 \x01(\x01\x12\x11\n\tcodebooks\x18\x04 \x01(\x05\x12\x18\n\x10\x63oarse_codebooks\x18\x05 \x01(\x05\x12\x15\n\rcodebook_size\x18\x06 \x01(\x05\x12\x1d\n\x15semantic_tokenizer_id\x18\x07 \x01(\t\x12\x1b\n\x13semantic_vocab_size\x18\x08 \x01(\x05\x12\x15\n\rsemantic_rate\x18\t \x01(\x01\x12\x15\n\rembedding_dim\x18\n \x01(\x05\x12\x16\n\x0esummary_tokens\x18\x0b \x01(\x05\x12\x13\n\x0bsummary_dim\x18\x0c \x01(\x05\"\xf7\x01\n\tModelInfo\x12\r\n\x05level\x18\x01 \x01(\t\x12\x0e\n\x06plugin\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x19\n\x11\x63heckpoint_digest\x18\x04 \x01(\t\x12\x0f\n\x07trained\x18\x05 \x01(\x08\x12-\n\x0btoken_space\x18\x06 \x01(\x0b\x32\x18.hiermusic.v1.TokenSpace\x12\x0e\n\x06\x64\x65vice\x18\x07 \x01(\t\x12\x14\n\x0c\x63odec_plugin\x18\x08 \x01(\t\x12\x18\n\x10max_chunk_frames\x18\t \x01(\x05\x12\x19\n\x11max_memory_frames\x18\n \x01(\x05\"\x11\n\x0f\x44\x65scribeRequestb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOKENSPACE']._serialized_start=46
   _globals['_TOKENSPACE']._serialized_end=336
   _globals['_MODELINFO']._serialized_start=339
-  _globals['_MODELINFO']._serialized_end=559
-  _globals['_DESCRIBEREQUEST']._serialized_start=561
-  _globals['_DESCRIBEREQUEST']._serialized_end=578
+  _globals['_MODELINFO']._serialized_end=586
+  _globals['_DESCRIBEREQUEST']._serialized_start=588
+  _globals['_DESCRIBEREQUEST']._serialized_end=605
 # @@protoc_insertion_point(module_scope)

@@ -34,7 +34,7 @@ class TokenSpace(_message.Message):
     def __init__(self, codec_id: _Optional[str] = ..., sample_rate: _Optional[int] = ..., frame_rate: _Optional[float] = ..., codebooks: _Optional[int] = ..., coarse_codebooks: _Optional[int] = ..., codebook_size: _Optional[int] = ..., semantic_tokenizer_id: _Optional[str] = ..., semantic_vocab_size: _Optional[int] = ..., semantic_rate: _Optional[float] = ..., embedding_dim: _Optional[int] = ..., summary_tokens: _Optional[int] = ..., summary_dim: _Optional[int] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("level", "plugin", "model_version", "checkpoint_digest", "trained", "token_space", "device", "codec_plugin", "max_chunk_frames")
+    __slots__ = ("level", "plugin", "model_version", "checkpoint_digest", "trained", "token_space", "device", "codec_plugin", "max_chunk_frames", "max_memory_frames")
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     PLUGIN_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class ModelInfo(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     CODEC_PLUGIN_FIELD_NUMBER: _ClassVar[int]
     MAX_CHUNK_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MAX_MEMORY_FRAMES_FIELD_NUMBER: _ClassVar[int]
     level: str
     plugin: str
     model_version: str
@@ -53,7 +54,8 @@ class ModelInfo(_message.Message):
     device: str
     codec_plugin: str
     max_chunk_frames: int
-    def __init__(self, level: _Optional[str] = ..., plugin: _Optional[str] = ..., model_version: _Optional[str] = ..., checkpoint_digest: _Optional[str] = ..., trained: _Optional[bool] = ..., token_space: _Optional[_Union[TokenSpace, _Mapping]] = ..., device: _Optional[str] = ..., codec_plugin: _Optional[str] = ..., max_chunk_frames: _Optional[int] = ...) -> None: ...
+    max_memory_frames: int
+    def __init__(self, level: _Optional[str] = ..., plugin: _Optional[str] = ..., model_version: _Optional[str] = ..., checkpoint_digest: _Optional[str] = ..., trained: _Optional[bool] = ..., token_space: _Optional[_Union[TokenSpace, _Mapping]] = ..., device: _Optional[str] = ..., codec_plugin: _Optional[str] = ..., max_chunk_frames: _Optional[int] = ..., max_memory_frames: _Optional[int] = ...) -> None: ...
 
 class DescribeRequest(_message.Message):
     __slots__ = ()

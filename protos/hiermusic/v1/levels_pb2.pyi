@@ -136,33 +136,49 @@ class ChunkContext(_message.Message):
     section_displacement: _containers.RepeatedScalarFieldContainer[bool]
     def __init__(self, chunk_index: _Optional[int] = ..., start_frame: _Optional[int] = ..., num_frames: _Optional[int] = ..., semantic_start: _Optional[int] = ..., semantic_tokens: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., frame_sections: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., section_embeddings: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., text_embedding: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., section_energy: _Optional[_Iterable[float]] = ..., frame_beats: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., drums: _Optional[_Union[Drums, str]] = ..., section_drums: _Optional[_Iterable[_Union[Drums, str]]] = ..., section_modal_interchange: _Optional[_Iterable[bool]] = ..., section_displacement: _Optional[_Iterable[bool]] = ...) -> None: ...
 
+class ThematicMemory(_message.Message):
+    __slots__ = ("of_section", "chunk_offset", "coarse_tokens")
+    OF_SECTION_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    COARSE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    of_section: int
+    chunk_offset: int
+    coarse_tokens: _tensor_pb2.Tensor
+    def __init__(self, of_section: _Optional[int] = ..., chunk_offset: _Optional[int] = ..., coarse_tokens: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+
 class CoarseRequest(_message.Message):
-    __slots__ = ("context", "summary", "prefix_tokens", "sampling")
+    __slots__ = ("context", "summary", "prefix_tokens", "sampling", "memory")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     PREFIX_TOKENS_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
     context: ChunkContext
     summary: _tensor_pb2.Tensor
     prefix_tokens: _tensor_pb2.Tensor
     sampling: Sampling
-    def __init__(self, context: _Optional[_Union[ChunkContext, _Mapping]] = ..., summary: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., prefix_tokens: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ...) -> None: ...
+    memory: ThematicMemory
+    def __init__(self, context: _Optional[_Union[ChunkContext, _Mapping]] = ..., summary: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., prefix_tokens: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., sampling: _Optional[_Union[Sampling, _Mapping]] = ..., memory: _Optional[_Union[ThematicMemory, _Mapping]] = ...) -> None: ...
 
 class CoarseResponse(_message.Message):
-    __slots__ = ("coarse_tokens", "summary", "summary_in_sha256", "summary_out_sha256", "model", "rule_breaks")
+    __slots__ = ("coarse_tokens", "summary", "summary_in_sha256", "summary_out_sha256", "model", "rule_breaks", "memory_frames", "memory_of_section")
     COARSE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_IN_SHA256_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_OUT_SHA256_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     RULE_BREAKS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_OF_SECTION_FIELD_NUMBER: _ClassVar[int]
     coarse_tokens: _tensor_pb2.Tensor
     summary: _tensor_pb2.Tensor
     summary_in_sha256: str
     summary_out_sha256: str
     model: _contract_pb2.ModelInfo
     rule_breaks: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, coarse_tokens: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., summary: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., summary_in_sha256: _Optional[str] = ..., summary_out_sha256: _Optional[str] = ..., model: _Optional[_Union[_contract_pb2.ModelInfo, _Mapping]] = ..., rule_breaks: _Optional[_Iterable[str]] = ...) -> None: ...
+    memory_frames: int
+    memory_of_section: int
+    def __init__(self, coarse_tokens: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., summary: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., summary_in_sha256: _Optional[str] = ..., summary_out_sha256: _Optional[str] = ..., model: _Optional[_Union[_contract_pb2.ModelInfo, _Mapping]] = ..., rule_breaks: _Optional[_Iterable[str]] = ..., memory_frames: _Optional[int] = ..., memory_of_section: _Optional[int] = ...) -> None: ...
 
 class RenderRequest(_message.Message):
     __slots__ = ("context", "coarse_tokens", "summary", "prefix_tokens", "sampling")

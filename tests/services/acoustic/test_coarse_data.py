@@ -5,11 +5,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from hiermusic.corpus.chunked_songs import Chunking, load_songs
 from hiermusic.corpus.token_space import corpus_token_space
 from hiermusic.services.acoustic.coarse_data import Window, chunk_batch, training_windows
 from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
+from hiermusic.services.acoustic.coarse_training import Geometry, walk
 from hiermusic.services.common.chunk_context import decode_context
 from hiermusic.services.common.chunk_layout import chunk_context
 from hiermusic.services.common.contract import TokenSpaceConfig
@@ -89,3 +91,43 @@ def test_batches_mark_the_frames_each_chunk_writes_and_the_song_s_first_chunk(so
     assert not warm.frames[0].any() and warm.frames[1].all()
     windows = training_windows(songs[:1], 3)
     assert [(w.first, w.count) for w in windows] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_a_chunk_in_a_return_trains_with_the_memory_the_scheduler_would_send(songs, space) -> None:
+    """The labelled plan's sections reach the trainer; where the chorus is
+    made to return to the verse, its chunks get the verse's own codes at the
+    same offset from the section's start (thematic_memory.memory_span), and
+    the memory reaches the model's loss."""
+    plan = songs[0].plan
+    assert plan.section_start_s.tolist() == [0.0, SECTION_FRAME / 50] and plan.section_repeat_of.tolist() == [0, 1]
+    assert chunk_batch([Window(songs[0], 0, 6)], 4, space, CHUNKING, 56, CPU, 56).memory is None  # no return
+    song = replace(songs[0], plan=replace(plan, section_repeat_of=np.array([0, 0])), contexts={}, memories={})
+    window = Window(song, 0, 6)
+    assert chunk_batch([window], 1, space, CHUNKING, 56, CPU, 56).memory is None  # in the verse
+    assert chunk_batch([window], 4, space, CHUNKING, 56, CPU).memory is None  # a model that takes none
+    batch = chunk_batch([window, Window(songs[1], 0, 6)], 4, space, CHUNKING, 56, CPU, 56)
+    memory = batch.memory
+    # Chunk 4 (frames 64..87) writes 72..87, 20..35 frames into the chorus: the verse's frames 20..35.
+    assert memory.present.tolist() == [True, False] and memory.mask[0].sum() == 16
+    assert memory.frames[0].tolist() == list(range(8, 24))
+    assert torch.equal(memory.codes[0], song.codes[:2, 20:36].long())
+    model = CoarseTransformer(replace(MODEL, token_space=space))
+    logits, _ = model(batch.codes, batch.plan, None, theme=memory)
+    F.cross_entropy(logits.flatten(0, 2), batch.codes.flatten()).backward()
+    assert model.theme.gate.grad.abs() > 0  # the gate starts shut and learns to open
+
+
+def test_a_walk_scores_the_chunks_in_a_return_apart(songs, space) -> None:
+    """coarse_training.walk sums the cross-entropy of the chunks that carry a
+    memory apart, so a run can say what the memory is worth in returns."""
+    plan = songs[0].plan
+    song = replace(songs[0], plan=replace(plan, section_repeat_of=np.array([0, 0])), contexts={}, memories={})
+    model = CoarseTransformer(replace(MODEL, token_space=space)).eval()
+    with torch.no_grad():
+        sums = walk(model, [Window(song, 0, 6)], Geometry(CHUNKING, 56, CPU, 56))
+        before = walk(model, [Window(songs[0], 0, 6)], Geometry(CHUNKING, 56, CPU, 56))
+    # Frames 52..103 are the chorus (a return of the verse), every one written by some chunk, and each with
+    # the verse's frame at the same offset in its memory (frames, not frames times codebooks).
+    assert sums.written_return == 52 and sums.written == 104
+    assert sums.ce_return.sum() < sums.ce.sum() and sums.ce_return_mean() > 0
+    assert before.written_return == 0 and before.ce_return_mean() == 0  # no return, nothing apart

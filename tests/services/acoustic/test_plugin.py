@@ -7,10 +7,12 @@ from dataclasses import fields, replace
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer, beat_features
 from hiermusic.services.acoustic.plugin import CoarseTransformerPlugin
 from hiermusic.services.acoustic.sampling import CoarseSampling
+from hiermusic.services.acoustic.thematic_attention import MemoryBatch
 from hiermusic.services.common.bootstrap import WEIGHTS_DIR
 from hiermusic.services.common.checkpoint import load_checkpoint, save_checkpoint
 from hiermusic.services.common.contract import TokenSpaceConfig
@@ -18,6 +20,7 @@ from hiermusic.services.common.config_dict import config_from_dict
 from hiermusic.services.common.level import ChunkInputs, card_for
 from hiermusic.services.common.nn import TransformerConfig
 from hiermusic.services.common.plan_context import PlanContext
+from hiermusic.services.common.thematic_memory import MemoryInputs
 
 CPU = torch.device("cpu")
 
@@ -234,3 +237,54 @@ def test_the_no_drums_floor_holds_only_in_sections_that_ask_for_none():
     assert verse.any() and not verse.all()
     first = codes[0, 0].numpy()
     assert drumless.numpy()[first[verse]].all() and not drumless.numpy()[first[~verse]].all()
+
+
+def _memory(frames: int = 30, offset: int = 20, seed: int = 0) -> MemoryInputs:
+    codes = np.random.default_rng(seed).integers(0, TokenSpaceConfig().codebook_size, (2, frames))
+    return MemoryInputs(of_section=0, chunk_offset=offset, codes=codes)
+
+
+def test_weights_from_before_the_thematic_memory_load_and_serve_unchanged(tmp_path):
+    """A checkpoint without the memory's layers is the same model: they start
+    behind a zero gate. Any other weight missing is refused by name."""
+    config = CoarseConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128))
+    model = CoarseTransformer(config)
+    card = card_for(CoarseTransformerPlugin.name, "acoustic", config, config.token_space, "coarse-before-memory")
+    save_checkpoint(model, card, tmp_path / "a.safetensors")
+    state, _, _ = load_checkpoint(tmp_path / "a.safetensors")
+    older = {k: v for k, v in state.items() if not k.startswith("theme.")}
+    save_file(older, str(tmp_path / "older.safetensors"))
+    (tmp_path / "older.json").write_text((tmp_path / "a.json").read_text())
+    plugin = CoarseTransformerPlugin(tmp_path / "older.safetensors", CPU)
+    assert plugin.model.theme.gate.item() == 0.0 and plugin.info().max_memory_frames == 120  # 128 - 8 summary
+    without = plugin.generate(_ctx(), None, None, seed=5, temperature=1.0, top_k=0)
+    given = plugin.generate(_ctx(), None, None, seed=5, temperature=1.0, top_k=0, memory=_memory())
+    assert all(np.array_equal(a, b) for a, b in zip(without, given))
+
+    save_file({k: v for k, v in older.items() if k != "bos"}, str(tmp_path / "broken.safetensors"))
+    (tmp_path / "broken.json").write_text((tmp_path / "a.json").read_text())
+    with pytest.raises(ValueError, match="missing bos"):
+        CoarseTransformerPlugin(tmp_path / "broken.safetensors", CPU)
+
+
+def test_once_its_gate_opens_a_frame_hears_its_memory_and_batches_pad_it_away():
+    """Trained, the memory changes what a chunk writes; in a batch, a chunk
+    with no memory and a shorter memory get what they get alone."""
+    config = CoarseConfig(transformer=TransformerConfig(dim=32, layers=1, heads=2, max_len=128))
+    torch.manual_seed(0)
+    model = CoarseTransformer(config).eval()
+    torch.nn.init.constant_(model.theme.gate, 1.0)
+    ctx, codebooks = _ctx(frames=60), config.token_space.coarse_codebooks
+    codes = torch.randint(0, config.token_space.codebook_size, (1, 2, 60))
+    memories = [_memory(30, 20), None, _memory(12, 0, seed=1)]
+
+    def logits(batch: list[MemoryInputs | None]) -> torch.Tensor:
+        plan = PlanContext.from_chunks([ctx] * len(batch), 60, TokenSpaceConfig().frames_per_semantic, CPU)
+        with torch.inference_mode():
+            return model(codes.expand(len(batch), -1, -1), plan, None, theme=MemoryBatch.of(batch, codebooks, CPU))[0]
+
+    alone = [logits([m]) for m in memories]
+    assert not torch.allclose(alone[0], alone[1]) and not torch.allclose(alone[0], alone[2])
+    together = logits(memories)
+    for i, one in enumerate(alone):
+        torch.testing.assert_close(together[i : i + 1], one, atol=1e-5, rtol=0)

@@ -3,15 +3,13 @@ loopback port, and a plan that states every field, so a test knows the plan
 it gets back."""
 from __future__ import annotations
 
-from concurrent import futures
-
-import grpc
 import torch
 
 from hiermusic.services.common.bootstrap import bundled_checkpoint
 from hiermusic.services.semantic.plugin import MiniLMPlanner
 from hiermusic.services.semantic.service import add_to_server
 from hiermusic.v1 import levels_pb2
+from tests.services.in_process import InProcessLevel
 
 S = levels_pb2.Section
 # 16 s at 120 bpm: an 8 s intro (1.5x and more the choruses' 4 s, as an extended intro must be) and two choruses.
@@ -24,14 +22,8 @@ STATED = levels_pb2.PiecePlan(
     ])
 
 
-class BundledSemantic:
+class BundledSemantic(InProcessLevel):
     """Serves until stop()."""
 
     def __init__(self) -> None:
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        add_to_server(MiniLMPlanner(bundled_checkpoint("semantic"), torch.device("cpu")), self.server)
-        self.address = f"127.0.0.1:{self.server.add_insecure_port('127.0.0.1:0')}"
-        self.server.start()
-
-    def stop(self) -> None:
-        self.server.stop(0).wait()
+        super().__init__(add_to_server, MiniLMPlanner(bundled_checkpoint("semantic"), torch.device("cpu")))

@@ -4,8 +4,6 @@ the field), keeps what the plan states and sends back every field of the plan
 it made, so the plan can be edited and sent up again."""
 from __future__ import annotations
 
-from concurrent import futures
-
 import grpc
 import pytest
 import torch
@@ -14,22 +12,16 @@ from hiermusic.services.common.bootstrap import bundled_checkpoint
 from hiermusic.services.semantic.plugin import MiniLMPlanner
 from hiermusic.services.semantic.service import add_to_server
 from hiermusic.v1 import levels_pb2, levels_pb2_grpc
+from tests.services.in_process import level_stub
 
 S = levels_pb2.Section
 
 
 @pytest.fixture(scope="module")
 def stub():
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    add_to_server(MiniLMPlanner(bundled_checkpoint("semantic"), torch.device("cpu")), server)
-    address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
-    server.start()
-    channel = grpc.insecure_channel(address)
-    try:
-        yield levels_pb2_grpc.SemanticLevelStub(channel)
-    finally:
-        channel.close()
-        server.stop(0).wait()
+    plugin = MiniLMPlanner(bundled_checkpoint("semantic"), torch.device("cpu"))
+    with level_stub(add_to_server, plugin, levels_pb2_grpc.SemanticLevelStub) as stub:
+        yield stub
 
 
 def _plan_both_ways(stub, request) -> list[levels_pb2.PiecePlan]:

@@ -91,6 +91,10 @@ class CoarseTrainConfig:
     # neutral start): the chunks in a return still get their memory, so the
     # ablation is scored on the same chunks, but the model cannot hear it.
     thematic_memory: bool = True
+    # The memory's gate (a scalar that starts at 0) learns at this many times
+    # lr: at lr alone Adam opens it by about lr a step, too slowly for a
+    # fine-tune of a few thousand steps to hear the memory at all.
+    memory_gate_lr_scale: float = 20.0
 
 
 @dataclass
@@ -234,7 +238,11 @@ def train(data_dir: Path, out_dir: Path, config: CoarseTrainConfig, conditioner:
     geometry = Geometry.of(config, model_config, dev)
     torch.manual_seed(config.seed)
     model = CoarseTransformer(model_config).to(dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    gate = [model.theme.gate]
+    rest = [p for name, p in model.named_parameters() if name != "theme.gate"]
+    optimizer = torch.optim.AdamW([{"params": rest}, {"params": gate, "lr_scale": config.memory_gate_lr_scale,
+                                                      "weight_decay": 0.0}],
+                                  lr=config.lr, weight_decay=config.weight_decay)
     run = Run.start(out_dir, {"model": model}, optimizer, model_config, log, config, data_dir)
     warm_start(run, model, config.init_checkpoint, log)
     if not config.thematic_memory:

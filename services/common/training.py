@@ -66,8 +66,9 @@ class Schedule:
         return self.lr * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def apply(self, optimizer: torch.optim.Optimizer, step: int) -> None:
+        """Each parameter group at the schedule's rate times its own `lr_scale` (1 if it has none)."""
         for group in optimizer.param_groups:
-            group["lr"] = self.at(step)
+            group["lr"] = self.at(step) * group.get("lr_scale", 1.0)
 
 
 def learning_rate_schedule(config: LoopConfig) -> Schedule:

@@ -10,6 +10,7 @@ from hiermusic.services.common.checkpoint import ModelCard
 from hiermusic.services.common.checkpoint import save_checkpoint
 from hiermusic.services.common.training import (
     Run,
+    Schedule,
     by_split,
     check_same_run,
     corpus_id,
@@ -114,3 +115,11 @@ def test_a_fresh_run_starts_from_given_weights_and_new_layers_keep_their_own(tmp
     with pytest.raises(ValueError, match="does not: 1.bias, 1.weight"):
         warm_start(Run(tmp_path / "r2", {"model": before}, torch.optim.SGD(before.parameters(), lr=0.1)), before,
                    str(tmp_path / "big.safetensors"), lines.append)
+
+
+def test_a_parameter_group_follows_the_schedule_times_its_own_scale() -> None:
+    a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([{"params": [a]}, {"params": [b], "lr_scale": 20.0}], lr=1.0)
+    schedule = Schedule(lr=1e-3, steps=100, warmup=10)
+    schedule.apply(optimizer, 4)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([5e-4, 1e-2])

@@ -91,8 +91,8 @@ class CoarseTrainConfig:
     # neutral start): the chunks in a return still get their memory, so the
     # ablation is scored on the same chunks, but the model cannot hear it.
     thematic_memory: bool = True
-    # The memory's gate (a scalar that starts at 0) learns at this many times
-    # lr: at lr alone Adam opens it by about lr a step, too slowly for a
+    # The memory's gates (scalars that start at 0) learn at this many times
+    # lr: at lr alone Adam opens one by about lr a step, too slowly for a
     # fine-tune of a few thousand steps to hear the memory at all.
     memory_gate_lr_scale: float = 20.0
 
@@ -238,9 +238,9 @@ def train(data_dir: Path, out_dir: Path, config: CoarseTrainConfig, conditioner:
     geometry = Geometry.of(config, model_config, dev)
     torch.manual_seed(config.seed)
     model = CoarseTransformer(model_config).to(dev)
-    gate = [model.theme.gate]
-    rest = [p for name, p in model.named_parameters() if name != "theme.gate"]
-    optimizer = torch.optim.AdamW([{"params": rest}, {"params": gate, "lr_scale": config.memory_gate_lr_scale,
+    gates = model.theme.gates()
+    rest = [p for p in model.parameters() if all(p is not g for g in gates)]
+    optimizer = torch.optim.AdamW([{"params": rest}, {"params": gates, "lr_scale": config.memory_gate_lr_scale,
                                                       "weight_decay": 0.0}],
                                   lr=config.lr, weight_decay=config.weight_decay)
     run = Run.start(out_dir, {"model": model}, optimizer, model_config, log, config, data_dir)

@@ -4,8 +4,13 @@ returns to (services/common/thematic_memory.py aligns them by bar). A key is
 a memory frame's codes plus the position of the chunk frame it is aligned
 with; a query is a frame's plan plus its own position, so a frame can find
 the memory at its place in the bar and also look around it, to vary, not
-copy. What it hears is added to the frame's plan through a gate that starts
-at zero (Flamingo's tanh gate): until trained, the memory changes nothing."""
+copy. Beside it, each frame is also handed the codes of the memory frame
+aligned with it directly (the aligned path): attention has to learn to find
+that frame before it can use it, and behind a shut gate it hardly learns,
+while in the corpus 66% of a return's first-codebook codes equal the aligned
+memory frame's (3.7% two seconds off). Each path is added to the frame's plan
+through its own gate that starts at zero (Flamingo's tanh gate): until
+trained, the memory changes nothing."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -64,13 +69,28 @@ class ThematicAttention(nn.Module):
         self.attn = Attention(dim, heads, 0.0)
         # tanh(0) = 0: weights trained before the memory existed serve unchanged (level.load_or_init).
         self.gate = nn.Parameter(torch.zeros(()))
+        self.aligned_gate = nn.Parameter(torch.zeros(()))
+
+    def gates(self) -> list[nn.Parameter]:
+        """The scalars that open each path (the trainer gives them their own rate)."""
+        return [self.gate, self.aligned_gate]
 
     def forward(self, frame_plan: torch.Tensor, memory: MemoryBatch) -> torch.Tensor:
         """frame_plan [B, T, D] with what each frame hears of its memory added."""
         t = frame_plan.shape[1]
-        keys = sum(emb(memory.codes[:, k]) for k, emb in enumerate(self.code_emb)) + self.pos(memory.frames)
+        codes = sum(emb(memory.codes[:, k]) for k, emb in enumerate(self.code_emb))  # [B, M, D]
+        keys = codes + self.pos(memory.frames)
         queries = self.norm(frame_plan + self.pos(torch.arange(t, device=frame_plan.device))[None])
         # A chunk with no memory attends to its padding (attention over no key at all is NaN); dropped below.
         heard = self.attn(queries, keys, key_mask=memory.mask | ~memory.present[:, None])  # [B, T, D]
         heard = heard * memory.present[:, None, None]
-        return frame_plan + torch.tanh(self.gate) * heard
+        return frame_plan + torch.tanh(self.gate) * heard + torch.tanh(self.aligned_gate) * self.aligned(codes, memory, t)
+
+    @staticmethod
+    def aligned(codes: torch.Tensor, memory: MemoryBatch, frames: int) -> torch.Tensor:
+        """[B, frames, D]: at each chunk frame the embedded codes of the memory frame aligned with it, 0 elsewhere."""
+        b, _, d = codes.shape
+        out = torch.zeros(b, frames + 1, d, dtype=codes.dtype, device=codes.device)
+        where = torch.where(memory.mask, memory.frames.clamp(max=frames - 1), frames)  # padding lands past the end
+        out = out.scatter_add(1, where[..., None].expand(-1, -1, d), codes * memory.mask[..., None])
+        return out[:, :frames]

@@ -102,7 +102,7 @@ class CoarseTransformer(nn.Module):
         out = self.frame_sem(plan.semantic.gather(1, plan.frame_semantic)) + torch.gather(sections, 1, index)
         out = out + self.beat_proj(beat_features(plan.frame_beats).to(out))
         out = out + self.drums_emb(plan.frame_drums)
-        return out if theme is None else self.theme(out, theme)
+        return out if theme is None else self.theme(out, theme, self.code_emb)
 
     def summary_prefix(
         self, summary: torch.Tensor | None, batch: int, opens: torch.Tensor | None = None

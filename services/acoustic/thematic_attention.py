@@ -5,10 +5,12 @@ a memory frame's codes plus the position of the chunk frame it is aligned
 with; a query is a frame's plan plus its own position, so a frame can find
 the memory at its place in the bar and also look around it, to vary, not
 copy. Beside it, each frame is also handed the codes of the memory frame
-aligned with it directly (the aligned path): attention has to learn to find
-that frame before it can use it, and behind a shut gate it hardly learns,
-while in the corpus 66% of a return's first-codebook codes equal the aligned
-memory frame's (3.7% two seconds off). Each path is added to the frame's plan
+aligned with it directly (the aligned path), embedded by the model's own
+input code embeddings: attention has to learn to find that frame before it
+can use it, and behind a shut gate it hardly learns, while in the corpus 66%
+of a return's first-codebook codes equal the aligned memory frame's (3.7%
+two seconds off). The aligned path's own embeddings, tried first, were
+random to the model, so its gate got no steady gradient and stayed shut. Each path is added to the frame's plan
 through its own gate that starts at zero (Flamingo's tanh gate): until
 trained, the memory changes nothing."""
 from __future__ import annotations
@@ -75,11 +77,12 @@ class ThematicAttention(nn.Module):
         """The scalars that open each path (the trainer gives them their own rate)."""
         return [self.gate, self.aligned_gate]
 
-    def forward(self, frame_plan: torch.Tensor, memory: MemoryBatch) -> torch.Tensor:
-        """frame_plan [B, T, D] with what each frame hears of its memory added."""
+    def forward(self, frame_plan: torch.Tensor, memory: MemoryBatch, code_emb: Sequence[nn.Embedding]) -> torch.Tensor:
+        """frame_plan [B, T, D] with what each frame hears of its memory added;
+        `code_emb`: the model's input embedding of each coarse codebook."""
         t = frame_plan.shape[1]
-        codes = sum(emb(memory.codes[:, k]) for k, emb in enumerate(self.code_emb))  # [B, M, D]
-        keys = codes + self.pos(memory.frames)
+        keys = sum(emb(memory.codes[:, k]) for k, emb in enumerate(self.code_emb)) + self.pos(memory.frames)
+        codes = sum(emb(memory.codes[:, k]) for k, emb in enumerate(code_emb))  # [B, M, D]
         queries = self.norm(frame_plan + self.pos(torch.arange(t, device=frame_plan.device))[None])
         # A chunk with no memory attends to its padding (attention over no key at all is NaN); dropped below.
         heard = self.attn(queries, keys, key_mask=memory.mask | ~memory.present[:, None])  # [B, T, D]

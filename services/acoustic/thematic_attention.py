@@ -10,9 +10,9 @@ input code embeddings: attention has to learn to find that frame before it
 can use it, and behind a shut gate it hardly learns, while in the corpus 66%
 of a return's first-codebook codes equal the aligned memory frame's (3.7%
 two seconds off). The aligned path's own embeddings, tried first, were
-random to the model, so its gate got no steady gradient and stayed shut. Each path is added to the frame's plan
-through its own gate that starts at zero (Flamingo's tanh gate): until
-trained, the memory changes nothing."""
+random to the model, so its gate got no steady gradient and stayed shut.
+Each path is added to the frame's plan through its own gate that starts at
+zero (Flamingo's tanh gate): until trained, the memory changes nothing."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -54,11 +54,15 @@ class MemoryBatch:
         present = torch.tensor([m is not None for m in memories])
         return cls(codes.to(device), frames.to(device), mask.to(device), present.to(device))
 
+    def slots(self, frames: int) -> torch.Tensor:
+        """long [B, M]: the chunk frame each memory frame is aligned with, `frames` (one past the
+        chunk's last) for padding, so a scatter into frames + 1 slots drops it."""
+        return torch.where(self.mask, self.frames.clamp(max=frames - 1), frames)
+
     def covered(self, frames: int) -> torch.Tensor:
         """bool [B, frames]: the chunk frames a memory frame is aligned with (those in the return)."""
         out = torch.zeros(self.mask.shape[0], frames + 1, dtype=torch.bool, device=self.mask.device)
-        where = torch.where(self.mask, self.frames.clamp(max=frames - 1), frames)  # padding lands past the end
-        return out.scatter(1, where, True)[:, :frames]
+        return out.scatter(1, self.slots(frames), True)[:, :frames]
 
 
 class ThematicAttention(nn.Module):
@@ -87,13 +91,13 @@ class ThematicAttention(nn.Module):
         # A chunk with no memory attends to its padding (attention over no key at all is NaN); dropped below.
         heard = self.attn(queries, keys, key_mask=memory.mask | ~memory.present[:, None])  # [B, T, D]
         heard = heard * memory.present[:, None, None]
-        return frame_plan + torch.tanh(self.gate) * heard + torch.tanh(self.aligned_gate) * self.aligned(codes, memory, t)
+        aligned = self.aligned(codes, memory, t)
+        return frame_plan + torch.tanh(self.gate) * heard + torch.tanh(self.aligned_gate) * aligned
 
     @staticmethod
     def aligned(codes: torch.Tensor, memory: MemoryBatch, frames: int) -> torch.Tensor:
         """[B, frames, D]: at each chunk frame the embedded codes of the memory frame aligned with it, 0 elsewhere."""
         b, _, d = codes.shape
         out = torch.zeros(b, frames + 1, d, dtype=codes.dtype, device=codes.device)
-        where = torch.where(memory.mask, memory.frames.clamp(max=frames - 1), frames)  # padding lands past the end
-        out = out.scatter_add(1, where[..., None].expand(-1, -1, d), codes * memory.mask[..., None])
+        out = out.scatter_add(1, memory.slots(frames)[..., None].expand(-1, -1, d), codes * memory.mask[..., None])
         return out[:, :frames]

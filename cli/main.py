@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hiermusic.services.common.limits import LEVELS, MAX_MESSAGE_MB, check_duration, check_piece
+from hiermusic.services.common.limits import LEVELS, MAX_LOCAL_REPLICAS, MAX_MESSAGE_MB, check_duration, check_piece
 
 TRAINER_NAMES = ("codec", "text", "semantic", "acoustic", "temporal")  # orchestrator/train_command.py's TRAINERS
 
@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--metrics-port", type=int, default=9450, help="Composer metrics port")
     up.add_argument("--ready-file", type=Path)
     for level in LEVELS:
-        up.add_argument(f"--{level}", metavar="HOST:PORT", help=f"use a running {level} service instead of starting one")
+        up.add_argument(f"--{level}", metavar="HOST:PORT[,HOST:PORT...]",
+                        help=f"use a running {level} service (or its replicas) instead of starting one")
     _add_mesh_flags(up)
     up.set_defaults(run=_up)
 
@@ -184,9 +185,19 @@ def _add_mesh_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler-config", type=_scheduler_config_file, help="JSON: chunking, deadlines, actor resources")
     p.add_argument("--log-dir", type=Path, help="service logs and mesh.json (default: a temporary dir)")
     p.add_argument("--timeout", type=float, default=0, help="per level call deadline in seconds (0: config)")
+    p.add_argument("--replicas", type=_replicas_flag, action="append", default=[], metavar="LEVEL=N",
+                   help="start N replicas of a level here, calls balanced over them (repeatable)")
     for level in LEVELS:
         p.add_argument(f"--{level}-plugin", default="", help=argparse.SUPPRESS)
         p.add_argument(f"--{level}-checkpoint", default="", help=argparse.SUPPRESS)
+
+
+def _replicas_flag(text: str) -> tuple[str, int]:
+    level, sep, count = text.partition("=")
+    if not sep or level not in LEVELS or not count.isdigit() or not 1 <= int(count) <= MAX_LOCAL_REPLICAS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected LEVEL=N with LEVEL one of {', '.join(LEVELS)} and N from 1 to {MAX_LOCAL_REPLICAS}")
+    return level, int(count)
 
 
 def _scheduler_config_file(path: str):  # -> SchedulerConfig
@@ -218,13 +229,15 @@ def _launches(args: argparse.Namespace, levels: list[str]):
     # two processes that each spread over all cores slow each other many-fold.
     cores = os.cpu_count() or 1
     threads = {"semantic": cores, "acoustic": max(1, cores // 2), "temporal": max(1, cores // 2)}
+    replicas = dict(getattr(args, "replicas", []))
     return [
         LevelLaunch(
             level,
             plugin=getattr(args, f"{level}_plugin"),
             checkpoint=getattr(args, f"{level}_checkpoint"),
             device=args.device,
-            threads=threads[level],
+            threads=max(1, threads[level] // replicas.get(level, 1)),
+            replicas=replicas.get(level, 1),
         )
         for level in levels
     ]
@@ -277,7 +290,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     from hiermusic.cli.plan_command import PlanCommandError, form_text, make_plan, plan_request
-    from hiermusic.orchestrator.mesh import parse_address
+    from hiermusic.orchestrator.level_address import parse_address
     from hiermusic.orchestrator.plan_file import write_plan_file
     from hiermusic.services.semantic.plan_request import asked_piece
 
@@ -377,14 +390,22 @@ def _up(args: argparse.Namespace) -> int:
     import ray
 
     from hiermusic.orchestrator import composer_service
-    from hiermusic.orchestrator.mesh import LocalMesh, MeshError, parse_address
+    from hiermusic.orchestrator.level_address import parse_address
+    from hiermusic.orchestrator.mesh import LocalMesh, MeshError
     from hiermusic.orchestrator.ray_runtime import ray_session, start_scheduler
     from hiermusic.orchestrator.song import unwrap
     from hiermusic.services.common.log import configure_logging
     from hiermusic.services.common.server import ServerConfig, serve
 
     configure_logging("composer")
-    given = {level: parse_address(getattr(args, level)) for level in LEVELS if getattr(args, level)}
+    try:
+        given = {level: parse_address(getattr(args, level)) for level in LEVELS if getattr(args, level)}
+    except ValueError as err:
+        return _fail(str(err), 2)
+    elsewhere = sorted(set(given) & {level for level, _ in args.replicas})
+    if elsewhere:
+        return _fail(f"--replicas {', '.join(elsewhere)}: that level runs elsewhere (--{elsewhere[0]}); "
+                     "name its replicas there as HOST:PORT,HOST:PORT", 2)
     run_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hiermusic-up-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     mesh = LocalMesh(run_dir, _launches(args, [level for level in LEVELS if level not in given]))

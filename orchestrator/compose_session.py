@@ -75,8 +75,8 @@ class EmbeddedComposer:
             raise ComposeError(reason, refused=refused_by_level(reason)) from err
 
     def level_metrics(self) -> dict[str, str]:
-        """Each level's Prometheus endpoint, HOST:PORT."""
-        return {level: f"127.0.0.1:{p.ready['metrics_port']}" for level, p in self.mesh.processes.items()}
+        """Each replica's Prometheus endpoint, HOST:PORT, by replica name (mesh.replica_name)."""
+        return {name: f"127.0.0.1:{p.ready['metrics_port']}" for name, p in self.mesh.processes.items()}
 
 
 class RemoteComposer:

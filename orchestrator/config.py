@@ -38,7 +38,9 @@ class SchedulerConfig:
     first_chunk_s: float = 2.0
     semantic_margin_s: float = SEMANTIC_MARGIN_S  # plan context beyond the chunk on each side
     rpc_deadline_s: float = 60.0  # per level call; a dead level fails the song within it
-    retries: int = 2  # extra attempts on UNAVAILABLE, so a restarted level is picked up
+    # How long a call keeps trying a level that refuses it (UNAVAILABLE: a
+    # restart, every replica down) before the song fails; within the deadline.
+    reconnect_s: float = 20.0
     max_songs: int = 4  # songs in flight at once in one scheduler
     metrics_port: int = 0  # 0: any free port
     metrics_host: str = "127.0.0.1"

@@ -1,7 +1,9 @@
-"""A Ray actor per level that owns the gRPC channel to that level's service.
-Requests and responses cross it as serialized protobuf, never pickled."""
+"""A Ray actor per level that owns the gRPC channel to that level's service
+(one or several replicas, level_address.py). Requests and responses cross it
+as serialized protobuf, never pickled."""
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 
@@ -9,7 +11,7 @@ import grpc
 import ray
 
 from hiermusic.v1 import contract_pb2
-from hiermusic.services.common.limits import MAX_MESSAGE_BYTES
+from hiermusic.orchestrator.level_address import channel_options, channel_target
 from hiermusic.services.common.log import call_metadata
 
 SERVICES = {
@@ -23,43 +25,42 @@ class LevelError(RuntimeError):
     """A level call that failed; the message names the level and its address."""
 
 
+# Pauses between tries of a level that refuses every connection: short, as
+# the channel itself reconnects within a second (level_address.py).
+BACKOFF_S = (0.1, 1.0)  # first, most
+
+
 class LevelClient:
-    def __init__(self, level: str, address: str, deadline_s: float, retries: int) -> None:
+    def __init__(self, level: str, address: str, deadline_s: float, reconnect_s: float) -> None:
         if level not in SERVICES:
             raise ValueError(f"unknown level {level!r}")
         self.level, self.address = level, address
-        self.deadline_s, self.retries = deadline_s, retries
-        self.channel = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ],
-        )
+        self.deadline_s, self.reconnect_s = deadline_s, reconnect_s
+        self.channel = grpc.insecure_channel(channel_target(address), options=channel_options(SERVICES[level]))
 
     def call(
         self, method: str, request: bytes, request_id: str, chunk_index: int | None = None
     ) -> tuple[bytes, float]:
         """One RPC with the level's deadline, returning the response and the
-        seconds it took; UNAVAILABLE is retried with backoff (a level being
-        restarted), anything else fails at once."""
+        seconds it took; UNAVAILABLE is tried again for up to reconnect_s (a
+        level being restarted, all its replicas down), anything else fails at once."""
         rpc = self.channel.unary_unary(f"/{SERVICES[self.level]}/{method}")
         start = time.monotonic()
         deadline = start + self.deadline_s
-        for attempt in range(self.retries + 1):
+        for attempt in itertools.count():
             remaining = deadline - time.monotonic()
             try:
                 response = rpc(request, timeout=max(remaining, 0.001), metadata=call_metadata(request_id, chunk_index))
                 return response, time.monotonic() - start
             except grpc.RpcError as err:
                 code = err.code()
-                if self._backed_off(code, attempt, deadline):
+                if self._backed_off(code, attempt, start, deadline):
                     continue
                 where = f"chunk {chunk_index}" if chunk_index is not None else method
                 raise LevelError(
                     f"{self.level} level at {self.address} failed on {where}: {code.name}: {err.details()}"
                 ) from None
-        raise AssertionError("unreachable")
+        raise AssertionError("unreachable")  # for the type checker: the loop returns or raises
 
     def stream(self, method: str, request: bytes, request_id: str,
                deadline_s: float | None = None) -> Iterator[tuple[bytes, float]]:
@@ -71,7 +72,7 @@ class LevelClient:
         rpc = self.channel.unary_stream(f"/{SERVICES[self.level]}/{method}")
         start = time.monotonic()
         deadline = start + (deadline_s or self.deadline_s)
-        for attempt in range(self.retries + 1):
+        for attempt in itertools.count():
             received = 0
             try:
                 responses = rpc(request, timeout=max(deadline - time.monotonic(), 0.001),
@@ -82,18 +83,20 @@ class LevelClient:
                 return
             except grpc.RpcError as err:
                 code = err.code()
-                if not received and self._backed_off(code, attempt, deadline):
+                if not received and self._backed_off(code, attempt, start, deadline):
                     continue
                 raise LevelError(
                     f"{self.level} level at {self.address} failed on {method} after {received} part(s): "
                     f"{code.name}: {err.details()}"
                 ) from None
 
-    def _backed_off(self, code: grpc.StatusCode, attempt: int, deadline: float) -> bool:
+    def _backed_off(self, code: grpc.StatusCode, attempt: int, start: float, deadline: float) -> bool:
         """Whether a failed attempt is worth another: UNAVAILABLE (a level
-        being restarted) with retries and time left; if so, after the backoff."""
-        pause = 0.5 * 2**attempt
-        if code != grpc.StatusCode.UNAVAILABLE or attempt >= self.retries or deadline - time.monotonic() <= pause:
+        being restarted) while reconnect_s and the deadline leave time; if so,
+        after the backoff."""
+        pause = min(BACKOFF_S[0] * 2**attempt, BACKOFF_S[1])
+        now = time.monotonic()
+        if code != grpc.StatusCode.UNAVAILABLE or now + pause > min(start + self.reconnect_s, deadline):
             return False
         time.sleep(pause)
         return True

@@ -30,6 +30,7 @@ class LevelLaunch:
     codec_plugin: str = ""
     codec_checkpoint: str = ""
     threads: int = 0
+    replicas: int = 1  # processes serving this level, each on its own port
     extra: list[str] = field(default_factory=list)
 
     def argv(self) -> list[str]:
@@ -71,8 +72,15 @@ class LevelProcess:
             return ""
 
 
+def replica_name(level: str, index: int) -> str:
+    """A replica's name in logs, ready files and mesh.json: the level for the
+    first, then level-2, level-3, ..."""
+    return level if index == 0 else f"{level}-{index + 1}"
+
+
 class LocalMesh:
-    """Level services as child processes; logs and ready files in `run_dir`."""
+    """Level services as child processes, keyed by replica name (replica_name);
+    logs and ready files in `run_dir`."""
 
     def __init__(self, run_dir: Path, launches: list[LevelLaunch]) -> None:
         self.run_dir = Path(run_dir)
@@ -82,20 +90,27 @@ class LocalMesh:
     def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for launch in self.launches:
-            log_path = self.run_dir / f"{launch.level}.log"
-            ready_path = self.run_dir / f"{launch.level}.ready.json"
-            ready_path.unlink(missing_ok=True)
-            argv = [sys.executable, "-m", "hiermusic.cli.main", *launch.argv(), "--port", str(launch.port)]
-            argv += ["--metrics-port", "0"]
-            argv += ["--ready-file", str(ready_path)]
-            with open(log_path, "ab") as log:
-                process = subprocess.Popen(
-                    argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
-                )
-            self.processes[launch.level] = LevelProcess(launch, process, log_path, ready_path)
+            if launch.replicas < 1 or (launch.replicas > 1 and launch.port):
+                raise MeshError(f"{launch.level}: {launch.replicas} replica(s) on port {launch.port}; "
+                                "replicas take free ports (port 0)")
+            for index in range(launch.replicas):
+                self._start_one(launch, replica_name(launch.level, index))
+
+    def _start_one(self, launch: LevelLaunch, name: str) -> None:
+        log_path = self.run_dir / f"{name}.log"
+        ready_path = self.run_dir / f"{name}.ready.json"
+        ready_path.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "hiermusic.cli.main", *launch.argv(), "--port", str(launch.port)]
+        argv += ["--metrics-port", "0"]
+        argv += ["--ready-file", str(ready_path)]
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            )
+        self.processes[name] = LevelProcess(launch, process, log_path, ready_path)
 
     def wait_ready(self, timeout_s: float = 300.0) -> dict[str, str]:
-        """Addresses of every level once each has written its ready file."""
+        """Addresses of every level once each replica has written its ready file."""
         deadline = time.monotonic() + timeout_s
         waiting = dict(self.processes)
         while waiting:
@@ -112,12 +127,16 @@ class LocalMesh:
                 raise MeshError(f"{', '.join(waiting)} not ready after {timeout_s:.0f} s; logs in {self.run_dir}")
             time.sleep(0.1)
         (self.run_dir / "mesh.json").write_text(
-            json.dumps({level: p.ready for level, p in self.processes.items()}, indent=2)
+            json.dumps({name: p.ready for name, p in self.processes.items()}, indent=2)
         )
         return self.addresses()
 
     def addresses(self) -> dict[str, str]:
-        return {level: p.address for level, p in self.processes.items()}
+        """Level -> its address, its replicas' joined by commas (level_address.py)."""
+        joined: dict[str, list[str]] = {}
+        for proc in self.processes.values():
+            joined.setdefault(proc.launch.level, []).append(proc.address)
+        return {level: ",".join(found) for level, found in joined.items()}
 
     def stop(self, grace_s: float = 15.0) -> None:
         """SIGTERM (the services drain), then SIGKILL whatever is left."""
@@ -138,10 +157,3 @@ class LocalMesh:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def parse_address(text: str) -> str:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r} is not HOST:PORT")
-    return text

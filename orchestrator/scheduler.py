@@ -41,7 +41,7 @@ class Scheduler:
         self.addresses = dict(addresses)
         self.clients = {
             level: RemoteLevelClient.options(**config.clients[level].options()).remote(
-                level, addresses[level], config.rpc_deadline_s, config.retries
+                level, addresses[level], config.rpc_deadline_s, config.reconnect_s
             )
             for level in LEVELS
         }

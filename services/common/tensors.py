@@ -16,6 +16,11 @@ _NUMPY = {
 }
 _PROTO = {v.newbyteorder("="): k for k, v in _NUMPY.items()}
 
+# Every float a level is sent (embeddings, summaries) is a model's feature of
+# order one; finite but huge ones (3e38) overflow inside the model, so they
+# are refused here with the field's name instead of failing there.
+MAX_FLOAT_MAGNITUDE = 1e4
+
 
 class TensorError(ValueError):
     """An input tensor that a service refuses; the message names the field."""
@@ -43,8 +48,9 @@ def decode(
     *,
     max_value: int | None = None,
 ) -> np.ndarray:
-    """Checks dtype, shape (None is any size > 0), byte size, finiteness and,
-    for token tensors, the id range; returns a native-endian array."""
+    """Checks dtype, shape (None is any size > 0), byte size, finite floats
+    within MAX_FLOAT_MAGNITUDE and, for token tensors, the id range; returns a
+    native-endian array."""
     if message.dtype != dtype:
         raise TensorError(
             f"{field}: dtype {_name(message.dtype)}, expected {_name(dtype)}"
@@ -64,6 +70,9 @@ def decode(
     array = np.frombuffer(message.data, dtype=np_dtype).reshape(got).astype(np_dtype.newbyteorder("="))
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise TensorError(f"{field}: contains NaN or infinite values")
+    if array.dtype.kind == "f" and np.abs(array).max() > MAX_FLOAT_MAGNITUDE:
+        raise TensorError(f"{field}: values up to {float(np.abs(array).max()):.3g} in magnitude; "
+                          f"at most {MAX_FLOAT_MAGNITUDE:g}")
     if max_value is not None and (array.min() < 0 or array.max() >= max_value):
         raise TensorError(
             f"{field}: token ids must lie in [0, {max_value}), got [{array.min()}, {array.max()}]"

@@ -8,6 +8,7 @@ import grpc
 
 from hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc
 from hiermusic.services.common.metrics import LEVEL_CHUNKS
+from hiermusic.services.common.sampling_check import check_sampling
 from hiermusic.services.common.server import ModelGate, invalid_argument
 from hiermusic.services.common.tensors import encode
 from hiermusic.services.semantic.plan_request import AskedPlan, asked_piece, drums_value
@@ -95,8 +96,7 @@ def _validate(request: levels_pb2.PlanRequest) -> tuple[str, AskedPlan | None]:
     service, not only the scheduler."""
     prompt, _, asked = asked_piece(request.prompt, request.duration_s,
                                    request.plan if request.HasField("plan") else None)
-    if request.sampling.temperature < 0 or request.sampling.top_k < 0:
-        raise ValueError("sampling: temperature and top_k must be >= 0")
+    check_sampling(request.sampling)
     return prompt, asked
 
 

@@ -6,6 +6,7 @@ import grpc
 from hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc, tensor_pb2
 from hiermusic.services.common.chunk_context import decode_context, decode_prefix, decode_summary, trace_summaries
 from hiermusic.services.common.metrics import LEVEL_CHUNKS
+from hiermusic.services.common.sampling_check import check_sampling
 from hiermusic.services.common.server import ModelGate, invalid_argument
 from hiermusic.services.common.tensors import decode, encode
 
@@ -24,6 +25,7 @@ class TemporalServicer(levels_pb2_grpc.TemporalLevelServicer):
     def Render(self, request: levels_pb2.RenderRequest, context: grpc.ServicerContext) -> levels_pb2.RenderResponse:
         space = self.space
         with invalid_argument(context):
+            check_sampling(request.sampling)
             ctx = decode_context(request.context, space, self.plugin.max_frames)
             coarse = decode(
                 request.coarse_tokens,

@@ -181,7 +181,9 @@ def test_arranging_a_long_song_is_fast():
     assert spec.duration_s >= 180
     arrange(spec)
     best = min(_timed(spec) for _ in range(5))
-    assert best < 0.05, f"arranging {spec.duration_s:.0f} s took {best * 1000:.1f} ms"
+    # A bound on its order (it was once seconds), loose enough for a busy
+    # machine: the suite runs two workers on two cores (69 ms seen there).
+    assert best < 0.25, f"arranging {spec.duration_s:.0f} s took {best * 1000:.1f} ms"
 
 
 def _timed(spec: SongSpec) -> float:

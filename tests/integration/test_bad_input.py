@@ -76,6 +76,8 @@ def test_semantic_refuses_bad_requests(stubs, good):
     _refused(semantic.Plan, _with(plan_req, lambda r: setattr(r, "prompt", " ")), bad, "prompt")
     _refused(semantic.Plan, _with(plan_req, lambda r: setattr(r, "duration_s", float("nan"))), bad, "duration_s")
     _refused(semantic.Plan, _with(plan_req, lambda r: setattr(r, "duration_s", -1.0)), bad, "duration_s")
+    _refused(semantic.Plan, _with(plan_req, lambda r: setattr(r.sampling, "temperature", float("nan"))), bad,
+             "sampling.temperature")
     _refused(semantic.Plan, _with(plan_req, lambda r: setattr(r, "prompt", "x" * OVERSIZED)),
              grpc.StatusCode.RESOURCE_EXHAUSTED)
     assert semantic.Plan(plan_req, timeout=120).sections
@@ -101,6 +103,10 @@ def _tensor_cases(field_path: str) -> list:
          ["context.text_embedding", "NaN"]),
         (set_tensor("context.semantic_tokens", encode(np.zeros(0, dtype=np.int64))), bad,
          ["context.semantic_tokens", "empty"]),
+        (set_tensor("context.text_embedding", encode(np.full(256, 3e38, dtype=np.float32))), bad,
+         ["context.text_embedding", "magnitude"]),
+        (lambda r: setattr(r.sampling, "temperature", float("nan")), bad, ["sampling.temperature"]),
+        (lambda r: setattr(r.sampling, "temperature", 1e-45), bad, ["sampling.temperature"]),
         (set_tensor(field_path, tensor_pb2.Tensor(dtype=tensor_pb2.DTYPE_INT64, shape=[2, 100],
                                                   data=b"\0" * OVERSIZED)), grpc.StatusCode.RESOURCE_EXHAUSTED, []),
     ]
@@ -126,6 +132,16 @@ def test_temporal_refuses_bad_tensors(stubs, good):
     assert _serving(channels[2])
 
 
+def test_a_bad_chunk_index_header_is_the_caller_s_mistake_on_every_rpc(stubs):
+    for stub, channel in zip(stubs[:3], stubs[3]):
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Describe(contract_pb2.DescribeRequest(), timeout=30, metadata=(("x-chunk-index", "1.5"),))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
+        assert "x-chunk-index" in info.value.details()
+        assert stub.Describe(contract_pb2.DescribeRequest(), timeout=30, metadata=(("x-chunk-index", "3"),)).plugin
+        assert _serving(channel)
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_unknown_plugin_is_a_startup_error(level):
     result = run_cli(["serve", level, "--plugin", "no_such_model", "--device", "cpu"], timeout=120)
@@ -144,5 +160,8 @@ def test_the_composer_refuses_bad_requests_at_its_door(mesh):
             (lambda r: setattr(r, "prompt", "x" * (MAX_PROMPT_CHARS + 1)), ["prompt is", "characters long"]),
             (lambda r: setattr(r, "duration_s", MAX_DURATION_S + 1), ["duration_s", "at most 600 seconds"]),
             (lambda r: setattr(r, "chunk_s", -1.0), ["chunk_s"]),
+            (lambda r: setattr(r, "chunk_s", float("nan")), ["chunk_s"]),
+            (lambda r: setattr(r, "chunk_s", 0.04), ["chunk_s", "0.5 to 30 seconds"]),
+            (lambda r: setattr(r, "overlap_s", float("inf")), ["overlap_s"]),
         ]:
             _refused(lambda request, timeout: list(compose(request, timeout=timeout)), _with(good, mutate), bad, *words)

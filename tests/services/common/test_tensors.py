@@ -41,6 +41,12 @@ def test_non_finite_floats_are_refused():
         decode(encode(np.array([1.0, np.inf], dtype=np.float32)), "emb", F32, [2])
 
 
+def test_finite_but_huge_floats_are_refused():
+    with pytest.raises(TensorError, match="emb: values up to 3e"):
+        decode(encode(np.array([1.0, 3e38], dtype=np.float32)), "emb", F32, [2])
+    assert decode(encode(np.array([-50.0, 1e4], dtype=np.float32)), "emb", F32, [2]).tolist() == [-50.0, 1e4]
+
+
 def test_unset_optional_tensor():
     assert is_unset(tensor_pb2.Tensor())
     assert not is_unset(encode(np.zeros(1, dtype=np.float32)))

@@ -6,7 +6,8 @@ from __future__ import annotations
 LEVELS = ("semantic", "acoustic", "temporal")
 
 # The semantic model plans at most 600 s: 7500 tokens at 12.5/s (semantic_model.py).
-MAX_DURATION_S = 600.0
+# A piece is at least a second (1e-300 s once made an empty plan).
+MIN_DURATION_S, MAX_DURATION_S = 1.0, 600.0
 MAX_PROMPT_CHARS = 2000
 
 # Chunk and overlap lengths a request may ask for (0: the scheduler's own):
@@ -24,10 +25,10 @@ MAX_MESSAGE_BYTES = MAX_MESSAGE_MB * 1024 * 1024
 
 
 def check_duration(duration_s: float, name: str = "duration_s") -> None:
-    """Raises ValueError unless 0 < duration_s <= MAX_DURATION_S (NaN fails
-    too); the message names the duration as its caller knows it (`name`)."""
-    if not 0 < duration_s <= MAX_DURATION_S:
-        raise ValueError(f"{name} {duration_s}: expected more than 0 and at most {MAX_DURATION_S:g} seconds")
+    """Raises ValueError unless MIN_DURATION_S <= duration_s <= MAX_DURATION_S
+    (NaN fails too); the message names the duration as its caller knows it (`name`)."""
+    if not MIN_DURATION_S <= duration_s <= MAX_DURATION_S:
+        raise ValueError(f"{name} {duration_s}: expected {MIN_DURATION_S:g} to {MAX_DURATION_S:g} seconds")
 
 
 def check_piece(prompt: str, duration_s: float, duration_name: str = "duration_s") -> None:

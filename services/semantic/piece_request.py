@@ -4,11 +4,10 @@ the form (services/semantic/form_request.py), the attributes stated
 win over the prompt's words: the plan is what the user edited last."""
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, replace
 
-from hiermusic.services.common.limits import MAX_DURATION_S
+from hiermusic.services.common.limits import check_duration
 from hiermusic.services.semantic.form_request import FormRequest, parse_form
 from hiermusic.services.semantic.plan_request import AskedPlan
 from hiermusic.services.semantic.prompt import PromptAttributes, parse_prompt
@@ -31,8 +30,8 @@ def piece_request(prompt: str, duration_s: float, asked: AskedPlan | None = None
     if not prompt.strip():
         raise ValueError("prompt is empty")
     duration = duration_s or asked.duration_s
-    if duration is not None and not (math.isfinite(duration) and 0 < duration <= MAX_DURATION_S):
-        raise ValueError(f"duration_s must be in (0, {MAX_DURATION_S:g}] seconds, got {duration}")
+    if duration is not None:
+        check_duration(duration)
     if duration is None and not asked.sections:
         raise ValueError("duration_s is needed: no plan sections give the piece's length")
     # The piece's attributes from its words outside section tags: "[verse: no

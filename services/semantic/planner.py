@@ -49,7 +49,9 @@ def beat_grid(tempo_bpm: float, duration_s: float) -> tuple[np.ndarray, np.ndarr
     past the end of the piece: the plan's sections start on bar lines from
     0, as the corpus's songs do."""
     beat = 60.0 / tempo_bpm
-    beats = np.arange(int(duration_s / beat) + 2) * beat
+    # Two bar lines at least: a piece shorter than a bar still has a grid (a
+    # 1.5 s piece at 60 bpm had one downbeat, and the scheduler refused it).
+    beats = np.arange(max(int(duration_s / beat) + 2, BEATS_PER_BAR + 1)) * beat
     return beats.astype(np.float32), beats[::BEATS_PER_BAR].astype(np.float32)
 
 

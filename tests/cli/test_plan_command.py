@@ -102,4 +102,4 @@ def test_generate_needs_a_duration_before_the_mesh_starts(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "duration_s: missing; the plan states no duration_s, nor a tempo_bpm" in err and "starting" not in err
     assert main(["generate", "--plan", str(path), "--duration", "-2", "--out", str(tmp_path / "x.wav")]) == 2
-    assert "--duration -2.0: expected more than 0" in capsys.readouterr().err
+    assert "--duration -2.0: expected 1 to 600" in capsys.readouterr().err

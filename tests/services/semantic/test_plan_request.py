@@ -48,7 +48,7 @@ def _plan(*sections: S, **fields) -> levels_pb2.PiecePlan:
     (_plan(S(type="verse", seconds=20)), "plan.sections[0].seconds: needs plan.tempo_bpm to be turned into bars"),
     (_plan(S(type="verse"), S(type="chorus", bars=8, seconds=20), tempo_bpm=120),
      "plan.sections[1]: bars 8 and seconds 20 disagree at 120 bpm (20 s is 10 bars)"),
-    (_plan(duration_s=-5), "plan.duration_s -5.0: expected more than 0 and at most 600 seconds"),
+    (_plan(duration_s=-5), "plan.duration_s -5.0: expected 1 to 600 seconds"),
     (_plan(duration_s=601), "plan.duration_s 601.0"),
     (_plan(duration_s=math.nan), "plan.duration_s nan"),
     (_plan(*[S(type="verse", bars=4)] * 6, S(type="chorus", bars=7), S(type="outro", bars=4), tempo_bpm=120,
@@ -120,8 +120,8 @@ def test_the_piece_a_request_asks():
 @pytest.mark.parametrize(("prompt", "duration", "plan", "message"), [
     ("", 10.0, None, "prompt is empty; describe the music to make"),
     ("", 10.0, _plan(duration_s=10), "prompt (and plan.prompt) is empty"),
-    ("jazz", 0.0, None, "duration_s 0.0: expected more than 0"),
-    ("jazz", -1.0, _plan(duration_s=10), "duration_s -1.0: expected more than 0"),
+    ("jazz", 0.0, None, "duration_s 0.0: expected 1 to 600"),
+    ("jazz", -1.0, _plan(duration_s=10), "duration_s -1.0: expected 1 to 600"),
     ("jazz", 0.0, _plan(S(type="verse", bars=8), S(type="chorus")), "duration_s: missing; give it, or a plan with"),
     ("jazz", 0.0, _plan(tempo_bpm=120), "duration_s: missing"),
 ])

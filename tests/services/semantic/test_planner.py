@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from hiermusic.services.common.level import INIT_SEED
 from hiermusic.services.common.music import KEYS, MODES, SECTION_TYPES
-from hiermusic.services.semantic.planner import BAR_CHOICES, FormPlan, Planner, PlannerConfig, bar_seconds
+from hiermusic.services.semantic.planner import BAR_CHOICES, FormPlan, Planner, PlannerConfig, bar_seconds, beat_grid
 from hiermusic.services.semantic.prompt import PromptAttributes
 
 E = 256
@@ -105,3 +106,14 @@ def test_label_bins_round_trip(planner: Planner) -> None:
     energy = planner.energy_to_bin(torch.tensor([0.0, 0.3, 0.75, 1.0]))
     assert energy.tolist() == [0, 1, 3, 4]
     assert [planner.energy_value(i) for i in energy.tolist()] == [0.0, 0.25, 0.75, 1.0]
+
+
+@pytest.mark.parametrize("tempo_bpm, duration_s", [(60, 1.0), (60, 1.5), (180, 1.0), (120, 2.0), (75, 600.0)])
+def test_the_beat_grid_has_two_bar_lines_and_reaches_past_the_end(tempo_bpm: float, duration_s: float) -> None:
+    """What the scheduler takes (orchestrator.song.plan_times): two or more
+    increasing times, here from 0 past the piece's end, even for a piece
+    shorter than a bar."""
+    beats, downbeats = beat_grid(tempo_bpm, duration_s)
+    assert len(downbeats) >= 2 and (np.diff(downbeats) > 0).all() and (np.diff(beats) > 0).all()
+    assert beats[0] == downbeats[0] == 0 and beats[-1] >= duration_s
+    np.testing.assert_allclose(np.diff(beats), 60.0 / tempo_bpm, atol=1e-4)  # float32 seconds

@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=50050, help="Composer port")
     up.add_argument("--metrics-port", type=int, default=9450, help="Composer metrics port")
+    up.add_argument("--scheduler-metrics-port", type=int, default=9449, help="the scheduler's metrics port")
+    up.add_argument("--max-songs", type=_count(1), help="songs made at once (default: the scheduler config's, 4)")
+    up.add_argument("--max-queued-songs", type=_count(0),
+                    help="songs that may wait for one of those (default: the config's, 4); more: RESOURCE_EXHAUSTED")
     up.add_argument("--ready-file", type=Path)
     for level in LEVELS:
         up.add_argument(f"--{level}", metavar="HOST:PORT[,HOST:PORT...]",
@@ -75,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--codec-plugin", default="stft_magnitude", help="temporal level: codec plugin")
     serve.add_argument("--codec-checkpoint", type=Path, help="temporal level: codec weights")
     serve.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    serve.add_argument("--max-concurrent-rpcs", type=int, default=8)
+    serve.add_argument("--max-queue", type=_count(0), default=8,
+                       help="calls that may wait for the model (default 8); more: RESOURCE_EXHAUSTED at once")
     serve.add_argument("--max-message-mb", type=int, default=MAX_MESSAGE_MB)
     serve.add_argument("--drain-s", type=float, default=10.0)
     serve.add_argument("--ready-file", type=Path, help="write port, metrics port and pid here once serving")
@@ -200,6 +205,15 @@ def _replicas_flag(text: str) -> tuple[str, int]:
     return level, int(count)
 
 
+def _count(least: int):
+    """An argparse type: an integer of at least `least`."""
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < least:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number from {least}")
+        return int(text)
+    return parse
+
+
 def _scheduler_config_file(path: str):  # -> SchedulerConfig
     """--scheduler-config, read while the flags are parsed: a bad file is a
     usage error (exit 2) naming the field, before anything starts."""
@@ -217,6 +231,9 @@ def _scheduler_config(args: argparse.Namespace):
     config = args.scheduler_config or SchedulerConfig()
     if args.timeout:
         config.rpc_deadline_s = args.timeout
+    for flag in ("max_songs", "max_queued_songs", "scheduler_metrics_port"):  # `up` only
+        if getattr(args, flag, None) is not None:
+            setattr(config, flag.replace("scheduler_", ""), getattr(args, flag))
     return config
 
 
@@ -394,6 +411,7 @@ def _up(args: argparse.Namespace) -> int:
     from hiermusic.orchestrator.mesh import LocalMesh, MeshError
     from hiermusic.orchestrator.ray_runtime import ray_session, start_scheduler
     from hiermusic.orchestrator.song import unwrap
+    from hiermusic.services.common.admission import AdmissionLimits
     from hiermusic.services.common.log import configure_logging
     from hiermusic.services.common.server import ServerConfig, serve
 
@@ -413,7 +431,8 @@ def _up(args: argparse.Namespace) -> int:
         mesh.start()
         with ray_session(args.ray_address):
             addresses = {**mesh.wait_ready(), **given}
-            scheduler = start_scheduler(addresses, _scheduler_config(args), str(run_dir / "scheduler.log"))
+            config = _scheduler_config(args)
+            scheduler = start_scheduler(addresses, config, str(run_dir / "scheduler.log"))
             ray.get(scheduler.describe.remote())  # refuse to start on a mismatched mesh
             mesh_info = {"levels": addresses, "scheduler_metrics_port": ray.get(scheduler.metrics_port.remote())}
             (run_dir / "scheduler.json").write_text(json.dumps(mesh_info))
@@ -423,7 +442,8 @@ def _up(args: argparse.Namespace) -> int:
                 composer_service.SERVICE_NAME,
                 lambda server: composer_service.add_to_server(scheduler, server),
                 composer_service.composer_info(),
-                ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port, ready_file=args.ready_file),
+                ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port, ready_file=args.ready_file,
+                             admission=AdmissionLimits(config.max_songs, config.max_queued_songs)),
             )
     except (MeshError, ray.exceptions.RayError) as err:
         return _fail(str(unwrap(err)) if isinstance(err, ray.exceptions.RayTaskError) else str(err))
@@ -457,6 +477,7 @@ def _sampling_setting(text: str) -> tuple[str, object]:
 
 def _serve(args: argparse.Namespace) -> int:
     from hiermusic.cli.serve_command import run_level
+    from hiermusic.services.common.admission import AdmissionLimits
     from hiermusic.services.common.bootstrap import LevelConfig
     from hiermusic.services.common.plugins import UnknownPluginError
     from hiermusic.services.common.server import ServerConfig
@@ -475,7 +496,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             metrics_port=args.metrics_port,
             max_message_mb=args.max_message_mb,
-            max_concurrent_rpcs=args.max_concurrent_rpcs,
+            admission=AdmissionLimits(running=1, queued=args.max_queue),
             drain_s=args.drain_s,
             ready_file=args.ready_file,
         ),

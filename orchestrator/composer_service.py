@@ -1,6 +1,8 @@
 """The Composer front door: Compose streams a song made by the Ray scheduler."""
 from __future__ import annotations
 
+import time
+
 import grpc
 import ray
 
@@ -80,13 +82,19 @@ class ComposerServicer(composer_pb2_grpc.ComposerServicer):
             request = validate_request(request)
         except ValueError as err:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
-        stream = self.scheduler.compose.options(num_returns="streaming").remote(request.SerializeToString())
+        remaining = context.time_remaining()
+        deadline = time.time() + remaining if remaining is not None else 0.0
+        stream = self.scheduler.compose.options(num_returns="streaming").remote(request.SerializeToString(), deadline)
+        # The caller gone (cancelled, its deadline passed): the song and the
+        # level calls it has in flight are cancelled, not left to finish.
+        context.add_callback(lambda: ray.cancel(stream))
         try:
             for ref in stream:
                 if not context.is_active():
-                    ray.cancel(stream)
                     return
                 yield composer_pb2.ComposeEvent.FromString(ray.get(ref))
+        except ray.exceptions.TaskCancelledError:
+            return  # our own ray.cancel: the caller is gone
         except ray.exceptions.RayTaskError as err:
             cause = unwrap(err)
             code = song_status(str(cause)) if isinstance(cause, SongError) else grpc.StatusCode.INTERNAL

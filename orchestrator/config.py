@@ -42,10 +42,19 @@ class SchedulerConfig:
     # restart, every replica down) before the song fails; within the deadline.
     reconnect_s: float = 20.0
     max_songs: int = 4  # songs in flight at once in one scheduler
-    metrics_port: int = 0  # 0: any free port
+    # Songs the Composer lets wait for one of those; past it RESOURCE_EXHAUSTED at once.
+    max_queued_songs: int = 4
+    metrics_port: int = 0  # 0: any free port (`up` asks for 9449)
     metrics_host: str = "127.0.0.1"
     scheduler: ActorResources = field(default_factory=ActorResources)
     clients: dict[str, ActorResources] = field(default_factory=lambda: {name: ActorResources() for name in LEVELS})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_songs, bool) or not isinstance(self.max_songs, int) or self.max_songs < 1:
+            raise ValueError(f"max_songs {self.max_songs!r}: expected a whole number from 1")
+        if isinstance(self.max_queued_songs, bool) or not isinstance(self.max_queued_songs, int) \
+                or self.max_queued_songs < 0:
+            raise ValueError(f"max_queued_songs {self.max_queued_songs!r}: expected a whole number from 0")
 
     @classmethod
     def from_file(cls, path: Path) -> "SchedulerConfig":

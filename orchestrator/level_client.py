@@ -4,6 +4,7 @@ as serialized protobuf, never pickled."""
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Iterator
 
@@ -22,12 +23,33 @@ SERVICES = {
 
 
 class LevelError(RuntimeError):
-    """A level call that failed; the message names the level and its address."""
+    """A level call that failed; the message names the level and its address,
+    then the status code and the level's details (`failure` reads them back)."""
+
+
+_FAILURE = re.compile(r"^(\w+) level at .*? failed on .*?: ([A-Z_]+): ")
+
+
+def failure(message: str) -> tuple[str, str]:
+    """The level and status code name a LevelError's message states ("", "" if none)."""
+    found = _FAILURE.match(message)
+    return (found[1], found[2]) if found else ("", "")
 
 
 # Pauses between tries of a level that refuses every connection: short, as
 # the channel itself reconnects within a second (level_address.py).
 BACKOFF_S = (0.1, 1.0)  # first, most
+# How often a call waiting on a level looks whether its song was cancelled.
+CANCEL_POLL_S = 0.05
+
+
+def cancelled() -> bool:
+    """Whether the Ray task running this call was cancelled (ray.cancel of its
+    song reaches the calls the song made); False outside a Ray worker."""
+    try:
+        return ray.get_runtime_context().is_canceled()
+    except RuntimeError:
+        return False
 
 
 class LevelClient:
@@ -39,45 +61,61 @@ class LevelClient:
         self.channel = grpc.insecure_channel(channel_target(address), options=channel_options(SERVICES[level]))
 
     def call(
-        self, method: str, request: bytes, request_id: str, chunk_index: int | None = None
+        self, method: str, request: bytes, request_id: str, chunk_index: int | None = None, song_deadline: float = 0.0
     ) -> tuple[bytes, float]:
-        """One RPC with the level's deadline, returning the response and the
+        """One RPC with the level's deadline (or less: what is left of the
+        song's, a wall-clock time; 0: none), returning the response and the
         seconds it took; UNAVAILABLE is tried again for up to reconnect_s (a
-        level being restarted, all its replicas down), anything else fails at once."""
+        level being restarted, all its replicas down), anything else fails at
+        once. A cancelled song cancels the call at the level."""
         rpc = self.channel.unary_unary(f"/{SERVICES[self.level]}/{method}")
         start = time.monotonic()
-        deadline = start + self.deadline_s
+        deadline = self._deadline(start, self.deadline_s, song_deadline)
+        where = f"chunk {chunk_index}" if chunk_index is not None else method
         for attempt in itertools.count():
             remaining = deadline - time.monotonic()
             try:
-                response = rpc(request, timeout=max(remaining, 0.001), metadata=call_metadata(request_id, chunk_index))
-                return response, time.monotonic() - start
+                future = rpc.future(request, timeout=max(remaining, 0.001),
+                                    metadata=call_metadata(request_id, chunk_index))
+                return _awaited(future), time.monotonic() - start
             except grpc.RpcError as err:
                 code = err.code()
                 if self._backed_off(code, attempt, start, deadline):
                     continue
-                where = f"chunk {chunk_index}" if chunk_index is not None else method
                 raise LevelError(
                     f"{self.level} level at {self.address} failed on {where}: {code.name}: {err.details()}"
                 ) from None
+            except grpc.FutureCancelledError:
+                raise LevelError(f"{self.level} level at {self.address} failed on {where}: CANCELLED: "
+                                 "the song was cancelled") from None
         raise AssertionError("unreachable")  # for the type checker: the loop returns or raises
 
+    def _deadline(self, start: float, deadline_s: float, song_deadline: float) -> float:
+        """The call's monotonic deadline: `deadline_s` from `start`, or the song's if sooner."""
+        deadline = start + deadline_s
+        if song_deadline:
+            deadline = min(deadline, start + song_deadline - time.time())
+        return deadline
+
     def stream(self, method: str, request: bytes, request_id: str,
-               deadline_s: float | None = None) -> Iterator[tuple[bytes, float]]:
+               deadline_s: float | None = None, song_deadline: float = 0.0) -> Iterator[tuple[bytes, float]]:
         """A server-streaming RPC: each message as it arrives, with the
         seconds since the call began (the last one's is the call's time).
-        `deadline_s` (default: the level's) covers the whole stream. UNAVAILABLE before the first message
+        `deadline_s` (default: the level's) covers the whole stream, or less
+        as `call`'s. UNAVAILABLE before the first message
         is retried like `call`; a stream that breaks later fails (its parts
-        cannot be taken back)."""
+        cannot be taken back). A cancelled song cancels the stream between messages."""
         rpc = self.channel.unary_stream(f"/{SERVICES[self.level]}/{method}")
         start = time.monotonic()
-        deadline = start + (deadline_s or self.deadline_s)
+        deadline = self._deadline(start, deadline_s or self.deadline_s, song_deadline)
         for attempt in itertools.count():
             received = 0
             try:
                 responses = rpc(request, timeout=max(deadline - time.monotonic(), 0.001),
                                 metadata=call_metadata(request_id))
                 for response in responses:
+                    if cancelled():
+                        responses.cancel()
                     received += 1
                     yield response, time.monotonic() - start
                 return
@@ -103,6 +141,16 @@ class LevelClient:
 
     def describe(self, request_id: str = "describe") -> bytes:
         return self.call("Describe", contract_pb2.DescribeRequest().SerializeToString(), request_id)[0]
+
+
+def _awaited(future: grpc.Future) -> bytes:
+    """The future's response, cancelling it when the Ray task waiting for it is cancelled."""
+    while True:
+        try:
+            return future.result(timeout=CANCEL_POLL_S)
+        except grpc.FutureTimeoutError:
+            if cancelled():
+                future.cancel()
 
 
 RemoteLevelClient = ray.remote(max_concurrency=16)(LevelClient)

@@ -13,8 +13,8 @@ import structlog
 from prometheus_client import start_http_server
 
 from hiermusic.orchestrator.config import SchedulerConfig
-from hiermusic.orchestrator.level_client import RemoteLevelClient
-from hiermusic.orchestrator.metrics import SONGS, SONGS_IN_FLIGHT
+from hiermusic.orchestrator.level_client import RemoteLevelClient, cancelled
+from hiermusic.orchestrator.metrics import REGISTRY, SONGS, SONGS_IN_FLIGHT
 from hiermusic.orchestrator.song import Song, SongError, fetch, song_chunks
 from hiermusic.services.common.contract import ContractMismatch, check_agreement
 from hiermusic.services.common.limits import LEVELS
@@ -45,7 +45,7 @@ class Scheduler:
             )
             for level in LEVELS
         }
-        server, _ = start_http_server(config.metrics_port, addr=config.metrics_host)
+        server, _ = start_http_server(config.metrics_port, addr=config.metrics_host, registry=REGISTRY)
         self._metrics_port = server.server_port
         self.log = structlog.get_logger()
 
@@ -64,8 +64,11 @@ class Scheduler:
             raise SongError(str(err)) from None
         return {level: info.SerializeToString() for level, info in infos.items()}
 
-    def compose(self, request_bytes: bytes) -> Iterator[bytes]:
-        """Streams serialized ComposeEvents: the plan, each audio chunk, the summary.
+    def compose(self, request_bytes: bytes, deadline: float = 0.0) -> Iterator[bytes]:
+        """Streams serialized ComposeEvents: the plan, each audio chunk, the
+        summary; within the caller's `deadline` (a wall-clock time; 0: none).
+        Cancelled (ray.cancel), it stops between chunks and its level calls
+        in flight are cancelled at the levels.
 
         Not a boundary: a request reaches this actor through the Composer,
         which checks remote callers' requests, or through the command line's
@@ -77,14 +80,18 @@ class Scheduler:
         SONGS_IN_FLIGHT.inc()
         outcome = "error"
         try:
-            for event in self._song(request).events():
+            for event in self._song(request, deadline).events():
+                if cancelled():
+                    return
                 yield event.SerializeToString()
             outcome = "ok"
         finally:
+            if cancelled():  # by the Composer, its caller gone: the level calls it cut failed too
+                outcome = "cancelled"
             SONGS_IN_FLIGHT.dec()
             SONGS.labels(outcome).inc()
 
-    def _song(self, request: composer_pb2.ComposeRequest) -> Song:
+    def _song(self, request: composer_pb2.ComposeRequest, deadline: float) -> Song:
         request_id = uuid.uuid4().hex[:12]
         started = time.perf_counter()
         infos = {k: contract_pb2.ModelInfo.FromString(v) for k, v in self.describe(request_id).items()}
@@ -97,6 +104,7 @@ class Scheduler:
             chunks=song_chunks(request, self.config, infos),
             log=self.log.bind(request_id=request_id),
             started=started,
+            deadline=deadline,
         )
 
 

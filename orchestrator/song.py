@@ -16,8 +16,10 @@ import ray
 
 from hiermusic.orchestrator.config import SchedulerConfig
 from hiermusic.orchestrator.crossfade import Crossfader
-from hiermusic.orchestrator.level_client import LevelError
-from hiermusic.orchestrator.metrics import FIRST_AUDIO, LEVEL_CALL_SECONDS, REAL_TIME_FACTOR, SONG_SECONDS
+from hiermusic.orchestrator.level_client import LevelError, cancelled, failure
+from hiermusic.orchestrator.metrics import (
+    FIRST_AUDIO, LEVEL_CALL_ERRORS, LEVEL_CALL_SECONDS, REAL_TIME_FACTOR, SONG_SECONDS,
+)
 from hiermusic.orchestrator.plan_reader import PlanReader, PlanStreamError
 from hiermusic.services.common.chunk_layout import Chunk, PlanArrays, chunk_context, layout, semantic_span
 from hiermusic.services.common.contract import TokenSpaceConfig, describe_model
@@ -47,6 +49,7 @@ def fetch(ref: Any) -> Any:
     except ray.exceptions.RayTaskError as err:
         cause = unwrap(err)
         if isinstance(cause, LevelError):
+            LEVEL_CALL_ERRORS.labels(*failure(str(cause))).inc()
             raise SongError(str(cause)) from None
         raise
     except ray.exceptions.ActorDiedError as err:
@@ -159,6 +162,7 @@ class Song:
     chunks: list[Chunk]
     log: Any  # structlog logger bound to the request id
     started: float  # perf_counter when the request arrived
+    deadline: float = 0.0  # the caller's, as a wall-clock time every level call keeps within; 0: none
     reader: PlanReader | None = None  # the plan's stream, read as far as the chunks need
     arrays: PlanArrays | None = None
     fine_summary: tensor_pb2.Tensor | None = None  # temporal(n-1)'s, for temporal(n)
@@ -202,7 +206,7 @@ class Song:
         # 600 s plan samples ten times the tokens of a 60 s one.
         parts = self.clients["semantic"].stream.options(num_returns="streaming").remote(
             "PlanStream", request.SerializeToString(), self.request_id,
-            self.config.rpc_deadline_s * math.ceil(self.request.duration_s / 60.0),
+            self.config.rpc_deadline_s * math.ceil(self.request.duration_s / 60.0), self.deadline,
         )
         try:
             self.reader = PlanReader(fetch(ref) for ref in parts)
@@ -216,6 +220,7 @@ class Song:
     def send_coarse(self, chunk: Chunk, previous: Coarse | None) -> Sent:
         """Asks the acoustic level for chunk n, carrying on from chunk n-1's
         summary and its codes in the overlap; does not wait for the answer."""
+        self._going_on()
         context = self._context(chunk)
         request = levels_pb2.CoarseRequest(
             context=context,
@@ -231,7 +236,7 @@ class Song:
         if memory is not None:
             request.memory.CopyFrom(memory)
         reply = self.clients["acoustic"].call.remote(
-            "GenerateCoarse", request.SerializeToString(), self.request_id, chunk.index
+            "GenerateCoarse", request.SerializeToString(), self.request_id, chunk.index, self.deadline
         )
         return Sent(chunk, context, reply)
 
@@ -248,6 +253,7 @@ class Song:
     def render(self, coarse: Coarse) -> np.ndarray:
         """Chunk n's audio (float32 [frames * hop]) from the temporal level,
         carrying on from chunk n-1's summary and fine tokens in the overlap."""
+        self._going_on()
         chunk, space = coarse.chunk, self.space
         request = levels_pb2.RenderRequest(
             context=coarse.context,
@@ -258,7 +264,8 @@ class Song:
             request.summary.CopyFrom(self.fine_summary)
         if chunk.overlap:
             request.prefix_tokens.CopyFrom(encode(self.fine_tokens[:, -chunk.overlap :]))
-        reply = self.clients["temporal"].call.remote("Render", request.SerializeToString(), self.request_id, chunk.index)
+        reply = self.clients["temporal"].call.remote(
+            "Render", request.SerializeToString(), self.request_id, chunk.index, self.deadline)
         data, seconds = self._collect("temporal", "Render", reply)
         response = levels_pb2.RenderResponse.FromString(data)
         audio = check("temporal", response.audio, "audio", F32, [chunk.frames * space.hop_length])
@@ -340,6 +347,12 @@ class Song:
         except PlanStreamError as err:
             raise SongError(str(err)) from None
         return chunk_context(self.arrays, chunk, self.space, self.config.semantic_margin_s)
+
+    def _going_on(self) -> None:
+        """Stops a cancelled song before it asks a level for more (the calls
+        it has in flight are cancelled by Ray with it)."""
+        if cancelled():
+            raise SongError("the song was cancelled: its caller left or its deadline passed")
 
     def _collect(self, level: str, method: str, reply: Any) -> tuple[bytes, float]:
         data, seconds = fetch(reply)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import grpc
@@ -13,6 +13,7 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from hiermusic.v1 import contract_pb2
+from hiermusic.services.common.admission import Admission, Full
 from hiermusic.services.common.log import CHUNK_INDEX_KEY, REQUEST_ID_KEY
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
@@ -36,17 +37,22 @@ LEVEL_IN_FLIGHT = Gauge("hiermusic_level_in_flight", "RPCs being served.", ["lev
 LEVEL_CHUNKS = Counter("hiermusic_level_chunks_total", "Chunks produced.", ["level"])
 
 _SERVICE_PREFIX = "/hiermusic.v1."
+# Calls that never wait for a model, so never count against its queue.
+UNQUEUED_METHODS = frozenset({"Describe", "Reload"})
 
 
 class ObservabilityInterceptor(grpc.ServerInterceptor):
     """Wraps each hiermusic RPC handler (not health or reflection): binds the
-    caller's request id and chunk index to the log context, times the call and
-    counts it by status code."""
+    caller's request id and chunk index to the log context, decodes the
+    request, admits the call (`admission`: a bounded queue), times it and
+    counts it by status code, so every refusal shows in /metrics: a bad
+    header, an undecodable message, a full service, work the caller abandoned."""
 
-    def __init__(self, level: str, info: contract_pb2.ModelInfo) -> None:
+    def __init__(self, level: str, info: contract_pb2.ModelInfo, admission: Admission | None = None) -> None:
         self.level = level
         self.model = info.plugin
         self.version = info.model_version
+        self.admission = admission
         self.log = structlog.get_logger()
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
@@ -55,27 +61,29 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
             return handler
         method = details.method.rsplit("/", 1)[-1]
         meta = dict(details.invocation_metadata or ())
+        # The request is decoded here, not by gRPC, so that a message that is
+        # not one is the caller's INVALID_ARGUMENT, counted, not gRPC's uncounted INTERNAL.
+        decode = handler.request_deserializer or (lambda raw: raw)
         if handler.unary_unary is not None:
             behaviour = handler.unary_unary
 
-            def observed(request: Any, context: grpc.ServicerContext) -> Any:
+            def observed(raw: bytes, context: grpc.ServicerContext) -> Any:
                 with self._observe(method, meta, context):
-                    return behaviour(request, context)
+                    return behaviour(_decoded(raw, decode, context), context)
 
             wrap = grpc.unary_unary_rpc_method_handler
         elif handler.unary_stream is not None:
             streaming = handler.unary_stream
 
-            def observed(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            def observed(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
                 # Timed from the call to the last message: the whole stream.
                 with self._observe(method, meta, context):
-                    yield from streaming(request, context)
+                    yield from streaming(_decoded(raw, decode, context), context)
 
             wrap = grpc.unary_stream_rpc_method_handler
         else:
             return handler
-        return wrap(observed, request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer)
+        return wrap(observed, request_deserializer=None, response_serializer=handler.response_serializer)
 
     @contextmanager
     def _observe(self, method: str, meta: dict, context: grpc.ServicerContext) -> Iterator[None]:
@@ -86,14 +94,22 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
             code = grpc.StatusCode.OK
             LEVEL_IN_FLIGHT.labels(self.level).inc()
             try:
-                if bad_header:  # the caller's mistake, counted like any refusal
-                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, bad_header)
-                yield
+                with ExitStack() as admitted:
+                    if bad_header:  # the caller's mistake, counted like any refusal
+                        context.abort(grpc.StatusCode.INVALID_ARGUMENT, bad_header)
+                    if self.admission is not None and method not in UNQUEUED_METHODS:
+                        try:
+                            admitted.enter_context(self.admission.enter())
+                        except Full as err:
+                            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{self.level}: {err}")
+                    yield
+                if not context.is_active():  # answered, but nobody was waiting for it any more
+                    code = abandoned_code(context)
             except Exception:
-                code = context.code() or grpc.StatusCode.UNKNOWN
+                code = context.code() or (abandoned_code(context) if not context.is_active() else grpc.StatusCode.UNKNOWN)
                 raise
             except GeneratorExit:
-                code = grpc.StatusCode.CANCELLED  # the caller stopped reading a stream
+                code = abandoned_code(context)  # the caller stopped reading a stream
                 raise
             finally:
                 seconds = time.perf_counter() - start
@@ -101,6 +117,19 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
                 LEVEL_LATENCY.labels(self.level, method, self.model, self.version).observe(seconds)
                 LEVEL_REQUESTS.labels(self.level, method, code.name).inc()
                 self.log.info("rpc", code=code.name, seconds=round(seconds, 4))
+
+
+def _decoded(raw: bytes, decode: Callable[[bytes], Any], context: grpc.ServicerContext) -> Any:
+    try:
+        return decode(raw)
+    except Exception as err:  # protobuf's DecodeError, or a deserializer's own
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"undecodable request ({len(raw)} bytes): {err}"[:300])
+
+
+def abandoned_code(context: grpc.ServicerContext) -> grpc.StatusCode:
+    """The status of a call its caller gave up on: its deadline passed, or it cancelled."""
+    remaining = context.time_remaining()
+    return grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else grpc.StatusCode.CANCELLED
 
 
 def chunk_index_header(value: str | None) -> tuple[int | None, str]:

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -19,9 +19,13 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from hiermusic.v1 import contract_pb2
+from hiermusic.services.common.admission import Admission, AdmissionLimits
 from hiermusic.services.common.limits import MAX_MESSAGE_MB
 from hiermusic.services.common.metrics import LEVEL_QUEUE, ObservabilityInterceptor
 from hiermusic.services.common.tensors import TensorError
+
+
+CONTROL_THREADS = 8
 
 
 @dataclass
@@ -30,8 +34,7 @@ class ServerConfig:
     port: int = 0  # 0: any free port, reported in the ready file and the log
     metrics_port: int = 0
     max_message_mb: int = MAX_MESSAGE_MB
-    max_concurrent_rpcs: int = 8  # past this, RESOURCE_EXHAUSTED
-    workers: int = 8
+    admission: AdmissionLimits = field(default_factory=AdmissionLimits)
     drain_s: float = 10.0  # grace for in-flight RPCs on SIGTERM
     ready_file: Path | None = None
 
@@ -48,15 +51,19 @@ def serve(
     metrics_port = metrics_server.server_port
 
     limit = config.max_message_mb * 1024 * 1024
+    # A thread for every call admitted, and some for the calls that never
+    # queue (Describe, health, reflection) and for refusing the rest at once;
+    # gRPC's own bound past those is a backstop its refusals are not counted by.
+    threads = config.admission.total + CONTROL_THREADS
     server = grpc.server(
-        ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix=level),
-        interceptors=[ObservabilityInterceptor(level, info)],
+        ThreadPoolExecutor(max_workers=threads, thread_name_prefix=level),
+        interceptors=[ObservabilityInterceptor(level, info, Admission(config.admission))],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
             ("grpc.so_reuseport", 0),  # a second server must not share our port
         ],
-        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+        maximum_concurrent_rpcs=threads,
     )
     register(server)
     health_servicer = health.HealthServicer()
@@ -101,7 +108,7 @@ def serve(
 class ModelGate:
     """One model call at a time per process (the model saturates the CPU cores
     anyway); the wait is reported as queue time and a caller whose deadline
-    passed while waiting is told so instead of served late."""
+    passed (or who cancelled) while waiting is told so instead of served late."""
 
     def __init__(self, level: str) -> None:
         self.level = level
@@ -115,6 +122,8 @@ class ModelGate:
             remaining = context.time_remaining()
             if remaining is not None and remaining <= 0:
                 context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed while queued")
+            if not context.is_active():  # the song was cancelled while this call waited
+                context.abort(grpc.StatusCode.CANCELLED, "cancelled while queued")
             yield
         finally:
             self._lock.release()

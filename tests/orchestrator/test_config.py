@@ -32,6 +32,8 @@ def test_a_file_overrides_the_defaults_it_names(tmp_path):
     ({"clients": {"acoustic": {"num_gpu": 1}}}, "clients.acoustic.num_gpu: unknown field"),
     ({"clients": {"acoustic": 2}}, "clients.acoustic: expected a JSON object"),
     ({"scheduler": 2}, "scheduler: expected a JSON object"),
+    ({"max_songs": 0}, "max_songs 0: expected a whole number from 1"),
+    ({"max_queued_songs": -1}, "max_queued_songs -1: expected a whole number from 0"),
     ([1, 2], "expected a JSON object of SchedulerConfig fields"),
     ("{", "Expecting property name"),
 ])

@@ -61,7 +61,7 @@ class FakeLevels:
             "temporal": SimpleNamespace(call=_Method(self._render)),
         }
 
-    def _plan(self, method, request, deadline_s):
+    def _plan(self, method, request, deadline_s, song_deadline):
         self.calls.append((method, 0, levels_pb2.PlanRequest.FromString(request)))
         frames = math.ceil(self.duration_s * SPACE.semantic_rate)
         sections = (np.arange(frames) * 2 // frames).astype(np.int64)
@@ -76,7 +76,7 @@ class FakeLevels:
         parts += [levels_pb2.PlanPart(semantic_tokens=encode(tokens[i : i + 25])) for i in range(0, frames, 25)]
         return [(part.SerializeToString(), 0.5) for part in parts]
 
-    def _coarse(self, method, request, chunk):
+    def _coarse(self, method, request, chunk, song_deadline):
         req = levels_pb2.CoarseRequest.FromString(request)
         self.calls.append((method, chunk, req))
         return levels_pb2.CoarseResponse(
@@ -84,7 +84,7 @@ class FakeLevels:
             summary=encode(np.full((SPACE.summary_tokens, SPACE.summary_dim), chunk, np.float32)),
         ).SerializeToString(), 0.2
 
-    def _render(self, method, request, chunk):
+    def _render(self, method, request, chunk, song_deadline):
         req = levels_pb2.RenderRequest.FromString(request)
         self.calls.append((method, chunk, req))
         frames = req.context.num_frames

@@ -33,7 +33,7 @@ def _request() -> levels_pb2.CoarseRequest:
 @pytest.fixture()
 def acoustic(tmp_path):
     mesh = LocalMesh(tmp_path, [LevelLaunch("acoustic", device="cpu", threads=1,
-                                            extra=["--max-concurrent-rpcs", "1", "--drain-s", "60"])])
+                                            extra=["--max-queue", "0", "--drain-s", "60"])])
     mesh.start()
     try:
         mesh.wait_ready()

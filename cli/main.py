@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hiermusic.cli.reload_command import add_reload_parser
 from hiermusic.services.common.limits import LEVELS, MAX_LOCAL_REPLICAS, MAX_MESSAGE_MB, check_duration, check_piece
 
 TRAINER_NAMES = ("codec", "text", "semantic", "acoustic", "temporal")  # orchestrator/train_command.py's TRAINERS
@@ -169,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     describe.add_argument("address", metavar="HOST:PORT")
     describe.add_argument("--timeout", type=float, default=10.0)
     describe.set_defaults(run=_describe)
+    add_reload_parser(sub)
 
     cards = sub.add_parser("cards", help="write the model cards of the bundled weights as one markdown page")
     cards.add_argument("--out", type=Path, default=Path("docs/model-cards.md"))

@@ -57,17 +57,49 @@ def describe_model(info: contract_pb2.ModelInfo) -> str:
     return f"{info.level} ({info.plugin} {info.model_version})"
 
 
+def _differences(a: contract_pb2.ModelInfo, b: contract_pb2.ModelInfo, fields: tuple[str, ...]) -> list[str]:
+    """Each of `fields` whose token-space value differs, naming both models and values."""
+    problems = []
+    for name in fields:
+        va, vb = getattr(a.token_space, name), getattr(b.token_space, name)
+        if va != vb:
+            problems.append(f"{name}: {describe_model(a)} has {va!r} but {describe_model(b)} has {vb!r}")
+    return problems
+
+
 def check_agreement(infos: dict[str, contract_pb2.ModelInfo]) -> None:
     """Raises ContractMismatch naming both sides of every field that differs."""
-    problems = []
-    for (a, b), fields in SHARED_FIELDS.items():
-        sa, sb = infos[a].token_space, infos[b].token_space
-        for name in fields:
-            va, vb = getattr(sa, name), getattr(sb, name)
-            if va != vb:
-                problems.append(
-                    f"{name}: {describe_model(infos[a])} has {va!r} but "
-                    f"{describe_model(infos[b])} has {vb!r}"
-                )
+    problems = [p for (a, b), fields in SHARED_FIELDS.items() for p in _differences(infos[a], infos[b], fields)]
     if problems:
         raise ContractMismatch("token-space contract mismatch: " + "; ".join(problems))
+
+
+# A chunk level's summary goes from one chunk of a song to the next, so a song
+# in flight across a reload hands the old model's summary to the new one.
+_CARRIED_FIELDS = {"semantic": (), "acoustic": ("summary_tokens", "summary_dim"),
+                   "temporal": ("summary_tokens", "summary_dim")}
+
+
+def replacement_fields(level: str) -> tuple[str, ...]:
+    """The token-space fields a level's new model must keep: those it shares
+    with its neighbours (the contract the mesh agreed on) and those a song in
+    flight carries from one of its chunks to the next."""
+    shared = [name for pair, fields in SHARED_FIELDS.items() if level in pair for name in fields]
+    return tuple(dict.fromkeys(shared + list(_CARRIED_FIELDS[level])))
+
+
+def check_replacement(serving: contract_pb2.ModelInfo, new: contract_pb2.ModelInfo) -> None:
+    """Raises ContractMismatch naming what differs when `new` cannot take
+    `serving`'s place between two calls: a token-space field of the level's
+    contract, the codec (temporal level), or a limit that shrinks under the
+    chunks and memories songs in flight were laid out for."""
+    problems = _differences(serving, new, replacement_fields(serving.level))
+    if serving.codec_plugin != new.codec_plugin:
+        problems.append(f"codec_plugin: {describe_model(serving)} has {serving.codec_plugin!r} "
+                        f"but {describe_model(new)} has {new.codec_plugin!r}")
+    for limit in ("max_chunk_frames", "max_memory_frames"):
+        if getattr(new, limit) < getattr(serving, limit):
+            problems.append(f"{limit}: {describe_model(new)} takes {getattr(new, limit)}, fewer than "
+                            f"{describe_model(serving)}'s {getattr(serving, limit)} that songs in flight may use")
+    if problems:
+        raise ContractMismatch(f"{describe_model(new)} cannot replace {describe_model(serving)}: " + "; ".join(problems))

@@ -48,10 +48,11 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
     counts it by status code, so every refusal shows in /metrics: a bad
     header, an undecodable message, a full service, work the caller abandoned."""
 
-    def __init__(self, level: str, info: contract_pb2.ModelInfo, admission: Admission | None = None) -> None:
+    def __init__(self, level: str, info: contract_pb2.ModelInfo | Callable[[], contract_pb2.ModelInfo],
+                 admission: Admission | None = None) -> None:
+        """`info`: the level's model, or how to read the one serving now (a reload changes it)."""
         self.level = level
-        self.model = info.plugin
-        self.version = info.model_version
+        self.current_info = info if callable(info) else lambda: info
         self.admission = admission
         self.log = structlog.get_logger()
 
@@ -91,6 +92,7 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
         chunk, bad_header = chunk_index_header(meta.get(CHUNK_INDEX_KEY))
         with structlog.contextvars.bound_contextvars(request_id=request_id, chunk_index=chunk, method=method):
             start = time.perf_counter()
+            model = self.current_info()  # the model serving as the call arrives: the one it runs on
             code = grpc.StatusCode.OK
             LEVEL_IN_FLIGHT.labels(self.level).inc()
             try:
@@ -114,7 +116,7 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
             finally:
                 seconds = time.perf_counter() - start
                 LEVEL_IN_FLIGHT.labels(self.level).dec()
-                LEVEL_LATENCY.labels(self.level, method, self.model, self.version).observe(seconds)
+                LEVEL_LATENCY.labels(self.level, method, model.plugin, model.model_version).observe(seconds)
                 LEVEL_REQUESTS.labels(self.level, method, code.name).inc()
                 self.log.info("rpc", code=code.name, seconds=round(seconds, 4))
 

@@ -45,7 +45,12 @@ def serve(
     register: Callable[[grpc.Server], None],
     info: contract_pb2.ModelInfo,
     config: ServerConfig,
+    current_info: Callable[[], contract_pb2.ModelInfo] | None = None,
+    also_serves: tuple[str, ...] = (),
 ) -> None:
+    """`info`: the model at start (ready file, log); `current_info`: the one
+    serving now, read per call by the metrics (a reload changes it);
+    `also_serves`: services `register` adds beside the level's (ModelControl)."""
     log = structlog.get_logger()
     metrics_server, _ = start_http_server(config.metrics_port, addr=config.host)
     metrics_port = metrics_server.server_port
@@ -57,7 +62,7 @@ def serve(
     threads = config.admission.total + CONTROL_THREADS
     server = grpc.server(
         ThreadPoolExecutor(max_workers=threads, thread_name_prefix=level),
-        interceptors=[ObservabilityInterceptor(level, info, Admission(config.admission))],
+        interceptors=[ObservabilityInterceptor(level, current_info or info, Admission(config.admission))],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
@@ -69,11 +74,11 @@ def serve(
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (service_name, *also_serves, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     port = server.add_insecure_port(f"{config.host}:{config.port}")
     server.start()
-    for name in ("", service_name):
+    for name in ("", service_name, *also_serves):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     stop = threading.Event()

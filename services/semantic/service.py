@@ -8,8 +8,10 @@ import grpc
 
 from hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc
 from hiermusic.services.common.metrics import LEVEL_CHUNKS
+from hiermusic.services.common.model_control import add_model_control
+from hiermusic.services.common.model_slot import ModelSlot, slot_of
 from hiermusic.services.common.sampling_check import check_sampling
-from hiermusic.services.common.server import ModelGate, invalid_argument
+from hiermusic.services.common.server import invalid_argument
 from hiermusic.services.common.tensors import encode
 from hiermusic.services.semantic.plan_request import AskedPlan, asked_piece, drums_value
 
@@ -17,18 +19,18 @@ SERVICE_NAME = levels_pb2.DESCRIPTOR.services_by_name["SemanticLevel"].full_name
 
 
 class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
-    def __init__(self, plugin) -> None:  # plugin: a registered hiermusic.semantic class
-        self.plugin = plugin
-        self.gate = ModelGate("semantic")
+    def __init__(self, slot: ModelSlot) -> None:  # serving a registered hiermusic.semantic class
+        self.slot = slot
 
     def Describe(self, request: contract_pb2.DescribeRequest, context: grpc.ServicerContext) -> contract_pb2.ModelInfo:
-        return self.plugin.info()
+        return self.slot.info
 
     def Plan(self, request: levels_pb2.PlanRequest, context: grpc.ServicerContext) -> levels_pb2.PiecePlan:
         with invalid_argument(context):
             prompt, asked = _validate(request)
-        with self.gate.hold(context, "Plan"), invalid_argument(context):
-            plan = self.plugin.plan(
+        plugin = self.slot.plugin  # this call's model, whatever a reload swaps in meanwhile
+        with self.slot.gate.hold(context, "Plan"), invalid_argument(context):
+            plan = plugin.plan(
                 prompt,
                 request.duration_s,
                 request.sampling.seed,
@@ -37,7 +39,7 @@ class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
                 asked=asked,
             )
         LEVEL_CHUNKS.labels("semantic").inc()
-        return self._piece_plan(plan)
+        return self._piece_plan(plan, plugin.info())
 
     def PlanStream(self, request: levels_pb2.PlanRequest, context: grpc.ServicerContext) -> Iterator[levels_pb2.PlanPart]:
         """The form, then the tokens block by block as the plugin samples them
@@ -47,20 +49,21 @@ class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
             prompt, asked = _validate(request)
         args = (prompt, request.duration_s, request.sampling.seed, request.sampling.temperature,
                 request.sampling.top_k)
-        with self.gate.hold(context, "PlanStream"), invalid_argument(context):
-            if hasattr(self.plugin, "plan_parts"):
-                form, blocks = self.plugin.plan_parts(*args, asked=asked)
+        plugin = self.slot.plugin  # this call's model, whatever a reload swaps in meanwhile
+        with self.slot.gate.hold(context, "PlanStream"), invalid_argument(context):
+            if hasattr(plugin, "plan_parts"):
+                form, blocks = plugin.plan_parts(*args, asked=asked)
             else:
-                form = self.plugin.plan(*args, asked=asked)
+                form = plugin.plan(*args, asked=asked)
                 blocks = iter([form.semantic_tokens])
-            yield levels_pb2.PlanPart(form=self._piece_plan(form, with_tokens=False))
+            yield levels_pb2.PlanPart(form=self._piece_plan(form, plugin.info(), with_tokens=False))
             for block in blocks:
                 yield levels_pb2.PlanPart(semantic_tokens=encode(block))
         LEVEL_CHUNKS.labels("semantic").inc()
 
-    def _piece_plan(self, plan, with_tokens: bool = True) -> levels_pb2.PiecePlan:
-        """The wire form of a plugin's plan (a PlanResult-like object): all of
-        it, so that it can be edited and sent up again."""
+    def _piece_plan(self, plan, model: contract_pb2.ModelInfo, with_tokens: bool = True) -> levels_pb2.PiecePlan:
+        """The wire form of a plugin's plan (a PlanResult-like object) made by
+        `model`: all of it, so that it can be edited and sent up again."""
         message = levels_pb2.PiecePlan(
             sections=[
                 levels_pb2.Section(
@@ -77,7 +80,7 @@ class SemanticServicer(levels_pb2_grpc.SemanticLevelServicer):
             section_embeddings=encode(plan.section_embeddings),
             frame_sections=encode(plan.frame_sections),
             duration_s=plan.duration_s,
-            model=self.plugin.info(),
+            model=model,
             beats=encode(plan.beats),
             downbeats=encode(plan.downbeats),
             drums=plan.drums,
@@ -100,5 +103,8 @@ def _validate(request: levels_pb2.PlanRequest) -> tuple[str, AskedPlan | None]:
     return prompt, asked
 
 
-def add_to_server(plugin, server: grpc.Server) -> None:
-    levels_pb2_grpc.add_SemanticLevelServicer_to_server(SemanticServicer(plugin), server)
+def add_to_server(model, server: grpc.Server) -> None:
+    """Serves `model` (a ModelSlot, or a plugin to hold in one) and its ModelControl."""
+    slot = slot_of("semantic", model)
+    levels_pb2_grpc.add_SemanticLevelServicer_to_server(SemanticServicer(slot), server)
+    add_model_control(slot, server)

@@ -1,11 +1,13 @@
-"""Swapping the acoustic level's model while semantic and temporal keep running, and
-restarting it while songs play."""
+"""Swapping the acoustic level's model while semantic and temporal keep running,
+restarting it while songs play, and reloading its model in place while they play."""
 from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import replace
 
+import grpc
 import pytest
 import torch
 
@@ -15,8 +17,10 @@ from hiermusic.services.common.checkpoint import save_checkpoint
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import card_for
 from hiermusic.services.common.nn import TransformerConfig
+from hiermusic.v1 import contract_pb2, levels_pb2_grpc
 from tests.integration.mesh_helpers import (Composer, alive, bundled_token_space, free_port, log_lines, run_cli,
-                                            start_levels, wait_for)
+                                            scrape, start_levels, wait_for)
+from tests.services.bundled_copy import bundled_copy
 
 
 def _acoustic_checkpoint(path, version: str, space: TokenSpaceConfig):
@@ -122,3 +126,60 @@ def test_a_restarted_level_fails_no_song_in_flight(swap_mesh, tmp_path):
         assert served[0] & served[1], "no song was in flight across the restart"
     finally:
         restarted.stop()
+
+
+RELOAD_SONG_S = 6  # two chunks
+
+
+def test_an_in_place_reload_fails_no_song_and_the_next_chunks_report_it(swap_mesh, tmp_path):
+    """Two streams of three songs; while the first are under way the acoustic
+    level reloads in place (`hiermusic reload`, as a user would) a copy of
+    its bundled weights under a card naming a new version, then is asked to
+    reload a model whose contract differs, which it refuses. No song fails,
+    and every song begun after the reload has only chunks of the new version."""
+    _, acoustic, composer, _ = swap_mesh
+    level = acoustic.processes["acoustic"]
+    old_version = level.ready["model_version"]
+    checkpoint = bundled_copy("acoustic", tmp_path / "v2.safetensors", "coarse-reloaded-v2")
+    mismatched = bundled_copy("acoustic", tmp_path / "other.safetensors", "coarse-other-codec", codec_id="other-codec")
+    songs: dict[tuple[int, int], tuple] = {}
+
+    def stream(n: int) -> None:
+        for k in range(SONGS_EACH):
+            began = time.monotonic()
+            result, plan = _song(composer, tmp_path / f"r{n}-{k}.wav", RELOAD_SONG_S)
+            songs[n, k] = began, result, plan
+
+    threads = [threading.Thread(target=stream, args=(n,)) for n in range(STREAMS)]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: any(e.get("chunk_index") is not None for e in log_lines(level.log_path))
+             or not any(t.is_alive() for t in threads), 300, "the first songs under way")
+    reload = run_cli(["reload", "acoustic", level.address, "--checkpoint", checkpoint], timeout=300)
+    assert reload.returncode == 0, reload.stderr[-2000:]
+    assert reload.stdout.strip() == f"acoustic: coarse_transformer {old_version} -> coarse_transformer coarse-reloaded-v2"
+    refused = run_cli(["reload", "acoustic", level.address, "--checkpoint", mismatched], timeout=300)
+    reloaded = time.monotonic()
+    assert refused.returncode == 1 and "FAILED_PRECONDITION" in refused.stderr, refused.stderr[-2000:]
+    assert "codec_id" in refused.stderr and "still serving acoustic (coarse_transformer coarse-reloaded-v2)" in refused.stderr
+    with grpc.insecure_channel(level.address) as channel:
+        describe = levels_pb2_grpc.AcousticLevelStub(channel).Describe(contract_pb2.DescribeRequest(), timeout=30)
+    assert describe.model_version == "coarse-reloaded-v2"
+    for thread in threads:
+        thread.join(600)
+
+    failed = {key: result.stderr[-1500:] for key, (_, result, _) in songs.items() if result.returncode != 0}
+    assert len(songs) == STREAMS * SONGS_EACH and not failed, failed
+    versions = {key: {t["model_version"] for t in plan["trace"] if t["level"] == "acoustic"}
+                for key, (_, _, plan) in songs.items()}
+    later = [key for key, (began, _, _) in songs.items() if began > reloaded]
+    assert later, "no song began after the reloads"
+    assert all(versions[key] == {"coarse-reloaded-v2"} for key in later), versions
+    assert any(old_version in v for v in versions.values()), versions  # the first chunks, before the reload
+    # The level's latency is labelled by the model serving each call, the reloaded one included.
+    served = scrape(level.ready["metrics_port"])["hiermusic_level_request_seconds"]
+    assert any(s.name.endswith("_count") and s.labels["method"] == "GenerateCoarse"
+               and s.labels["version"] == "coarse-reloaded-v2" and s.value > 0 for s in served)
+    reloads = [e for e in log_lines(level.log_path) if e.get("event") in ("reloaded", "reload refused")]
+    assert [(e["event"], e.get("new_version", e.get("serving"))) for e in reloads] == [
+        ("reloaded", "coarse-reloaded-v2"), ("reload refused", "coarse-reloaded-v2")]

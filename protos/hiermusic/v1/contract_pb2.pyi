@@ -60,3 +60,21 @@ class ModelInfo(_message.Message):
 class DescribeRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ReloadRequest(_message.Message):
+    __slots__ = ("level", "checkpoint", "plugin")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    PLUGIN_FIELD_NUMBER: _ClassVar[int]
+    level: str
+    checkpoint: str
+    plugin: str
+    def __init__(self, level: _Optional[str] = ..., checkpoint: _Optional[str] = ..., plugin: _Optional[str] = ...) -> None: ...
+
+class ReloadResponse(_message.Message):
+    __slots__ = ("before", "after")
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    before: ModelInfo
+    after: ModelInfo
+    def __init__(self, before: _Optional[_Union[ModelInfo, _Mapping]] = ..., after: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from hiermusic.v1 import contract_pb2 as hiermusic_dot_v1_dot_contract__pb2
 
 GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,75 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class ModelControlStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Reload = channel.unary_unary(
+                '/hiermusic.v1.ModelControl/Reload',
+                request_serializer=hiermusic_dot_v1_dot_contract__pb2.ReloadRequest.SerializeToString,
+                response_deserializer=hiermusic_dot_v1_dot_contract__pb2.ReloadResponse.FromString,
+                _registered_method=True)
+
+
+class ModelControlServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def Reload(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ModelControlServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Reload': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reload,
+                    request_deserializer=hiermusic_dot_v1_dot_contract__pb2.ReloadRequest.FromString,
+                    response_serializer=hiermusic_dot_v1_dot_contract__pb2.ReloadResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'hiermusic.v1.ModelControl', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('hiermusic.v1.ModelControl', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ModelControl:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Reload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hiermusic.v1.ModelControl/Reload',
+            hiermusic_dot_v1_dot_contract__pb2.ReloadRequest.SerializeToString,
+            hiermusic_dot_v1_dot_contract__pb2.ReloadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -85,7 +85,7 @@ def test_health_reflection_bound_and_drain(acoustic):
     listing, = list(reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
         iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10))
     names = {s.name for s in listing.list_services_response.service}
-    assert {"hiermusic.v1.AcousticLevel", "grpc.health.v1.Health"} <= names
+    assert {"hiermusic.v1.AcousticLevel", "hiermusic.v1.ModelControl", "grpc.health.v1.Health"} <= names
 
     stub = levels_pb2_grpc.AcousticLevelStub(channel)
     thread, first = _start_first(stub, acoustic.ready["metrics_port"])

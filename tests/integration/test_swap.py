@@ -37,19 +37,34 @@ def _song(composer, out, duration_s: float = 6) -> tuple:
     return result, plan
 
 
-@pytest.fixture()
-def swap_mesh(tmp_path):
-    port = free_port()
-    others = start_levels(tmp_path / "others", [LevelLaunch("semantic", device="cpu"), LevelLaunch("temporal", device="cpu")])
-    acoustic = start_levels(tmp_path / "acoustic0", [LevelLaunch("acoustic", port=port, device="cpu")])
+@pytest.fixture(scope="module")
+def steady(tmp_path_factory):
+    """Semantic, temporal and the Composer, one set for the module; the
+    acoustic level on `port` is each test's own (the first test gets the one
+    the Composer started with)."""
+    root, port = tmp_path_factory.mktemp("swap"), free_port()
+    others = start_levels(root / "others", [LevelLaunch("semantic", device="cpu"), LevelLaunch("temporal", device="cpu")])
+    first = start_levels(root / "acoustic0", [LevelLaunch("acoustic", port=port, device="cpu")])
     composer = None
     try:
-        composer = Composer(tmp_path / "composer", {**others.addresses(), **acoustic.addresses()})
-        yield others, acoustic, composer, port
+        composer = Composer(root / "composer", {**others.addresses(), **first.addresses()})
+        yield others, composer, port, [first]
     finally:
+        first.stop()
         if composer is not None:
             composer.stop()
         others.stop()
+
+
+@pytest.fixture()
+def swap_mesh(steady, tmp_path):
+    others, composer, port, spare = steady
+    acoustic = spare.pop() if spare else start_levels(tmp_path / "acoustic0", [LevelLaunch("acoustic", port=port,
+                                                                                            device="cpu")])
+    try:
+        yield others, acoustic, composer, port
+    finally:
+        acoustic.stop()
 
 
 def test_swap_acoustic_between_songs(swap_mesh, tmp_path):

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -21,6 +21,7 @@ from prometheus_client import start_http_server
 from hiermusic.v1 import contract_pb2
 from hiermusic.services.common.limits import MAX_MESSAGE_MB
 from hiermusic.services.common.metrics import LEVEL_QUEUE, ObservabilityInterceptor
+from hiermusic.services.common.security import ServerSecurity
 from hiermusic.services.common.tensors import TensorError
 
 
@@ -34,6 +35,7 @@ class ServerConfig:
     workers: int = 8
     drain_s: float = 10.0  # grace for in-flight RPCs on SIGTERM
     ready_file: Path | None = None
+    security: ServerSecurity = field(default_factory=ServerSecurity)  # TLS and token (security.py)
 
 
 def serve(
@@ -50,7 +52,7 @@ def serve(
     limit = config.max_message_mb * 1024 * 1024
     server = grpc.server(
         ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix=level),
-        interceptors=[ObservabilityInterceptor(level, info)],
+        interceptors=[*config.security.interceptors(level), ObservabilityInterceptor(level, info)],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
@@ -64,7 +66,7 @@ def serve(
     reflection.enable_server_reflection(
         (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    port = config.security.add_port(server, f"{config.host}:{config.port}")
     server.start()
     for name in ("", service_name):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -32,18 +32,25 @@ class SecurityError(ValueError):
 def read_token(path: Path) -> str:
     """The token in `path`: its one line, printable ASCII without spaces (a
     gRPC metadata value), the trailing newline an editor adds dropped."""
-    token = Path(path).read_text().strip()
+    token = _read(path, "--token-file").decode(errors="replace").strip()
     if not token or not all(33 <= ord(c) < 127 for c in token):
-        raise SecurityError(f"token file {path}: expected one line of printable ASCII without spaces")
+        raise SecurityError(f"--token-file {path}: expected one line of printable ASCII without spaces")
     return token
 
 
 def _read_pem(path: Path, what: str, marker: str) -> bytes:
     # grpc takes any bytes here and fails later with a message that names no file.
-    data = Path(path).read_bytes()
+    data = _read(path, what)
     if b"-----BEGIN " not in data or marker.encode() not in data:
         raise SecurityError(f"{what} {path}: not a PEM file with a {marker.strip('-').strip()}")
     return data
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise SecurityError(f"{what} {path}: {err.strerror or err}") from None
 
 
 def _read_cert(path: Path, what: str) -> bytes:

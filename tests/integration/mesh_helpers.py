@@ -45,13 +45,14 @@ def start_levels(run_dir: Path, launches: list[LevelLaunch]) -> LocalMesh:
 
 
 class Composer:
-    """`hiermusic up` in front of already running level services."""
+    """`hiermusic up` in front of already running level services (those
+missing from `addresses` it starts itself), with `extra` flags."""
 
-    def __init__(self, run_dir: Path, addresses: dict[str, str]) -> None:
+    def __init__(self, run_dir: Path, addresses: dict[str, str], extra: tuple = ()) -> None:
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         ready = run_dir / "composer.ready.json"
-        args = ["up", "--port", "0", "--metrics-port", "0", "--ready-file", ready, "--log-dir", run_dir]
+        args = ["up", "--port", "0", "--metrics-port", "0", "--ready-file", ready, "--log-dir", run_dir, *extra]
         for level, address in addresses.items():
             args += [f"--{level}", address]
         self.log = open(run_dir / "composer.log", "wb")

@@ -23,11 +23,11 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[No
     kwargs = dict(address=address, log_to_driver=False, logging_level="ERROR", configure_logging=True)
     if not address:
         kwargs.update(include_dashboard=False, num_cpus=num_cpus or os.cpu_count(), _temp_dir=temp_dir)
-    with _loopback_only(not address):
-        ray.init(**kwargs)
     try:
+        with _loopback_only(not address):
+            ray.init(**kwargs)
         yield
-    finally:
+    finally:  # after a failed start too, so its temp dir goes
         ray.shutdown()
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)

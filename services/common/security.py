@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import structlog
 
-from hiermusic.services.common.metrics import LEVEL_REQUESTS
+# The RPCs the token guards are the ones the metrics interceptor observes.
+from hiermusic.services.common.metrics import _SERVICE_PREFIX, LEVEL_REQUESTS
 
 AUTHORIZATION_KEY = "authorization"
-_SERVICE_PREFIX = "/hiermusic.v1."
 
 
 class SecurityError(ValueError):
@@ -105,12 +106,13 @@ class ServerSecurity:
 class TokenInterceptor(grpc.ServerInterceptor):
     """Refuses a hiermusic RPC whose `authorization` metadata is not
     `Bearer <token>` with UNAUTHENTICATED, compared in constant time, and
-    counts the refusal with the other codes (hiermusic_level_requests_total).
-    The refused request is never deserialized."""
+    counts the refusal with the other codes (hiermusic_level_requests_total)
+    and logs the caller's address. The refused request is never deserialized."""
 
     def __init__(self, level: str, token: str) -> None:
         self.level = level
         self._expected = f"Bearer {token}".encode()
+        self.log = structlog.get_logger()
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
@@ -119,12 +121,14 @@ class TokenInterceptor(grpc.ServerInterceptor):
         given = dict(details.invocation_metadata or ()).get(AUTHORIZATION_KEY, "")
         if hmac.compare_digest(given.encode() if isinstance(given, str) else given, self._expected):
             return handler
-        LEVEL_REQUESTS.labels(self.level, details.method.rsplit("/", 1)[-1], "UNAUTHENTICATED").inc()
-        return grpc.unary_unary_rpc_method_handler(_refuse)  # on the wire a unary and a streaming reply fail alike
+        method = details.method.rsplit("/", 1)[-1]
+        LEVEL_REQUESTS.labels(self.level, method, "UNAUTHENTICATED").inc()
 
+        def refuse(request: bytes, context: grpc.ServicerContext) -> None:
+            self.log.warning("unauthenticated", method=method, peer=context.peer())
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token (authorization metadata)")
 
-def _refuse(request: bytes, context: grpc.ServicerContext) -> None:
-    context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token (authorization metadata)")
+        return grpc.unary_unary_rpc_method_handler(refuse)  # on the wire a unary and a streaming reply fail alike
 
 
 @dataclass

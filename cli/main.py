@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from hiermusic.cli.reload_command import add_reload_parser
+from hiermusic.cli.security_flags import add_security_flags, mesh_security, server_security
 from hiermusic.services.common.limits import LEVELS, MAX_LOCAL_REPLICAS, MAX_MESSAGE_MB, check_duration, check_piece
 
 TRAINER_NAMES = ("codec", "text", "semantic", "acoustic", "temporal")  # orchestrator/train_command.py's TRAINERS
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=Path, default=Path("song.wav"))
     gen.add_argument("--mesh", help="HOST:PORT of a running Composer (hiermusic up); default: start one here")
     _add_mesh_flags(gen)
+    add_security_flags(gen)
     gen.set_defaults(run=_generate)
 
     pl = sub.add_parser("plan", help="plan a piece without its audio and write the plan file (docs/plans.md)")
@@ -52,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--timeout", type=float, default=60.0, help="seconds the level may take to plan (default 60)")
     pl.add_argument("--semantic-plugin", default="", help=argparse.SUPPRESS)
     pl.add_argument("--semantic-checkpoint", default="", help=argparse.SUPPRESS)
+    add_security_flags(pl)
     pl.set_defaults(run=_plan)
 
     up = sub.add_parser("up", help="run the three levels, Ray scheduler and Composer until interrupted")
@@ -67,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         up.add_argument(f"--{level}", metavar="HOST:PORT[,HOST:PORT...]",
                         help=f"use a running {level} service (or its replicas) instead of starting one")
     _add_mesh_flags(up)
+    add_security_flags(up)
     up.set_defaults(run=_up)
 
     serve = sub.add_parser("serve", help="serve one level")
@@ -90,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="JSON object of sampling settings over the model card's (e.g. {\"top_k\": 40})")
     serve.add_argument("--set", type=_sampling_setting, action="append", default=[], metavar="NAME=VALUE",
                        dest="sampling_set", help="one sampling setting (a JSON value), over --sampling; repeatable")
+    add_security_flags(serve, client=False)
     serve.set_defaults(run=_serve)
 
     data = sub.add_parser("data", help="build or inspect a training corpus")
@@ -141,6 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--codec-checkpoint", type=Path, help="codec weights to measure (default: bundled)")
     ev.add_argument("--text-audio-checkpoint", type=Path, help="text–audio model (default: bundled)")
     _add_mesh_flags(ev)
+    add_security_flags(ev)
     ev.set_defaults(run=_eval)
     ev_sub = ev.add_subparsers(metavar="[compare A B | rule-breaks | codec]")
     cmp = ev_sub.add_parser("compare", help="one page lining two eval runs up")
@@ -169,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     describe = sub.add_parser("describe", help="print a level service's ModelInfo")
     describe.add_argument("address", metavar="HOST:PORT")
     describe.add_argument("--timeout", type=float, default=10.0)
+    add_security_flags(describe)
     describe.set_defaults(run=_describe)
     add_reload_parser(sub)
 
@@ -239,10 +246,11 @@ def _scheduler_config(args: argparse.Namespace):
     return config
 
 
-def _launches(args: argparse.Namespace, levels: list[str]):
+def _launches(args: argparse.Namespace, levels: list[str], security=None):  # security: ServerSecurity
     import os
 
     from hiermusic.orchestrator.mesh import LevelLaunch
+    from hiermusic.services.common.security import ServerSecurity
 
     # acoustic(n+1) and temporal(n) run at once: each gets half the cores, as
     # two processes that each spread over all cores slow each other many-fold.
@@ -257,6 +265,7 @@ def _launches(args: argparse.Namespace, levels: list[str]):
             device=args.device,
             threads=max(1, threads[level] // replicas.get(level, 1)),
             replicas=replicas.get(level, 1),
+            security=security or ServerSecurity(),
         )
         for level in levels
     ]
@@ -320,14 +329,16 @@ def _plan(args: argparse.Namespace) -> int:
         if args.semantic:
             parse_address(args.semantic)
         asked_piece(args.prompt, duration, plan)  # what the level would refuse, refused before it starts
-    except ValueError as err:
+        server_security, client_security = mesh_security(args, starts_services=not args.semantic)
+    except ValueError as err:  # SecurityError among them
         return _fail(str(err), 2)
     run_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hiermusic-plan-"))
     if not args.semantic:
         print(f"starting the semantic service (log in {run_dir})", file=sys.stderr)
     try:
         made = make_plan(plan_request(args.prompt, duration, seed, plan), run_dir,
-                         _launches(args, ["semantic"])[0], args.semantic, args.timeout)
+                         _launches(args, ["semantic"], server_security)[0], args.semantic, args.timeout,
+                         client_security)
     except PlanCommandError as err:
         if not args.semantic:
             print(f"service log kept in {run_dir}", file=sys.stderr)
@@ -352,12 +363,17 @@ def _compose_songs(args: argparse.Namespace, work) -> int:
         RemoteComposer,
     )
 
+    try:
+        server_security, client_security = mesh_security(args, starts_services=not args.mesh)
+    except ValueError as err:  # SecurityError
+        return _fail(str(err), 2)
     run_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hiermusic-"))
     if args.mesh:
-        composer = RemoteComposer(args.mesh)
+        composer = RemoteComposer(args.mesh, client_security)
     else:
         print(f"starting the semantic, acoustic and temporal services (logs in {run_dir})", file=sys.stderr)
-        composer = EmbeddedComposer(run_dir, _launches(args, list(LEVELS)), _scheduler_config(args), args.ray_address)
+        composer = EmbeddedComposer(run_dir, _launches(args, list(LEVELS), server_security), _scheduler_config(args),
+                                    args.ray_address, client_security)
     code = 1
     try:
         with composer:
@@ -419,7 +435,8 @@ def _up(args: argparse.Namespace) -> int:
 
     try:
         given = {level: parse_address(getattr(args, level)) for level in LEVELS if getattr(args, level)}
-    except ValueError as err:
+        server_security, client_security = mesh_security(args, starts_services=True)
+    except ValueError as err:  # SecurityError among them
         return _fail(str(err), 2)
     elsewhere = sorted(set(given) & {level for level, _ in args.replicas})
     if elsewhere:
@@ -428,13 +445,13 @@ def _up(args: argparse.Namespace) -> int:
     configure_logging("composer")
     run_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hiermusic-up-"))
     run_dir.mkdir(parents=True, exist_ok=True)
-    mesh = LocalMesh(run_dir, _launches(args, [level for level in LEVELS if level not in given]))
+    mesh = LocalMesh(run_dir, _launches(args, [level for level in LEVELS if level not in given], server_security))
     try:
         mesh.start()
         with ray_session(args.ray_address):
             addresses = {**mesh.wait_ready(), **given}
             config = _scheduler_config(args)
-            scheduler = start_scheduler(addresses, config, str(run_dir / "scheduler.log"))
+            scheduler = start_scheduler(addresses, config, str(run_dir / "scheduler.log"), client_security)
             ray.get(scheduler.describe.remote())  # refuse to start on a mismatched mesh
             mesh_info = {"levels": addresses, "scheduler_metrics_port": ray.get(scheduler.metrics_port.remote())}
             (run_dir / "scheduler.json").write_text(json.dumps(mesh_info))
@@ -445,7 +462,8 @@ def _up(args: argparse.Namespace) -> int:
                 lambda server: composer_service.add_to_server(scheduler, server),
                 composer_service.composer_info(),
                 ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port, ready_file=args.ready_file,
-                             admission=AdmissionLimits(config.max_songs, config.max_queued_songs)),
+                             admission=AdmissionLimits(config.max_songs, config.max_queued_songs),
+                             security=server_security),
             )
     except (MeshError, ray.exceptions.RayError) as err:
         return _fail(str(unwrap(err)) if isinstance(err, ray.exceptions.RayTaskError) else str(err))
@@ -484,6 +502,10 @@ def _serve(args: argparse.Namespace) -> int:
     from hiermusic.services.common.plugins import UnknownPluginError
     from hiermusic.services.common.server import ServerConfig
 
+    try:
+        security = server_security(args)
+    except ValueError as err:  # SecurityError
+        return _fail(str(err), 2)
     config = LevelConfig(
         level=args.level,
         plugin=args.plugin,
@@ -501,6 +523,7 @@ def _serve(args: argparse.Namespace) -> int:
             admission=AdmissionLimits(running=1, queued=args.max_queue),
             drain_s=args.drain_s,
             ready_file=args.ready_file,
+            security=security,
         ),
         sampling=args.sampling | dict(args.sampling_set),
     )
@@ -692,7 +715,11 @@ def _describe(args: argparse.Namespace) -> int:
     from hiermusic.orchestrator.level_client import SERVICES
     from hiermusic.v1 import contract_pb2
 
-    with grpc.insecure_channel(args.address) as channel:
+    try:
+        _, client_security = mesh_security(args, starts_services=False)
+    except ValueError as err:  # SecurityError
+        return _fail(str(err), 2)
+    with client_security.channel(args.address) as channel:
         for service in SERVICES.values():
             rpc = channel.unary_unary(
                 f"/{service}/Describe",

@@ -15,6 +15,7 @@ from hiermusic.orchestrator.plan_file import DRUMS_NAMES
 from hiermusic.orchestrator.song import chunk_seed
 from hiermusic.services.common.limits import MAX_MESSAGE_BYTES
 from hiermusic.services.common.log import call_metadata
+from hiermusic.services.common.security import ClientSecurity
 from hiermusic.v1 import levels_pb2, levels_pb2_grpc
 
 
@@ -35,23 +36,26 @@ def plan_request(prompt: str, duration_s: float, seed: int,
 
 
 def make_plan(request: levels_pb2.PlanRequest, run_dir: Path, launch: LevelLaunch | None, address: str | None,
-              deadline_s: float) -> levels_pb2.PiecePlan:
+              deadline_s: float, security: ClientSecurity | None = None) -> levels_pb2.PiecePlan:
     """The form of the plan (no semantic tokens) from the semantic level at
-    `address`, or one started from `launch` in `run_dir` and stopped after."""
+    `address`, or one started from `launch` in `run_dir` and stopped after;
+    called with `security` (TLS and token)."""
+    security = security or ClientSecurity()
     if address:
-        return _ask(request, address, deadline_s)
+        return _ask(request, address, deadline_s, security)
     with LocalMesh(run_dir, [launch]) as mesh:
         try:
             addresses = mesh.wait_ready()
         except MeshError as err:
             raise PlanCommandError(str(err)) from None
-        return _ask(request, addresses["semantic"], deadline_s)
+        return _ask(request, addresses["semantic"], deadline_s, security)
 
 
-def _ask(request: levels_pb2.PlanRequest, address: str, deadline_s: float) -> levels_pb2.PiecePlan:
+def _ask(request: levels_pb2.PlanRequest, address: str, deadline_s: float,
+         security: ClientSecurity) -> levels_pb2.PiecePlan:
     """PlanStream's first part, the form; the stream is then cancelled, so
     the level samples none of the tokens that only the audio needs."""
-    with grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]) as channel:
+    with security.channel(address, [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]) as channel:
         stream = levels_pb2_grpc.SemanticLevelStub(channel).PlanStream(
             request, timeout=deadline_s, metadata=call_metadata(f"plan-{uuid.uuid4().hex[:8]}"))
         try:

@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hiermusic.cli.security_flags import add_security_flags, mesh_security
 from hiermusic.services.common.limits import LEVELS
 
 
@@ -20,6 +21,7 @@ def add_reload_parser(sub: argparse._SubParsersAction) -> None:
                         "(a relative one is taken from this directory)")
     p.add_argument("--plugin", default="", metavar="NAME", help="model plugin name (default: the plugin serving now)")
     p.add_argument("--timeout", type=float, default=120.0, metavar="S", help="seconds to wait for the load and the switch")
+    add_security_flags(p)  # a closed mesh's levels take a reload only with its token and certificates
     p.set_defaults(run=run_reload)
 
 
@@ -30,9 +32,14 @@ def run_reload(args: argparse.Namespace) -> int:
 
     from hiermusic.v1 import contract_pb2, contract_pb2_grpc
 
+    try:
+        _, client_security = mesh_security(args, starts_services=False)
+    except ValueError as err:  # SecurityError
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     request = contract_pb2.ReloadRequest(level=args.level, checkpoint=str(args.checkpoint.absolute()),
                                          plugin=args.plugin)
-    with grpc.insecure_channel(args.address) as channel:
+    with client_security.channel(args.address) as channel:
         try:
             response = contract_pb2_grpc.ModelControlStub(channel).Reload(request, timeout=args.timeout)
         except grpc.RpcError as err:

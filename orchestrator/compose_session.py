@@ -11,6 +11,7 @@ from typing import Self
 
 from hiermusic.orchestrator.config import SchedulerConfig
 from hiermusic.orchestrator.mesh import LevelLaunch, LocalMesh, MeshError
+from hiermusic.services.common.security import ClientSecurity
 from hiermusic.v1 import composer_pb2, contract_pb2
 
 EventHandler = Callable[[composer_pb2.ComposeEvent], None]
@@ -31,11 +32,12 @@ class EmbeddedComposer:
     held open for as many songs as the caller composes."""
 
     def __init__(self, run_dir: Path, launches: list[LevelLaunch], config: SchedulerConfig,
-                 ray_address: str | None = None) -> None:
+                 ray_address: str | None = None, security: ClientSecurity | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.mesh = LocalMesh(self.run_dir, launches)
         self.config = config
         self.ray_address = ray_address
+        self.security = security  # the scheduler's, to the levels (each launch carries theirs)
         self.infos: dict[str, contract_pb2.ModelInfo] = {}
         self._stack = ExitStack()
         self._scheduler = None
@@ -50,7 +52,8 @@ class EmbeddedComposer:
             self.mesh.start()
             self._stack.enter_context(ray_session(self.ray_address))
             addresses = self.mesh.wait_ready()
-            self._scheduler = start_scheduler(addresses, self.config, str(self.run_dir / "scheduler.log"))
+            self._scheduler = start_scheduler(addresses, self.config, str(self.run_dir / "scheduler.log"),
+                                              self.security)
             described = ray.get(self._scheduler.describe.remote())
         except (MeshError, ray.exceptions.RayError) as err:
             self._stack.close()
@@ -82,19 +85,16 @@ class EmbeddedComposer:
 class RemoteComposer:
     """A Composer already running (`hiermusic up`) at HOST:PORT."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, security: ClientSecurity | None = None) -> None:
         self.address = address
+        self.security = security or ClientSecurity()
         self.infos: dict[str, contract_pb2.ModelInfo] = {}
         self._channel = None
 
     def __enter__(self) -> Self:
-        import grpc
-
         from hiermusic.services.common.limits import MAX_MESSAGE_BYTES
 
-        self._channel = grpc.insecure_channel(
-            self.address, options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
-        )
+        self._channel = self.security.channel(self.address, [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
         return self
 
     def __exit__(self, *exc: object) -> None:

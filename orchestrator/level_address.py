@@ -47,6 +47,15 @@ def channel_target(address: str) -> str:
     return f"{scheme}:" + ",".join(f"{_bracketed(ip)}:{port}" for (_, ip), (_, port) in zip(resolved, found))
 
 
+def certificate_name(address: str) -> str:
+    """The name a TLS client checks the replicas' certificates against: a
+    list's target (ipv4:...) has no host of its own, so its first replica's
+    host, which every replica's certificate must then carry; "" for one
+    HOST:PORT (gRPC checks its host)."""
+    found = replicas(address)
+    return found[0][0] if len(found) > 1 else ""
+
+
 def channel_options(service: str) -> list[tuple[str, object]]:
     """Round robin over the replicas that report SERVING on grpc.health.v1
     (a draining one reports NOT_SERVING and gets no new calls); message

@@ -12,8 +12,9 @@ import grpc
 import ray
 
 from hiermusic.v1 import contract_pb2
-from hiermusic.orchestrator.level_address import channel_options, channel_target
+from hiermusic.orchestrator.level_address import certificate_name, channel_options, channel_target
 from hiermusic.services.common.log import call_metadata
+from hiermusic.services.common.security import ClientSecurity
 
 SERVICES = {
     "semantic": "hiermusic.v1.SemanticLevel",
@@ -53,12 +54,14 @@ def cancelled() -> bool:
 
 
 class LevelClient:
-    def __init__(self, level: str, address: str, deadline_s: float, reconnect_s: float) -> None:
+    def __init__(self, level: str, address: str, deadline_s: float, reconnect_s: float,
+                 security: ClientSecurity | None = None) -> None:
         if level not in SERVICES:
             raise ValueError(f"unknown level {level!r}")
         self.level, self.address = level, address
         self.deadline_s, self.reconnect_s = deadline_s, reconnect_s
-        self.channel = grpc.insecure_channel(channel_target(address), options=channel_options(SERVICES[level]))
+        self.channel = (security or ClientSecurity()).channel(
+            channel_target(address), channel_options(SERVICES[level]), certificate_name(address))
 
     def call(
         self, method: str, request: bytes, request_id: str, chunk_index: int | None = None, song_deadline: float = 0.0

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hiermusic.services.common.security import ServerSecurity
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -31,6 +33,7 @@ class LevelLaunch:
     codec_checkpoint: str = ""
     threads: int = 0
     replicas: int = 1  # processes serving this level, each on its own port
+    security: ServerSecurity = field(default_factory=ServerSecurity)  # TLS and token (services/common/security.py)
     extra: list[str] = field(default_factory=list)
 
     def argv(self) -> list[str]:
@@ -45,7 +48,7 @@ class LevelLaunch:
                 args += [flag, value]
         if self.threads:
             args += ["--threads", str(self.threads)]
-        return args + self.extra
+        return args + self.security.argv() + self.extra
 
 
 def _die_with_parent() -> None:

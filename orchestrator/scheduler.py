@@ -19,6 +19,7 @@ from hiermusic.orchestrator.song import Song, SongError, fetch, song_chunks
 from hiermusic.services.common.contract import ContractMismatch, check_agreement
 from hiermusic.services.common.limits import LEVELS
 from hiermusic.services.common.log import configure_logging
+from hiermusic.services.common.security import ClientSecurity
 from hiermusic.v1 import composer_pb2, contract_pb2
 
 
@@ -32,7 +33,8 @@ def _open_log(path: str) -> TextIO | None:
 
 
 class Scheduler:
-    def __init__(self, addresses: dict[str, str], config: SchedulerConfig, log_file: str = "") -> None:
+    def __init__(self, addresses: dict[str, str], config: SchedulerConfig, log_file: str = "",
+                 security: ClientSecurity | None = None) -> None:
         configure_logging("scheduler", file=_open_log(log_file))
         missing = [level for level in LEVELS if level not in addresses]
         if missing:
@@ -41,7 +43,7 @@ class Scheduler:
         self.addresses = dict(addresses)
         self.clients = {
             level: RemoteLevelClient.options(**config.clients[level].options()).remote(
-                level, addresses[level], config.rpc_deadline_s, config.reconnect_s
+                level, addresses[level], config.rpc_deadline_s, config.reconnect_s, security
             )
             for level in LEVELS
         }

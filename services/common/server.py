@@ -22,6 +22,7 @@ from hiermusic.v1 import contract_pb2
 from hiermusic.services.common.admission import Admission, AdmissionLimits
 from hiermusic.services.common.limits import MAX_MESSAGE_MB
 from hiermusic.services.common.metrics import LEVEL_QUEUE, ObservabilityInterceptor
+from hiermusic.services.common.security import ServerSecurity
 from hiermusic.services.common.tensors import TensorError
 
 
@@ -37,6 +38,7 @@ class ServerConfig:
     admission: AdmissionLimits = field(default_factory=AdmissionLimits)
     drain_s: float = 10.0  # grace for in-flight RPCs on SIGTERM
     ready_file: Path | None = None
+    security: ServerSecurity = field(default_factory=ServerSecurity)  # TLS and token (security.py)
 
 
 def serve(
@@ -62,7 +64,9 @@ def serve(
     threads = config.admission.total + CONTROL_THREADS
     server = grpc.server(
         ThreadPoolExecutor(max_workers=threads, thread_name_prefix=level),
-        interceptors=[ObservabilityInterceptor(level, current_info or info, Admission(config.admission))],
+        # The token first: a caller without it is refused before its request is decoded or queued.
+        interceptors=[*config.security.interceptors(level),
+                      ObservabilityInterceptor(level, current_info or info, Admission(config.admission))],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
@@ -76,7 +80,7 @@ def serve(
     reflection.enable_server_reflection(
         (service_name, *also_serves, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    port = config.security.add_port(server, f"{config.host}:{config.port}")
     server.start()
     for name in ("", service_name, *also_serves):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

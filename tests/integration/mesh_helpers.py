@@ -45,7 +45,8 @@ def start_levels(run_dir: Path, launches: list[LevelLaunch]) -> LocalMesh:
 
 
 class Composer:
-    """`hiermusic up` in front of already running level services."""
+    """`hiermusic up` in front of already running level services (those
+missing from `addresses` it starts itself), with `extra` flags."""
 
     def __init__(self, run_dir: Path, addresses: dict[str, str], extra: tuple[str, ...] = ()) -> None:
         self.run_dir = run_dir

@@ -2,6 +2,7 @@
 sees its input: a bad tensor becomes a `TensorError` naming the field."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -58,11 +59,11 @@ def decode(
     got = tuple(message.shape)
     if len(got) != len(shape) or any(w is not None and g != w for g, w in zip(got, shape)):
         want = "[" + ", ".join("*" if w is None else str(w) for w in shape) + "]"
-        raise TensorError(f"{field}: shape {list(got)}, expected {want}")
+        raise TensorError(f"{field}: shape {_shape_text(got)}, expected {want}")
     if any(g <= 0 for g in got):
         raise TensorError(f"{field}: empty tensor (shape {list(got)})")
     np_dtype = _NUMPY[dtype]
-    expected = int(np.prod(got)) * np_dtype.itemsize
+    expected = math.prod(got) * np_dtype.itemsize  # Python ints: a shape of [2**40, 2**40] must not wrap
     if len(message.data) != expected:
         raise TensorError(
             f"{field}: {len(message.data)} bytes of data, shape {list(got)} needs {expected}"
@@ -80,9 +81,26 @@ def decode(
     return array
 
 
+def check_size(message: tensor_pb2.Tensor, field: str, most: int, why: str, dim: int = 0) -> None:
+    """Refuses a tensor longer than `most` along `dim`, from its shape alone,
+    before its data is read or copied; `why` says where the bound comes from.
+    A shape of another rank is left for `decode` to refuse."""
+    shape = list(message.shape)
+    if len(shape) > dim and shape[dim] > most:
+        raise TensorError(f"{field}: {shape[dim]} along dimension {dim}, at most {most} ({why})")
+
+
 def is_unset(message: tensor_pb2.Tensor) -> bool:
     """An unset optional tensor field (e.g. no summary on chunk 0)."""
     return message.dtype == tensor_pb2.DTYPE_UNSPECIFIED and not message.shape and not message.data
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    """A shape as a message shows it: a caller may send 200,000 dimensions,
+    which in full would outgrow the status message's room in gRPC's trailers."""
+    if len(shape) <= 8:
+        return str(list(shape))
+    return f"[{', '.join(map(str, shape[:8]))}, ...] ({len(shape)} dimensions)"
 
 
 def _name(dtype: int) -> str:

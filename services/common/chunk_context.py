@@ -13,7 +13,7 @@ from hiermusic.services.common.chunk_layout import max_semantic_tokens, piece_fr
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import ChunkInputs
 from hiermusic.services.common.limits import MAX_DURATION_S, MAX_SEMANTIC_MARGIN_S
-from hiermusic.services.common.tensors import TensorError, check_size, decode, is_unset
+from hiermusic.services.common.tensors import Bound, TensorError, decode, is_unset
 from hiermusic.services.common.thematic_memory import MemoryInputs
 
 F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64
@@ -35,13 +35,12 @@ def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig, ma
     if message.semantic_start >= semantic_frames(MAX_DURATION_S, space.semantic_rate):
         raise TensorError(f"context.semantic_start: {message.semantic_start} lies past the longest piece "
                           f"({MAX_DURATION_S:g} s)")
-    check_size(message.semantic_tokens, "context.semantic_tokens", tokens_most,
-               f"a chunk of {max_frames} frames with {MAX_SEMANTIC_MARGIN_S:g} s of plan each side")
-    tokens = decode(message.semantic_tokens, "context.semantic_tokens", I64, [None], max_value=space.semantic_vocab_size)
+    tokens = decode(message.semantic_tokens, "context.semantic_tokens", I64, [None], max_value=space.semantic_vocab_size,
+                    bound=Bound(0, tokens_most, f"a chunk of {max_frames} frames with {MAX_SEMANTIC_MARGIN_S:g} s "
+                                                f"of plan each side"))
     # A context holds the sections its tokens touch: at most one per token.
-    check_size(message.section_embeddings, "context.section_embeddings", tokens.shape[0],
-               "one section per semantic token")
-    sections = decode(message.section_embeddings, "context.section_embeddings", F32, [None, space.embedding_dim])
+    sections = decode(message.section_embeddings, "context.section_embeddings", F32, [None, space.embedding_dim],
+                      bound=Bound(0, tokens.shape[0], "one section per semantic token"))
     frame_sections = decode(
         message.frame_sections, "context.frame_sections", I64, [tokens.shape[0]], max_value=sections.shape[0]
     )
@@ -101,8 +100,8 @@ def decode_prefix(
 ) -> np.ndarray | None:
     if is_unset(message):
         return None
-    check_size(message, field, num_frames - 1, f"a prefix must leave frames to generate in {num_frames}", dim=1)
-    return decode(message, field, I64, [codebooks, None], max_value=space.codebook_size)
+    return decode(message, field, I64, [codebooks, None], max_value=space.codebook_size,
+                  bound=Bound(1, num_frames - 1, f"a prefix must leave frames to generate in {num_frames}"))
 
 
 def decode_memory(
@@ -113,11 +112,10 @@ def decode_memory(
     from the shape before the data is read."""
     if max_frames <= 0:
         raise TensorError(f"{field}: this model takes no thematic memory (ModelInfo.max_memory_frames is 0)")
-    check_size(message.coarse_tokens, f"{field}.coarse_tokens", max_frames, "ModelInfo.max_memory_frames", dim=1)
     if is_unset(message.coarse_tokens):
         raise TensorError(f"{field}.coarse_tokens: missing")
     codes = decode(message.coarse_tokens, f"{field}.coarse_tokens", I64, [space.coarse_codebooks, None],
-                   max_value=space.codebook_size)
+                   max_value=space.codebook_size, bound=Bound(1, max_frames, "ModelInfo.max_memory_frames"))
     if message.of_section < 0:
         raise TensorError(f"{field}.of_section: {message.of_section}, a section index must be >= 0")
     if not 0 <= message.chunk_offset <= num_frames - codes.shape[1]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,6 +28,15 @@ class TensorError(ValueError):
     """An input tensor that a service refuses; the message names the field."""
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The most a tensor may hold along one dimension, and why (for the message)."""
+
+    dim: int
+    most: int
+    why: str
+
+
 def encode(value: np.ndarray) -> tensor_pb2.Tensor:
     """Encodes an array (or a torch tensor, moved to the CPU). torch is not
     imported here so the scheduler's processes stay light."""
@@ -48,10 +58,12 @@ def decode(
     shape: Sequence[int | None],
     *,
     max_value: int | None = None,
+    bound: Bound | None = None,
 ) -> np.ndarray:
-    """Checks dtype, shape (None is any size > 0), byte size, finite floats
-    within MAX_FLOAT_MAGNITUDE and, for token tensors, the id range; returns a
-    native-endian array."""
+    """Checks dtype, shape (None is any size > 0), the `bound` on one
+    dimension (from the shape: a size past its cap is refused before the data
+    is looked at), byte size, finite floats within MAX_FLOAT_MAGNITUDE and,
+    for token tensors, the id range; returns a native-endian array."""
     if message.dtype != dtype:
         raise TensorError(
             f"{field}: dtype {_name(message.dtype)}, expected {_name(dtype)}"
@@ -62,6 +74,8 @@ def decode(
         raise TensorError(f"{field}: shape {_shape_text(got)}, expected {want}")
     if any(g <= 0 for g in got):
         raise TensorError(f"{field}: empty tensor (shape {list(got)})")
+    if bound is not None and got[bound.dim] > bound.most:
+        raise TensorError(f"{field}: {got[bound.dim]} along dimension {bound.dim}, at most {bound.most} ({bound.why})")
     np_dtype = _NUMPY[dtype]
     expected = math.prod(got) * np_dtype.itemsize  # Python ints: a shape of [2**40, 2**40] must not wrap
     if len(message.data) != expected:
@@ -79,15 +93,6 @@ def decode(
             f"{field}: token ids must lie in [0, {max_value}), got [{array.min()}, {array.max()}]"
         )
     return array
-
-
-def check_size(message: tensor_pb2.Tensor, field: str, most: int, why: str, dim: int = 0) -> None:
-    """Refuses a tensor longer than `most` along `dim`, from its shape alone,
-    before its data is read or copied; `why` says where the bound comes from.
-    A shape of another rank is left for `decode` to refuse."""
-    shape = list(message.shape)
-    if len(shape) > dim and shape[dim] > most:
-        raise TensorError(f"{field}: {shape[dim]} along dimension {dim}, at most {most} ({why})")
 
 
 def is_unset(message: tensor_pb2.Tensor) -> bool:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hiermusic.v1 import tensor_pb2
-from hiermusic.services.common.tensors import TensorError, check_size, decode, encode, is_unset
+from hiermusic.services.common.tensors import Bound, TensorError, decode, encode, is_unset
 
 F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64
 
@@ -53,11 +53,13 @@ def test_unset_optional_tensor():
 
 
 def test_a_size_past_its_bound_is_refused_from_the_shape_before_the_data():
-    no_data = tensor_pb2.Tensor(dtype=I64, shape=[2, 10**6])  # the data is never read
-    with pytest.raises(TensorError, match=r"prefix: 1000000 along dimension 1, at most 99 \(the chunk\)"):
-        check_size(no_data, "prefix", 99, "the chunk", dim=1)
-    check_size(no_data, "prefix", 10**6, "the chunk", dim=1)
-    check_size(tensor_pb2.Tensor(dtype=I64, shape=[7]), "prefix", 1, "the chunk", dim=1)  # the rank is decode's
+    no_data = tensor_pb2.Tensor(dtype=I64, shape=[2, 10**6])  # never looked at
+    with pytest.raises(TensorError, match=r"^prefix: 1000000 along dimension 1, at most 99 \(the chunk\)$"):
+        decode(no_data, "prefix", I64, [2, None], bound=Bound(1, 99, "the chunk"))
+    with pytest.raises(TensorError, match="prefix: dtype DTYPE_INT64, expected DTYPE_FLOAT32"):  # dtype and rank first
+        decode(no_data, "prefix", F32, [2, None], bound=Bound(1, 99, "the chunk"))
+    with pytest.raises(TensorError, match="prefix: 0 bytes of data"):  # within its bound: on to the data
+        decode(no_data, "prefix", I64, [2, None], bound=Bound(1, 10**6, "the chunk"))
 
 
 def test_a_shape_of_many_dimensions_is_named_in_a_short_message():

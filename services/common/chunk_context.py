@@ -9,21 +9,38 @@ import numpy as np
 import structlog
 
 from hiermusic.v1 import levels_pb2, tensor_pb2
+from hiermusic.services.common.chunk_layout import max_semantic_tokens, piece_frames, semantic_frames
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import ChunkInputs
-from hiermusic.services.common.tensors import TensorError, decode, is_unset
+from hiermusic.services.common.limits import MAX_DURATION_S, MAX_SEMANTIC_MARGIN_S
+from hiermusic.services.common.tensors import Bound, TensorError, decode, is_unset
 from hiermusic.services.common.thematic_memory import MemoryInputs
 
 F32, I64 = tensor_pb2.DTYPE_FLOAT32, tensor_pb2.DTYPE_INT64
 
 
 def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig, max_frames: int) -> ChunkInputs:
+    """A chunk's plan context, every size checked against what a chunk of at
+    most `max_frames` frames (ModelInfo.max_chunk_frames) inside the longest
+    piece can need, from the shapes before any data is read."""
     if not 0 < message.num_frames <= max_frames:
-        raise TensorError(f"context.num_frames: {message.num_frames}, this model takes 1..{max_frames}")
+        raise TensorError(f"context.num_frames: {message.num_frames}, this model takes 1..{max_frames} "
+                          f"(ModelInfo.max_chunk_frames)")
     if message.start_frame < 0 or message.semantic_start < 0 or message.chunk_index < 0:
         raise TensorError("context: start_frame, semantic_start and chunk_index must be >= 0")
-    tokens = decode(message.semantic_tokens, "context.semantic_tokens", I64, [None], max_value=space.semantic_vocab_size)
-    sections = decode(message.section_embeddings, "context.section_embeddings", F32, [None, space.embedding_dim])
+    frames, tokens_most = piece_frames(space), max_semantic_tokens(space, max_frames)
+    if message.start_frame + message.num_frames > frames:
+        raise TensorError(f"context.start_frame: {message.start_frame} + {message.num_frames} frames ends past "
+                          f"the longest piece ({frames} frames, {MAX_DURATION_S:g} s)")
+    if message.semantic_start >= semantic_frames(MAX_DURATION_S, space.semantic_rate):
+        raise TensorError(f"context.semantic_start: {message.semantic_start} lies past the longest piece "
+                          f"({MAX_DURATION_S:g} s)")
+    tokens = decode(message.semantic_tokens, "context.semantic_tokens", I64, [None], max_value=space.semantic_vocab_size,
+                    bound=Bound(0, tokens_most, f"a chunk of {max_frames} frames with {MAX_SEMANTIC_MARGIN_S:g} s "
+                                                f"of plan each side"))
+    # A context holds the sections its tokens touch: at most one per token.
+    sections = decode(message.section_embeddings, "context.section_embeddings", F32, [None, space.embedding_dim],
+                      bound=Bound(0, tokens.shape[0], "one section per semantic token"))
     frame_sections = decode(
         message.frame_sections, "context.frame_sections", I64, [tokens.shape[0]], max_value=sections.shape[0]
     )
@@ -33,8 +50,8 @@ def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig, ma
         raise TensorError(
             f"context.section_energy: {energy.shape[0]} values for {sections.shape[0]} sections"
         )
-    if not np.isfinite(energy).all():
-        raise TensorError("context.section_energy: contains NaN or infinite values")
+    if not ((energy >= 0) & (energy <= 1)).all():  # NaN fails too
+        raise TensorError("context.section_energy: values must lie in 0..1 (a section's energy)")
     if message.drums not in levels_pb2.Drums.values():
         raise TensorError(f"context.drums: {message.drums} is not a Drums value")
     section_drums = None
@@ -83,10 +100,8 @@ def decode_prefix(
 ) -> np.ndarray | None:
     if is_unset(message):
         return None
-    prefix = decode(message, field, I64, [codebooks, None], max_value=space.codebook_size)
-    if prefix.shape[1] >= num_frames:
-        raise TensorError(f"{field}: {prefix.shape[1]} prefix frames leave nothing to generate in {num_frames}")
-    return prefix
+    return decode(message, field, I64, [codebooks, None], max_value=space.codebook_size,
+                  bound=Bound(1, num_frames - 1, f"a prefix must leave frames to generate in {num_frames}"))
 
 
 def decode_memory(
@@ -97,14 +112,10 @@ def decode_memory(
     from the shape before the data is read."""
     if max_frames <= 0:
         raise TensorError(f"{field}: this model takes no thematic memory (ModelInfo.max_memory_frames is 0)")
-    shape = list(message.coarse_tokens.shape)
-    if len(shape) == 2 and shape[1] > max_frames:
-        raise TensorError(f"{field}.coarse_tokens: {shape[1]} frames, this model takes at most {max_frames} "
-                          f"(ModelInfo.max_memory_frames)")
     if is_unset(message.coarse_tokens):
         raise TensorError(f"{field}.coarse_tokens: missing")
     codes = decode(message.coarse_tokens, f"{field}.coarse_tokens", I64, [space.coarse_codebooks, None],
-                   max_value=space.codebook_size)
+                   max_value=space.codebook_size, bound=Bound(1, max_frames, "ModelInfo.max_memory_frames"))
     if message.of_section < 0:
         raise TensorError(f"{field}.of_section: {message.of_section}, a section index must be >= 0")
     if not 0 <= message.chunk_offset <= num_frames - codes.shape[1]:

@@ -10,6 +10,7 @@ import numpy as np
 
 from hiermusic.v1 import levels_pb2
 from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.limits import MAX_DURATION_S, MAX_SEMANTIC_MARGIN_S
 from hiermusic.services.common.tensors import encode
 
 
@@ -101,10 +102,27 @@ def semantic_frames(duration_s: float, rate: float) -> int:
 def semantic_span(chunk: Chunk, space: TokenSpaceConfig, margin_s: float, total: int) -> tuple[int, int]:
     """The semantic frames [lo, hi) a chunk's context holds: its span plus
     `margin_s` each side, within the piece's `total` frames."""
+    if not 0 <= margin_s <= MAX_SEMANTIC_MARGIN_S:  # past it the levels refuse the context's tokens
+        raise ValueError(f"semantic_margin_s {margin_s!r}: expected 0 to {MAX_SEMANTIC_MARGIN_S:g} seconds")
     per_sem = space.frames_per_semantic
     margin = int(round(margin_s * space.semantic_rate))
     lo = max(0, min(chunk.start // per_sem - margin, total - 1))
     return lo, min(total, math.ceil(chunk.end / per_sem) + margin)
+
+
+def max_semantic_tokens(space: TokenSpaceConfig, max_frames: int) -> int:
+    """The most semantic tokens a chunk context can need: semantic_span of a
+    chunk of `max_frames` frames (the level's longest) at the widest margin.
+    A chunk starting on a token's last frame touches the most tokens,
+    ceil((max_frames + frames_per_semantic - 1) / frames_per_semantic)."""
+    per_sem = space.frames_per_semantic
+    margin = int(round(MAX_SEMANTIC_MARGIN_S * space.semantic_rate))
+    return math.ceil((max_frames + per_sem - 1) / per_sem) + 2 * margin
+
+
+def piece_frames(space: TokenSpaceConfig) -> int:
+    """Codec frames of the longest piece (MAX_DURATION_S): no chunk lies past them."""
+    return math.ceil(MAX_DURATION_S * space.frame_rate)
 
 
 def chunk_context(

@@ -15,6 +15,13 @@ MAX_PROMPT_CHARS = 2000
 # longer than any level's context (their own limit refuses it there too).
 MIN_CHUNK_S, MAX_CHUNK_S = 0.5, 30.0
 
+# The plan context a scheduler may send beyond each side of a chunk (its
+# semantic_margin_s, 1 s by default). The chunk levels bound the semantic
+# tokens of a context by it (chunk_layout.max_semantic_tokens): 100k tokens
+# once held the acoustic level for 9.7 s and 0.66 GB. The chunk models learn
+# plan positions for 64 tokens (5.12 s) before a chunk; more tells them nothing.
+MAX_SEMANTIC_MARGIN_S = 5.0
+
 # Replicas of one level that `up`, `generate` and `eval` start on this machine.
 MAX_LOCAL_REPLICAS = 8
 
@@ -22,6 +29,13 @@ MAX_LOCAL_REPLICAS = 8
 # malformed or hostile message is refused before it is read.
 MAX_MESSAGE_MB = 64
 MAX_MESSAGE_BYTES = MAX_MESSAGE_MB * 1024 * 1024
+
+
+def clipped(text: str, limit: int = 40) -> str:
+    """A caller's string as an error message quotes it: cut to `limit`
+    characters, so a string of megabytes cannot become a status message of
+    megabytes (gRPC's trailers hold a few kilobytes)."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def check_duration(duration_s: float, name: str = "duration_s") -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from hiermusic.services.common.limits import clipped
+
 SECTION_TYPES = ("intro", "verse", "pre-chorus", "chorus", "bridge", "solo", "outro")
 # Canonical spellings the planner predicts; prompts may spell any enharmonic.
 KEYS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -32,7 +34,7 @@ def key_index(name: str) -> int:
     """Pitch class 0..11 of a key name in any enharmonic spelling ("Db" == "C#")."""
     match = re.fullmatch(NOTE_PATTERN, name.strip())
     if match is None:
-        raise ValueError(f"unknown key {name!r}; use a note name such as {', '.join(KEYS)}")
+        raise ValueError(f"unknown key {clipped(name)!r}; use a note name such as {', '.join(KEYS)}")
     spelled = spell_key(match.group("note"), match.group("acc"))
     shift = {"#": 1, "b": -1}.get(spelled[1:], 0)
     return (_PITCH[spelled[0].lower()] + shift) % 12

@@ -2,7 +2,9 @@
 sees its input: a bad tensor becomes a `TensorError` naming the field."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +28,15 @@ class TensorError(ValueError):
     """An input tensor that a service refuses; the message names the field."""
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The most a tensor may hold along one dimension, and why (for the message)."""
+
+    dim: int
+    most: int
+    why: str
+
+
 def encode(value: np.ndarray) -> tensor_pb2.Tensor:
     """Encodes an array (or a torch tensor, moved to the CPU). torch is not
     imported here so the scheduler's processes stay light."""
@@ -47,10 +58,12 @@ def decode(
     shape: Sequence[int | None],
     *,
     max_value: int | None = None,
+    bound: Bound | None = None,
 ) -> np.ndarray:
-    """Checks dtype, shape (None is any size > 0), byte size, finite floats
-    within MAX_FLOAT_MAGNITUDE and, for token tensors, the id range; returns a
-    native-endian array."""
+    """Checks dtype, shape (None is any size > 0), the `bound` on one
+    dimension (from the shape: a size past its cap is refused before the data
+    is looked at), byte size, finite floats within MAX_FLOAT_MAGNITUDE and,
+    for token tensors, the id range; returns a native-endian array."""
     if message.dtype != dtype:
         raise TensorError(
             f"{field}: dtype {_name(message.dtype)}, expected {_name(dtype)}"
@@ -58,11 +71,13 @@ def decode(
     got = tuple(message.shape)
     if len(got) != len(shape) or any(w is not None and g != w for g, w in zip(got, shape)):
         want = "[" + ", ".join("*" if w is None else str(w) for w in shape) + "]"
-        raise TensorError(f"{field}: shape {list(got)}, expected {want}")
+        raise TensorError(f"{field}: shape {_shape_text(got)}, expected {want}")
     if any(g <= 0 for g in got):
         raise TensorError(f"{field}: empty tensor (shape {list(got)})")
+    if bound is not None and got[bound.dim] > bound.most:
+        raise TensorError(f"{field}: {got[bound.dim]} along dimension {bound.dim}, at most {bound.most} ({bound.why})")
     np_dtype = _NUMPY[dtype]
-    expected = int(np.prod(got)) * np_dtype.itemsize
+    expected = math.prod(got) * np_dtype.itemsize  # Python ints: a shape of [2**40, 2**40] must not wrap
     if len(message.data) != expected:
         raise TensorError(
             f"{field}: {len(message.data)} bytes of data, shape {list(got)} needs {expected}"
@@ -83,6 +98,14 @@ def decode(
 def is_unset(message: tensor_pb2.Tensor) -> bool:
     """An unset optional tensor field (e.g. no summary on chunk 0)."""
     return message.dtype == tensor_pb2.DTYPE_UNSPECIFIED and not message.shape and not message.data
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    """A shape as a message shows it: a caller may send 200,000 dimensions,
+    which in full would outgrow the status message's room in gRPC's trailers."""
+    if len(shape) <= 8:
+        return str(list(shape))
+    return f"[{', '.join(map(str, shape[:8]))}, ...] ({len(shape)} dimensions)"
 
 
 def _name(dtype: int) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hiermusic.services.common.limits import MAX_DURATION_S, MAX_PROMPT_CHARS, check_duration, check_prompt
+from hiermusic.services.common.limits import MAX_DURATION_S, MAX_PROMPT_CHARS, check_duration, check_prompt, clipped
 from hiermusic.services.common.music import KEYS, MODES, SECTION_TYPES, TEMPO_RANGE, key_index
 from hiermusic.services.semantic.form_request import SectionRequest
 from hiermusic.services.semantic.planner import bar_seconds
@@ -102,7 +102,8 @@ def stated_duration(asked: AskedPlan) -> float | None:
 
 def _section(section: levels_pb2.Section, name: str, tempo: float | None) -> SectionRequest:
     if section.type not in SECTION_TYPES:
-        raise PlanError(f'{name}.type: unknown section type "{section.type}"; known: {", ".join(SECTION_TYPES)}')
+        raise PlanError(f'{name}.type: unknown section type "{clipped(section.type)}"; '
+                        f'known: {", ".join(SECTION_TYPES)}')
     bars = section.bars if section.HasField("bars") else None
     if bars is not None and not 1 <= bars <= MAX_BARS:
         raise PlanError(f"{name}.bars: must be at least 1 and at most {MAX_BARS}, got {bars}")
@@ -182,7 +183,7 @@ def _mode(mode: str) -> str | None:
     if not mode.strip():
         return None
     if mode.strip().lower() not in MODES:
-        raise PlanError(f'plan.mode: unknown mode "{mode}"; known: {", ".join(MODES)}')
+        raise PlanError(f'plan.mode: unknown mode "{clipped(mode)}"; known: {", ".join(MODES)}')
     return mode.strip().lower()
 
 

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hiermusic.evaluation.speed import scrape as scrape_endpoint
@@ -16,6 +18,7 @@ from hiermusic.orchestrator.mesh import LevelLaunch, LocalMesh
 from hiermusic.services.common.bootstrap import bundled_checkpoint
 from hiermusic.services.common.checkpoint import load_checkpoint
 from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.limits import LEVELS
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "hiermusic.cli.main"]
@@ -42,6 +45,20 @@ def start_levels(run_dir: Path, launches: list[LevelLaunch]) -> LocalMesh:
         mesh.stop()
         raise
     return mesh
+
+
+@contextmanager
+def cpu_mesh(run_dir: Path) -> Iterator[tuple[LocalMesh, "Composer"]]:
+    """Three real level services on the CPU and a Composer (Ray scheduler) in front of them, stopped after."""
+    levels = start_levels(run_dir, [LevelLaunch(level, device="cpu") for level in LEVELS])
+    composer = None
+    try:
+        composer = Composer(run_dir / "composer", levels.addresses())
+        yield levels, composer
+    finally:
+        if composer is not None:
+            composer.stop()
+        levels.stop()
 
 
 class Composer:

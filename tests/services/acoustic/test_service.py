@@ -13,7 +13,7 @@ from hiermusic.orchestrator.song import space_of
 from hiermusic.services.acoustic.plugin import CoarseTransformerPlugin
 from hiermusic.services.acoustic.service import add_to_server
 from hiermusic.services.common.bootstrap import bundled_checkpoint
-from hiermusic.services.common.chunk_layout import Chunk, PlanArrays, chunk_context
+from hiermusic.services.common.chunk_layout import Chunk, PlanArrays, chunk_context, max_semantic_tokens
 from hiermusic.services.common.tensors import encode
 from hiermusic.v1 import contract_pb2, levels_pb2, levels_pb2_grpc, tensor_pb2
 from tests.services.in_process import level_stub
@@ -70,7 +70,7 @@ def test_the_level_declares_its_memory_bound(info):
 
 
 @pytest.mark.parametrize("memory, words", [
-    (dict(codes=codes(505), chunk_offset=0), ["memory.coarse_tokens", "505 frames", "at most 504"]),
+    (dict(codes=codes(505), chunk_offset=0), ["memory.coarse_tokens", "505 along dimension 1", "at most 504"]),
     (dict(codes=encode(np.zeros((3, 10), np.int64))), ["memory.coarse_tokens", "shape"]),
     (dict(codes=encode(np.zeros((2, 10), np.float32))), ["memory.coarse_tokens", "dtype"]),
     (dict(codes=codes(10, high=5000)), ["memory.coarse_tokens", "token ids"]),
@@ -100,3 +100,21 @@ def test_the_bundled_weights_write_the_same_codes_with_a_memory_and_say_they_got
     assert (given.memory_frames, given.memory_of_section) == (60, 1)
     assert given.coarse_tokens.data == without.coarse_tokens.data
     assert given.summary.data == without.summary.data
+
+
+def test_a_context_of_more_semantic_tokens_than_the_longest_chunk_needs_is_refused(stub, info, plain):
+    """Issue 29: 100k tokens in one context held the level 9.7 s and took 0.66 GB; the bound
+    follows from what the level declares (ModelInfo.max_chunk_frames) and the widest margin."""
+    most = max_semantic_tokens(space_of(info), info.max_chunk_frames)
+    for tokens, refused in ((most, False), (most + 1, True), (100_000, True)):
+        request = levels_pb2.CoarseRequest()
+        request.CopyFrom(plain)
+        request.context.semantic_tokens.CopyFrom(encode(np.zeros(tokens, np.int64)))
+        request.context.frame_sections.CopyFrom(encode(np.zeros(tokens, np.int64)))
+        if not refused:
+            assert stub.GenerateCoarse(request, timeout=120).coarse_tokens.shape == [2, 100]
+            continue
+        with pytest.raises(grpc.RpcError) as refusal:
+            stub.GenerateCoarse(request, timeout=120)
+        assert refusal.value.code() == BAD
+        assert refusal.value.details().startswith(f"context.semantic_tokens: {tokens} along dimension 0, at most {most}")

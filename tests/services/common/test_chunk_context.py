@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import pytest
 
-from hiermusic.services.common.chunk_layout import PlanArrays, chunk_context, layout
-from hiermusic.v1 import levels_pb2
-from hiermusic.services.common.chunk_context import decode_context
+from hiermusic.services.common.chunk_layout import (
+    Chunk, PlanArrays, chunk_context, layout, max_semantic_tokens, semantic_frames,
+)
+from hiermusic.services.common.limits import MAX_SEMANTIC_MARGIN_S
+from hiermusic.v1 import levels_pb2, tensor_pb2
+from hiermusic.services.common.chunk_context import decode_context, decode_prefix
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.tensors import TensorError, encode
 
@@ -95,3 +101,75 @@ def test_per_section_fields_of_the_wrong_length_are_refused():
     sent.section_drums.extend([1, 9])
     with pytest.raises(TensorError, match="not a Drums value"):
         decode_context(sent, SPACE, 500)
+
+
+def longest_context(margin_s: float = MAX_SEMANTIC_MARGIN_S, start: int = 401) -> levels_pb2.ChunkContext:
+    """The longest chunk (504 frames, the default acoustic model's) in a 60 s piece, starting
+    inside a semantic token, at the widest margin: the most tokens a scheduler can send."""
+    tokens = semantic_frames(60.0, SPACE.semantic_rate)
+    plan = PlanArrays(
+        semantic_tokens=np.zeros(tokens, dtype=np.int64), frame_sections=np.arange(tokens, dtype=np.int64) % 5,
+        section_embeddings=np.ones((5, 256), dtype=np.float32), section_energy=np.full(5, 0.5, np.float32),
+        text_embedding=np.ones(256, dtype=np.float32),
+    )
+    return chunk_context(plan, Chunk(1, start, start + 504, 0), SPACE, margin_s)
+
+
+def test_a_context_carries_at_most_the_tokens_its_longest_chunk_needs():
+    # The issue's measure: 100k tokens took the acoustic level 9.7 s and 0.66 GB.
+    most = max_semantic_tokens(SPACE, 504)
+    sent = longest_context()
+    assert len(sent.semantic_tokens.shape) == 1 and sent.semantic_tokens.shape[0] == most == 251
+    assert decode_context(sent, SPACE, 504).semantic_tokens.shape == (most,)
+    for tokens in (most + 1, 100_000):
+        sent.semantic_tokens.CopyFrom(encode(np.zeros(tokens, np.int64)))
+        sent.frame_sections.CopyFrom(encode(np.zeros(tokens, np.int64)))
+        with pytest.raises(TensorError, match=f"context.semantic_tokens: {tokens} along dimension 0, at most 251 "
+                                              r"\(a chunk of 504 frames with 5 s of plan each side\)"):
+            decode_context(sent, SPACE, 504)
+    # Checked from the shape: 10**9 tokens announced with no data are refused for their number.
+    sent.semantic_tokens.CopyFrom(tensor_pb2.Tensor(dtype=tensor_pb2.DTYPE_INT64, shape=[10**9]))
+    with pytest.raises(TensorError, match="context.semantic_tokens: 1000000000 along dimension 0, at most 251"):
+        decode_context(sent, SPACE, 504)
+
+
+def test_a_context_touches_at_most_one_section_per_token():
+    sent = context()  # 26 tokens
+    sent.section_embeddings.CopyFrom(encode(np.ones((27, 256), np.float32)))
+    with pytest.raises(TensorError, match=r"context.section_embeddings: 27 along dimension 0, at most 26 "
+                                          r"\(one section per semantic token\)"):
+        decode_context(sent, SPACE, 500)
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("start_frame", 30_000 - 79, "context.start_frame: 29921 + 80 frames ends past the longest piece (30000 frames"),
+    ("start_frame", 2**63 - 50, "ends past the longest piece"),
+    ("semantic_start", 7500, "context.semantic_start: 7500 lies past the longest piece (600 s)"),
+])
+def test_a_context_lies_inside_the_longest_piece(field, value, words):
+    sent = context()
+    setattr(sent, field, value)
+    with pytest.raises(TensorError, match=re.escape(words)):
+        decode_context(sent, SPACE, 500)
+
+
+@pytest.mark.parametrize("energy", [-0.1, 1.5, 3e38, math.nan, math.inf])
+def test_a_section_energy_outside_0_to_1_is_refused(energy):
+    sent = context()
+    sent.section_energy[0] = energy
+    with pytest.raises(TensorError, match=r"context.section_energy: values must lie in 0..1"):
+        decode_context(sent, SPACE, 500)
+
+
+def test_a_prefix_is_refused_for_its_length_before_its_data_is_read():
+    announced = tensor_pb2.Tensor(dtype=tensor_pb2.DTYPE_INT64, shape=[2, 10**8])
+    with pytest.raises(TensorError, match=r"prefix_tokens: 100000000 along dimension 1, at most 99 "
+                                          r"\(a prefix must leave frames to generate in 100\)"):
+        decode_prefix(announced, "prefix_tokens", 2, SPACE, 100)
+    assert decode_prefix(encode(np.zeros((2, 99), np.int64)), "prefix_tokens", 2, SPACE, 100).shape == (2, 99)
+
+
+def test_the_last_chunk_of_the_longest_piece_is_taken():
+    sent = context()
+    sent.start_frame, sent.semantic_start = 30_000 - sent.num_frames, 7499
+    assert decode_context(sent, SPACE, 500).start_frame == 29_920

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from hiermusic.services.common.chunk_layout import (
-    PlanArrays, beat_positions, chunk_context, frame_beats, layout, semantic_frames, semantic_span,
+    Chunk, PlanArrays, beat_positions, chunk_context, frame_beats, layout, max_semantic_tokens, semantic_frames,
+    semantic_span,
 )
 from hiermusic.services.common.contract import TokenSpaceConfig
+from hiermusic.services.common.limits import MAX_SEMANTIC_MARGIN_S
 from hiermusic.services.common.tensors import decode
 
 
@@ -98,3 +100,13 @@ def test_chunk_context_carries_each_frame_s_place_in_the_beat_grid():
     np.testing.assert_allclose(beats[0], [8.0, 2.0])  # 4 s: the ninth beat, the third bar's first
     np.testing.assert_allclose(beats[25], [9.0, 2.25], rtol=1e-6)  # half a second later
     assert frame_beats(replace(plan, beats=plan.beats[:1]), chunk, 50.0) is None  # one beat is no grid
+
+
+def test_the_bound_on_a_context_s_tokens_is_the_widest_span_a_scheduler_sends():
+    space = TokenSpaceConfig()
+    for frames in (1, 100, 250, 503, 504):
+        widest = max(np.subtract(*semantic_span(Chunk(0, start, start + frames, 0), space, MAX_SEMANTIC_MARGIN_S,
+                                                7500)[::-1]) for start in range(400, 420))
+        assert widest == max_semantic_tokens(space, frames), frames
+    with pytest.raises(ValueError, match="semantic_margin_s 5.5: expected 0 to 5 seconds"):
+        semantic_span(Chunk(0, 0, 100, 0), space, MAX_SEMANTIC_MARGIN_S + 0.5, 7500)

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from hiermusic.services.common.limits import (MAX_DURATION_S, MAX_PROMPT_CHARS, MIN_DURATION_S, check_duration,
-                                               check_piece)
+                                               check_piece, clipped)
 
 
 @pytest.mark.parametrize(("prompt", "duration", "message"), [
@@ -30,3 +30,8 @@ def test_the_caller_names_the_duration_and_the_limits_are_inclusive():
         check_duration(-1.0, "--duration")
     check_piece("a folk song", MAX_DURATION_S)
     check_piece("x" * MAX_PROMPT_CHARS, MIN_DURATION_S)
+
+
+def test_a_caller_s_string_is_clipped_for_a_message():
+    assert clipped("verse") == "verse"
+    assert clipped("x" * 41) == "x" * 40 + "..." and clipped("x" * 10**6, 5) == "xxxxx..."

@@ -70,6 +70,18 @@ def test_a_bad_plan_is_refused_naming_the_field(plan, message):
         asked_plan(plan)
 
 
+@pytest.mark.parametrize(("plan", "message"), [
+    (_plan(S(type="v" * 10**6)), f'plan.sections[0].type: unknown section type "{"v" * 40}..."; known: intro'),
+    (_plan(mode="m" * 10**6), f'plan.mode: unknown mode "{"m" * 40}..."; known: major'),
+    (_plan(key="k" * 10**6), f"plan.key: unknown key '{'k' * 40}...'; use a note name"),
+])
+def test_a_string_of_megabytes_is_quoted_in_a_short_message(plan, message):
+    # Quoted whole, it outgrew gRPC's trailers: the caller got RESOURCE_EXHAUSTED instead of the refusal.
+    with pytest.raises(PlanError) as info:
+        asked_plan(plan)
+    assert str(info.value).startswith(message) and len(str(info.value)) < 200
+
+
 def test_the_request_s_duration_wins_over_the_plan_s_and_is_named():
     plan = _plan(S(type="verse", bars=8), S(type="chorus", bars=8), tempo_bpm=120, duration_s=60)
     with pytest.raises(PlanError, match=r"^plan\.sections\[1\]: starts at 16\.0 s, past duration_s 10 s$"):

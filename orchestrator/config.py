@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hiermusic.services.common.chunk_layout import CHUNK_S, OVERLAP_S, SEMANTIC_MARGIN_S
 from hiermusic.services.common.config_dict import UnknownFieldError, config_from_dict
-from hiermusic.services.common.limits import LEVELS
+from hiermusic.services.common.limits import LEVELS, MAX_CHUNK_S, MAX_SEMANTIC_MARGIN_S, MIN_CHUNK_S
 
 
 class SchedulerConfigError(ValueError):
@@ -50,6 +50,11 @@ class SchedulerConfig:
     clients: dict[str, ActorResources] = field(default_factory=lambda: {name: ActorResources() for name in LEVELS})
 
     def __post_init__(self) -> None:
+        if not 0 <= self.semantic_margin_s <= MAX_SEMANTIC_MARGIN_S:  # past it the levels refuse every chunk
+            raise ValueError(f"semantic_margin_s {self.semantic_margin_s!r}: expected 0 to {MAX_SEMANTIC_MARGIN_S:g} s")
+        if not (MIN_CHUNK_S <= self.chunk_s <= MAX_CHUNK_S and 0 <= self.overlap_s < self.chunk_s):
+            raise ValueError(f"chunk_s {self.chunk_s!r}, overlap_s {self.overlap_s!r}: expected a chunk of "
+                             f"{MIN_CHUNK_S:g} to {MAX_CHUNK_S:g} s and an overlap from 0, shorter than the chunk")
         if isinstance(self.max_songs, bool) or not isinstance(self.max_songs, int) or self.max_songs < 1:
             raise ValueError(f"max_songs {self.max_songs!r}: expected a whole number from 1")
         if isinstance(self.max_queued_songs, bool) or not isinstance(self.max_queued_songs, int) \

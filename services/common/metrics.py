@@ -14,6 +14,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from hiermusic.v1 import contract_pb2
 from hiermusic.services.common.admission import Admission, Full
+from hiermusic.services.common.limits import clipped
 from hiermusic.services.common.log import CHUNK_INDEX_KEY, REQUEST_ID_KEY
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)
@@ -88,8 +89,9 @@ class ObservabilityInterceptor(grpc.ServerInterceptor):
 
     @contextmanager
     def _observe(self, method: str, meta: dict, context: grpc.ServicerContext) -> Iterator[None]:
-        request_id = meta.get(REQUEST_ID_KEY) or uuid.uuid4().hex[:12]
+        request_id, bad_id = request_id_header(meta.get(REQUEST_ID_KEY))
         chunk, bad_header = chunk_index_header(meta.get(CHUNK_INDEX_KEY))
+        bad_header = bad_header or bad_id
         with structlog.contextvars.bound_contextvars(request_id=request_id, chunk_index=chunk, method=method):
             start = time.perf_counter()
             model = self.current_info()  # the model serving as the call arrives: the one it runs on
@@ -134,6 +136,21 @@ def abandoned_code(context: grpc.ServicerContext) -> grpc.StatusCode:
     return grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else grpc.StatusCode.CANCELLED
 
 
+MAX_REQUEST_ID_CHARS = 128  # a UUID and then some; every log line of the call carries it
+
+
+def request_id_header(value: str | None) -> tuple[str, str]:
+    """The x-request-id a caller sent (a new one when it sent none), and what
+    is wrong with it ("" when nothing): printable ASCII without spaces, up to
+    MAX_REQUEST_ID_CHARS (a 4,000-character id was logged on every line)."""
+    if not value:
+        return uuid.uuid4().hex[:12], ""
+    if len(value) <= MAX_REQUEST_ID_CHARS and value.isascii() and value.isprintable() and " " not in value:
+        return value, ""
+    return uuid.uuid4().hex[:12], (f"metadata {REQUEST_ID_KEY}: {clipped(value)!r} is not a request id "
+                                   f"(printable ASCII without spaces, at most {MAX_REQUEST_ID_CHARS} characters)")
+
+
 def chunk_index_header(value: str | None) -> tuple[int | None, str]:
     """The x-chunk-index a caller sent (None when it sent none), and what is
     wrong with it ("" when nothing): an integer from 0, as call_metadata writes it."""
@@ -141,4 +158,4 @@ def chunk_index_header(value: str | None) -> tuple[int | None, str]:
         return None, ""
     if value.isascii() and value.isdigit() and len(value) <= 9:
         return int(value), ""
-    return None, f"metadata {CHUNK_INDEX_KEY}: {value[:40]!r} is not a chunk index (an integer from 0)"
+    return None, f"metadata {CHUNK_INDEX_KEY}: {clipped(value)!r} is not a chunk index (an integer from 0)"

@@ -20,13 +20,14 @@ from prometheus_client import start_http_server
 
 from hiermusic.v1 import contract_pb2
 from hiermusic.services.common.admission import Admission, AdmissionLimits
-from hiermusic.services.common.limits import MAX_MESSAGE_MB
+from hiermusic.services.common.limits import MAX_MESSAGE_MB, clipped
 from hiermusic.services.common.metrics import LEVEL_QUEUE, ObservabilityInterceptor
 from hiermusic.services.common.security import ServerSecurity
 from hiermusic.services.common.tensors import TensorError
 
 
 CONTROL_THREADS = 8
+MAX_STATUS_CHARS = 1000  # of a refusal's message
 
 
 @dataclass
@@ -144,4 +145,5 @@ def invalid_argument(context: grpc.ServicerContext) -> Iterator[None]:
     try:
         yield
     except (TensorError, ValueError) as err:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        # Clipped: a message quoting a caller's megabytes must still fit gRPC's trailers.
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, clipped(str(err), MAX_STATUS_CHARS))

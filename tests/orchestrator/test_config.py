@@ -34,6 +34,9 @@ def test_a_file_overrides_the_defaults_it_names(tmp_path):
     ({"scheduler": 2}, "scheduler: expected a JSON object"),
     ({"max_songs": 0}, "max_songs 0: expected a whole number from 1"),
     ({"max_queued_songs": -1}, "max_queued_songs -1: expected a whole number from 0"),
+    ({"semantic_margin_s": 6.0}, "semantic_margin_s 6.0: expected 0 to 5 s"),
+    ({"chunk_s": 0.04}, "chunk_s 0.04, overlap_s 1.0: expected a chunk of 0.5 to 30 s"),
+    ({"overlap_s": 5.0}, "overlap_s 5.0: expected a chunk"),
     ([1, 2], "expected a JSON object of SchedulerConfig fields"),
     ("{", "Expecting property name"),
 ])

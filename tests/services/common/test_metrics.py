@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from hiermusic.services.common.admission import Admission, AdmissionLimits
-from hiermusic.services.common.metrics import ObservabilityInterceptor, chunk_index_header
+from hiermusic.services.common.metrics import ObservabilityInterceptor, chunk_index_header, request_id_header
 from hiermusic.v1 import contract_pb2
 
 
@@ -23,6 +23,15 @@ def test_a_chunk_index_header_is_read_when_it_is_one():
 def test_anything_else_is_named_as_the_caller_s_mistake(value):
     index, problem = chunk_index_header(value)
     assert index is None and "x-chunk-index" in problem
+
+
+def test_a_request_id_is_kept_when_it_is_one_and_refused_when_it_is_not():
+    assert request_id_header("3f2a-b7_c.9") == ("3f2a-b7_c.9", "")
+    made, problem = request_id_header(None)
+    assert len(made) == 12 and problem == ""
+    for bad in ("x" * 4000, "two words", "caf\u00e9", "\x00"):
+        _, problem = request_id_header(bad)
+        assert "x-request-id" in problem and len(problem) < 200
 
 
 # The interceptor on a real in-process gRPC server, in front of a probe

@@ -171,9 +171,8 @@ class FineTransformer(nn.Module):
         hidden = self._run(x.flatten(0, 1), memory, heads).unflatten(0, (b, fine))  # [B, fine, n + T, D]
         # Each level's frames: the sum of the codebook vectors of the fine levels under it.
         vectors = self.codebook_vectors[codes[:, self.coarse :] + self.offsets[self.coarse :, None]]  # [B, fine, T, L]
-        latent_below = (vectors.cumsum(dim=1) - vectors).unbind(1)
-        logits = torch.stack([self.logits(hidden[:, j, n:], self.coarse + j, codes[:, self.coarse + j], visible[:, j],
-                                          latent_below[j]) for j in range(fine)], dim=1)
+        below_each = vectors.cumsum(dim=1) - vectors
+        logits = self.logits(hidden[:, :, n:], self.coarse, codes[:, self.coarse :], visible, below_each)
         return logits, self.summarize(hidden[:, -1])
 
     def summarize(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -187,13 +186,27 @@ class FineTransformer(nn.Module):
         the tied output layer; the Gaussian placed where the known neighbours
         point, from `below` [B, T, latent] (fine_latent of the fine levels
         under `level`); and the copy of the neighbours' codes `tokens` [B, T]
-        (the level's codes, read only where `visible` [B, T])."""
-        size = self.config.token_space.codebook_size
-        table = self.code_emb.weight[level * size : (level + 1) * size]  # [V, D], entries ~N(0, 1)
+        (the level's codes, read only where `visible` [B, T]). Levels
+        level..level+K-1 stacked (hidden [B, K, T, D], the others [B, K, T,
+        ...]) give [B, K, T, codebook_size]: teacher_forced's one call for
+        every fine level (a call per level took about a fifth more CPU per
+        training pass of the tests' tiny model)."""
+        table = self._level_rows(self.code_emb.weight, level, hidden)  # [(K,) V, D], entries ~N(0, 1)
+        bias = self._level_rows(self.head_bias, level - self.coarse, hidden, 1)  # [(K,) 1, V]
         # Scaled so that logits start near zero (hidden is layer-normed, ~unit per entry).
-        out = hidden @ table.T * hidden.shape[-1] ** -0.5 + self.head_bias[level - self.coarse]
+        out = self._by_level(hidden, table) * hidden.shape[-1] ** -0.5 + bias
         out = out + self._geometry_logits(hidden, level, tokens, visible, below)
         return out + self._copy_logits(hidden, tokens, visible, out.shape[-1])
+
+    def _level_rows(self, table: torch.Tensor, level: int, hidden: torch.Tensor, size: int = 0) -> torch.Tensor:
+        """`level`'s rows [size, X] of a table holding `size` (default:
+        codebook_size) rows per level; for stacked levels (hidden [B, K, T,
+        D]) levels level..level+K-1's, [K, size, X]."""
+        size = size or self.config.token_space.codebook_size
+        if hidden.dim() < 4:
+            return table[level * size : (level + 1) * size]
+        count = hidden.shape[1]
+        return table[level * size : (level + count) * size].unflatten(0, (count, size))
 
     def _geometry_logits(
         self,
@@ -203,7 +216,8 @@ class FineTransformer(nn.Module):
         visible: torch.Tensor,
         below: torch.Tensor,
     ) -> torch.Tensor:
-        """[B, T, V]: m . e_c - q |e_c|^2 / 2, a Gaussian over the level's
+        """[B, T, V] ([B, K, T, V] for stacked levels, as `logits`): m . e_c
+        - q |e_c|^2 / 2, a Gaussian over the level's
         codebook vectors e_c around m / q (up to a constant per frame), the
         vectors scaled to unit mean square so every level reads at one scale.
         The precision q is read from each frame's state, and the point m is
@@ -212,14 +226,21 @@ class FineTransformer(nn.Module):
         sum below it; weighed by a softmax read from the state, uniform at
         first), plus a correction read from the state. q and the correction
         start at zero, and with them this term."""
-        size = self.config.token_space.codebook_size
-        vectors = self.codebook_vectors[level * size : (level + 1) * size]  # [V, L]
-        scale = vectors.square().mean().clamp_min(1e-12).sqrt()
-        read = self.latent_out(hidden)  # [B, T, L + 1]
+        vectors = self._level_rows(self.codebook_vectors, level, hidden)  # [(K,) V, L]
+        scale = vectors.square().mean(dim=(-2, -1), keepdim=True).clamp_min(1e-12).sqrt()  # per level
+        read = self.latent_out(hidden)  # [..., T, L + 1]
         point, precision = read[..., :-1], read[..., -1:]
         point = point + precision * self._neighbour_centre(hidden, vectors, tokens, visible, below) / scale
         vectors = vectors / scale
-        return point @ vectors.T - 0.5 * precision * vectors.square().sum(-1)
+        return self._by_level(point, vectors) - 0.5 * precision * vectors.square().sum(-1).unsqueeze(-2)
+
+    @staticmethod
+    def _by_level(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """x [B, T, X] times a level's table [V, X] -> [B, T, V]; stacked
+        levels' x [B, K, T, X] times each one's table [K, V, X] -> [B, K, T,
+        V], as one product batched over K (a broadcast matmul would copy the
+        table for every batch entry)."""
+        return x @ table.T if table.dim() == 2 else torch.einsum("bktx,kvx->bktv", x, table)
 
     def _neighbour_centre(
         self, hidden: torch.Tensor, vectors: torch.Tensor, tokens: torch.Tensor, visible: torch.Tensor,
@@ -227,39 +248,38 @@ class FineTransformer(nn.Module):
     ) -> torch.Tensor:
         """[B, T, L]: the weighted mean over the known neighbours within the
         copy window of (their fine sum below the level + their code's vector
-        at it) - this frame's fine sum below it; zero where none is known."""
-        w = self.config.copy_window
-        t = tokens.shape[-1]
-        weights = self.neighbour_weights(hidden)  # [B, T, 2w]
-        centres, masks = [], []
-        for offset in [*range(-w, 0), *range(1, w + 1)]:
-            src = torch.arange(t, device=tokens.device) + offset
-            inside = (src >= 0) & (src < t)
-            src = src.clamp(0, t - 1)
-            centres.append(below[:, src] + vectors[tokens[:, src]] - below)  # [B, T, L]
-            masks.append(visible[:, src] & inside)  # [B, T]
-        known = torch.stack(masks, dim=-1)  # [B, T, 2w]
+        at it) - this frame's fine sum below it; zero where none is known.
+        vectors [V, L] are the level's codebook vectors; stacked levels' [K,
+        V, L] go with tokens, visible [B, K, T] and below [B, K, T, L]."""
+        src, known = self._neighbours(visible)  # [T, 2w], [..., T, 2w]
+        if vectors.dim() == 3:  # each level's codes index its own vectors
+            tokens = tokens + torch.arange(vectors.shape[0], device=tokens.device)[:, None] * vectors.shape[1]
+        code_vectors = vectors.flatten(0, -2)[tokens[..., src]]  # [..., T, 2w, L]
+        centres = below[..., src, :] + code_vectors - below[..., None, :]  # [..., T, 2w, L]
+        weights = self.neighbour_weights(hidden)  # [..., T, 2w]
         share = torch.softmax(weights.masked_fill(~known, float("-inf")), dim=-1).nan_to_num(0.0)
-        return (torch.stack(centres, dim=-2) * share[..., None]).sum(dim=-2)
+        return (centres * share[..., None]).sum(dim=-2)
 
     def _copy_logits(
         self, hidden: torch.Tensor, tokens: torch.Tensor, visible: torch.Tensor, vocab: int
     ) -> torch.Tensor:
-        """[B, T, vocab]: at each frame, the weight of every known neighbour
-        within the window on that neighbour's code (weights of neighbours
-        sharing a code add up)."""
-        w = self.config.copy_window
-        weights = self.copy(hidden)  # [B, T, 2w]
-        t = tokens.shape[-1]
-        out = hidden.new_zeros(*tokens.shape, vocab)
-        for k, offset in enumerate([*range(-w, 0), *range(1, w + 1)]):
-            # The neighbour at t + offset, absent beyond the chunk's ends.
-            src = torch.arange(t, device=tokens.device) + offset  # [T]
-            inside = (src >= 0) & (src < t)
-            src = src.clamp(0, t - 1)
-            known = visible[:, src] & inside  # [B, T]
-            out.scatter_add_(-1, tokens[:, src, None], (weights[..., k] * known)[..., None])
-        return out
+        """[B, T, vocab] (or [B, K, T, vocab]): at each frame, the weight of
+        every known neighbour within the window on that neighbour's code
+        (weights of neighbours sharing a code add up)."""
+        src, known = self._neighbours(visible)
+        weights = self.copy(hidden) * known  # [..., T, 2w]
+        return hidden.new_zeros(*tokens.shape, vocab).scatter_add_(-1, tokens[..., src], weights)
+
+    def _neighbours(self, visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frames within the copy window of each frame, offsets -w..-1,
+        1..w: their indices [T, 2w] (clamped to the chunk) and whether each
+        is known [..., T, 2w] (visible [..., T], and inside the chunk)."""
+        w, t = self.config.copy_window, visible.shape[-1]
+        offsets = torch.tensor([*range(-w, 0), *range(1, w + 1)], device=visible.device)
+        src = torch.arange(t, device=visible.device)[:, None] + offsets  # [T, 2w]
+        inside = (src >= 0) & (src < t)
+        src = src.clamp(0, t - 1)
+        return src, visible[..., src] & inside
 
     def frame_steps(self, frames: int, prefix_len: int, device: torch.device) -> torch.Tensor:
         """long [frames]: the reveal step at which each frame's fine codes are

@@ -97,14 +97,14 @@ def test_compare_shows_a_swapped_level(six, tmp_path):
     save_checkpoint(CoarseTransformer(config), card_for("coarse_transformer", "acoustic", config, space,
                                                         "coarse-eval-swap-v2"), checkpoint)
     out_b = tmp_path / "swapped"
-    report_b = _eval(out_b, "--limit", 2, "--duration", 8, "--acoustic-checkpoint", checkpoint)
+    report_b = _eval(out_b, "--limit", 1, "--duration", 8, "--acoustic-checkpoint", checkpoint)
     assert report_b["models"]["acoustic"] == ["coarse-eval-swap-v2"]
 
     result = run_cli(["eval", "compare", out_a, out_b, "--out", tmp_path / "cmp"], timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     compared = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert compared["changed_levels"] == ["acoustic"]
-    assert compared["shared_pieces"] == 2
+    assert compared["shared_pieces"] == 1
     page = (tmp_path / "cmp" / "compare.md").read_text()
     assert "Levels whose model changed: acoustic." in page and "coarse-eval-swap-v2" in page
     assert (tmp_path / "cmp" / "compare.png").read_bytes()[:4] == PNG
@@ -126,7 +126,7 @@ def test_a_broken_prompt_file_fails_before_any_mesh_starts(tmp_path):
 def test_eval_against_a_running_composer(mesh, tmp_path):
     levels, composer = mesh
     metrics = [f"--level-metrics={level}=127.0.0.1:{p.ready['metrics_port']}" for level, p in levels.processes.items()]
-    report = _eval(tmp_path / "remote", "--limit", 2, "--duration", 6, "--mesh", composer.address, *metrics)
-    assert len(report["pieces"]) == 2
+    report = _eval(tmp_path / "remote", "--limit", 1, "--duration", 6, "--mesh", composer.address, *metrics)
+    assert len(report["pieces"]) == 1
     calls = {(s["level"], s["method"]): s["calls"] for s in report["speed"]["levels"]}
-    assert calls[("semantic", "PlanStream")] == 2
+    assert calls[("semantic", "PlanStream")] == 1

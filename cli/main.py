@@ -247,15 +247,9 @@ def _scheduler_config(args: argparse.Namespace):
 
 
 def _launches(args: argparse.Namespace, levels: list[str], security=None):  # security: ServerSecurity
-    import os
-
-    from hiermusic.orchestrator.mesh import LevelLaunch
+    from hiermusic.orchestrator.mesh import LevelLaunch, local_threads
     from hiermusic.services.common.security import ServerSecurity
 
-    # acoustic(n+1) and temporal(n) run at once: each gets half the cores, as
-    # two processes that each spread over all cores slow each other many-fold.
-    cores = os.cpu_count() or 1
-    threads = {"semantic": cores, "acoustic": max(1, cores // 2), "temporal": max(1, cores // 2)}
     replicas = dict(getattr(args, "replicas", []))
     return [
         LevelLaunch(
@@ -263,7 +257,7 @@ def _launches(args: argparse.Namespace, levels: list[str], security=None):  # se
             plugin=getattr(args, f"{level}_plugin"),
             checkpoint=getattr(args, f"{level}_checkpoint"),
             device=args.device,
-            threads=max(1, threads[level] // replicas.get(level, 1)),
+            threads=local_threads(level, replicas.get(level, 1)),
             replicas=replicas.get(level, 1),
             security=security or ServerSecurity(),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -49,6 +50,18 @@ class LevelLaunch:
         if self.threads:
             args += ["--threads", str(self.threads)]
         return args + self.security.argv() + self.extra
+
+
+def local_threads(level: str, replicas: int = 1, cores: int | None = None) -> int:
+    """Torch threads for one local replica of `level`: acoustic (chunk n+1)
+    and temporal (chunk n) run at once, so each gets half the cores, as two
+    processes that each spread over all cores slow each other many-fold; the
+    semantic level plans before them and gets them all. Float sums differ
+    with thread counts, so a mesh that must give `generate`'s samples starts
+    its levels with these."""
+    cores = cores or os.cpu_count() or 1
+    share = cores if level == "semantic" else max(1, cores // 2)
+    return max(1, share // replicas)
 
 
 def _die_with_parent() -> None:

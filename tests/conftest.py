@@ -24,8 +24,8 @@ INTEGRATION_IDS = "tests/integration/"
 SHARED_UNIT = "integration: the session's mesh"
 # The modules whose tests take the `mesh` fixture of tests/integration/conftest.py.
 SHARED_MESH = {f"{INTEGRATION_IDS}test_{name}.py" for name in (
-    "bad_input", "bounded_work", "concurrency", "describe", "eval", "fuzz", "long_form", "metrics",
-    "plan_in_plan_out", "plan_stream", "rule_breaks", "thematic_memory")}
+    "bad_input", "bounded_work", "concurrency", "describe", "eval", "fixed_seed_audio", "fuzz", "long_form", "metrics",
+    "plan_in_plan_out", "plan_stream", "rule_breaks", "swap", "thematic_memory")}
 
 
 def _module(nodeid: str) -> str:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hiermusic.evaluation.speed import scrape as scrape_endpoint
-from hiermusic.orchestrator.mesh import LevelLaunch, LocalMesh
+from hiermusic.orchestrator.mesh import LevelLaunch, LocalMesh, local_threads
 from hiermusic.services.common.bootstrap import bundled_checkpoint
 from hiermusic.services.common.checkpoint import load_checkpoint
 from hiermusic.services.common.contract import TokenSpaceConfig
@@ -49,8 +49,10 @@ def start_levels(run_dir: Path, launches: list[LevelLaunch]) -> LocalMesh:
 
 @contextmanager
 def cpu_mesh(run_dir: Path) -> Iterator[tuple[LocalMesh, "Composer"]]:
-    """Three real level services on the CPU and a Composer (Ray scheduler) in front of them, stopped after."""
-    levels = start_levels(run_dir, [LevelLaunch(level, device="cpu") for level in LEVELS])
+    """Three real level services on the CPU and a Composer (Ray scheduler) in
+    front of them, stopped after; each level with the threads `generate`
+    gives it, so a song made here has generate's samples."""
+    levels = start_levels(run_dir, [LevelLaunch(level, device="cpu", threads=local_threads(level)) for level in LEVELS])
     composer = None
     try:
         composer = Composer(run_dir / "composer", levels.addresses())

@@ -1,7 +1,7 @@
-"""`hiermusic eval` as a user runs it: six prompts through an embedded mesh,
-a rerun that keeps them, then a run with the acoustic model swapped, then
-`eval compare`; and a run against a running Composer with its levels'
-metrics endpoints."""
+"""`hiermusic eval` as a user runs it: six prompts against a running
+Composer (the session's mesh) with its levels' metrics endpoints, a rerun
+that keeps them, then a run on an embedded mesh with the acoustic model
+swapped, then `eval compare`."""
 from __future__ import annotations
 
 import json
@@ -34,9 +34,11 @@ PIECES = 6  # the first six standard prompts ask for a tempo (3), a mode (2) and
 
 
 @pytest.fixture(scope="module")
-def six(tmp_path_factory):
+def six(tmp_path_factory, mesh):
+    levels, composer = mesh
+    metrics = [f"--level-metrics={level}=127.0.0.1:{p.ready['metrics_port']}" for level, p in levels.processes.items()]
     out = tmp_path_factory.mktemp("eval") / "six"
-    return out, _eval(out, "--limit", PIECES, "--duration", 8)
+    return out, _eval(out, "--limit", PIECES, "--duration", 8, "--mesh", composer.address, *metrics)
 
 
 def test_six_prompts_write_the_report_and_pictures(six):
@@ -65,6 +67,7 @@ def test_six_prompts_write_the_report_and_pictures(six):
 
 
 def test_speed_comes_from_the_services_prometheus(six):
+    """The levels' endpoints count every song the mesh made; the report, this run's."""
     _, report = six
     calls = {(s["level"], s["method"]): s["calls"] for s in report["speed"]["levels"]}
     chunks = sum(p["timings"]["levels"]["acoustic"]["calls"] for p in report["pieces"])
@@ -121,12 +124,3 @@ def test_a_broken_prompt_file_fails_before_any_mesh_starts(tmp_path):
     result = run_cli(["eval", "--prompts", prompts, "--out", tmp_path / "out"], timeout=60)
     assert result.returncode == 2 and "prompts.jsonl:2" in result.stderr
     assert "starting the semantic" not in result.stderr
-
-
-def test_eval_against_a_running_composer(mesh, tmp_path):
-    levels, composer = mesh
-    metrics = [f"--level-metrics={level}=127.0.0.1:{p.ready['metrics_port']}" for level, p in levels.processes.items()]
-    report = _eval(tmp_path / "remote", "--limit", 1, "--duration", 6, "--mesh", composer.address, *metrics)
-    assert len(report["pieces"]) == 1
-    calls = {(s["level"], s["method"]): s["calls"] for s in report["speed"]["levels"]}
-    assert calls[("semantic", "PlanStream")] == 1

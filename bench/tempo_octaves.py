@@ -15,7 +15,6 @@ import argparse
 import dataclasses
 from multiprocessing import Pool
 
-import librosa
 import numpy as np
 import torch
 
@@ -23,6 +22,7 @@ from hiermusic.corpus.arranger import arrange
 from hiermusic.corpus.song_spec import compose_spec, style_free
 from hiermusic.corpus.synth import render
 from hiermusic.evaluation import tempo
+from hiermusic.services.common.librosa_cache import librosa
 
 SR = 24000
 EXCERPT_S = 60  # the evaluation's pieces are 60 s

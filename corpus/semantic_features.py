@@ -3,10 +3,10 @@
 the semantic rate of 12.5 frames/s."""
 from __future__ import annotations
 
-import librosa
 import numpy as np
 
 from hiermusic.services.common.chunk_layout import semantic_frames
+from hiermusic.services.common.librosa_cache import librosa
 
 SEMANTIC_RATE = 12.5
 HOP = 480  # analysis hop at 24 kHz: 50 frames/s, pooled 4:1 to the semantic rate

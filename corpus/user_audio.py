@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import librosa
 import numpy as np
 import soundfile as sf
 
 from hiermusic.corpus.labels import SectionLabel, SongLabels
 from hiermusic.corpus.performance import SAMPLE_RATE
+from hiermusic.services.common.librosa_cache import librosa
 
 END_SLACK_S = 0.5  # a section may end this far past the audio (rounded timings)
 _PROBE_FRAMES = 1024  # read this much at the end of a file to catch truncation

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 from hiermusic.evaluation.loudness import is_silent
+from hiermusic.services.common.librosa_cache import librosa
 
 # A click is a fourth difference (a high-pass that leaves little of the tonal
 # content) that stands above everything within 12 ms on both sides. The maximum, not a median, is the reference because the corpus's

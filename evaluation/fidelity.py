@@ -4,9 +4,10 @@ ours, so numbers stay comparable across runs). A codec round trip's
 measures are the temporal level's (services/temporal/codec_fidelity.py)."""
 from __future__ import annotations
 
-import librosa
 import numpy as np
 from scipy import linalg
+
+from hiermusic.services.common.librosa_cache import librosa
 
 # Change the name whenever a parameter below changes: distances computed over
 # different feature sets must not be compared.

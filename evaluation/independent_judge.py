@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 import scipy.signal
 
 from hiermusic.evaluation.loudness import is_silent
 from hiermusic.evaluation.structure import repeat_pairs
+from hiermusic.services.common.librosa_cache import librosa
 from hiermusic.services.common.music import KEYS
 
 # Krumhansl & Kessler (1982), tonic first.

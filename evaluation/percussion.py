@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 
 from hiermusic.evaluation.loudness import is_silent
+from hiermusic.services.common.librosa_cache import librosa
 
 N_FFT = 1024
 HOP = 512

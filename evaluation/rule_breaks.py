@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 
 from hiermusic.corpus.song_spec import BEATS_PER_BAR, BORROW_FROM, SCALES, SongSpec
 from hiermusic.evaluation.section_measures import section_middle
 from hiermusic.evaluation.tonality import HOP as CHROMA_HOP
 from hiermusic.evaluation.tonality import N_FFT as CHROMA_N_FFT
+from hiermusic.services.common.librosa_cache import librosa
 from hiermusic.services.common.music import key_index
 
 ONSET_HOP = 256  # ~11 ms at 24 kHz: fine enough to tell an eighth note from a beat at 180 bpm

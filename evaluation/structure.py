@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 from scipy.stats import spearmanr
 
 from hiermusic.corpus.semantic_features import SEMANTIC_RATE, frame_features
 from hiermusic.evaluation.loudness import is_silent, rms_dbfs
+from hiermusic.services.common.librosa_cache import librosa
 
 # Chroma (harmony) and MFCC (timbre) columns of corpus.semantic_features; RMS
 # and onset strength are left out so that a louder copy of a section still

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from hiermusic.evaluation.loudness import is_silent
+from hiermusic.services.common.librosa_cache import librosa
 
 HOP = 512  # onset envelope at ~47 frames/s at 24 kHz: a beat lag to ~2% at 120 bpm
 BEAT_MULTIPLES = (1, 2, 3, 4)  # a steady beat recurs at every beat period, not only the first

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 
 from hiermusic.evaluation.loudness import SILENCE_DBFS, is_silent
+from hiermusic.services.common.librosa_cache import librosa
 from hiermusic.services.common.music import KEYS
 
 N_FFT = 4096  # ~6 Hz bins at 24 kHz: semitones apart from the second octave up

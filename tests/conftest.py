@@ -15,22 +15,10 @@ through an attribute pytest 9 no longer reads.)
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
-
-# librosa's numba functions cache their compiled code on disk (beside
-# librosa in site-packages unless NUMBA_CACHE_DIR says otherwise). Processes
-# compiling the same function at once into a cold cache corrupt it, and every
-# later process that loads it segfaults (measured 2026-12-07 on a fresh
-# install: 4 processes running beat_track at once, 1 crashed each round,
-# then all 4 every round). Each worker, and the processes it starts, gets a
-# cache of its own, so the two workers never share one.
-if worker := os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"hiermusic-tests-numba-{worker}"))
 
 INTEGRATION_IDS = "tests/integration/"
 SHARED_UNIT = "integration: the session's mesh"

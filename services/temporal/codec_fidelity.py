@@ -4,11 +4,11 @@ carry before the temporal level adds detail), by SI-SNR and log-mel
 distance. The codec trainer validates with it; the evaluation reports it."""
 from __future__ import annotations
 
-import librosa
 import numpy as np
 import torch
 
 from hiermusic.corpus.codec_tokens import encode_audio
+from hiermusic.services.common.librosa_cache import librosa
 from hiermusic.services.temporal.codec import Codec
 
 # mel_distance: 1024-point FFT, 256 hop, 80 mels, log10 of power floored at

@@ -5,10 +5,11 @@ is, weigh as they do) and an L1 between chroma vectors, the pitch classes a
 key is heard from."""
 from __future__ import annotations
 
-import librosa
 import torch
 import torchaudio
 from torch import nn
+
+from hiermusic.services.common.librosa_cache import librosa
 
 LOG_FLOOR = 1e-5  # on mel power: quieter bins than -50 dB all count as silence
 

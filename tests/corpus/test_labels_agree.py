@@ -2,7 +2,6 @@
 librosa's analysis, not by the generator that wrote them."""
 from __future__ import annotations
 
-import librosa
 import numpy as np
 import pytest
 
@@ -10,6 +9,7 @@ from hiermusic.corpus.arranger import arrange
 from hiermusic.corpus.semantic_features import SEMANTIC_RATE, frame_features
 from hiermusic.corpus.song_spec import compose_spec
 from hiermusic.corpus.synth import render
+from hiermusic.services.common.librosa_cache import librosa
 
 SR = 24000
 

@@ -7,7 +7,7 @@ and a few functions at their first call, and saves each into numba's cache
 processes that write it at once (numba#4807, numba#10128): on a fresh install,
 four processes compiling together left one in four segfaulting, and the cache
 they wrote crashed every later beat tracker. So every module of ours reaches
-librosa through this one: the first import in a process takes an exclusive
+librosa through this one: its first use in a process takes an exclusive
 lock, compiles (or, once the cache is warm, loads) all of librosa's numba code
 the project calls, lets the next process in, and notes the cache as warm by
 the identity of its folder (a reinstalled or emptied cache, or one that
@@ -80,24 +80,40 @@ def _compile_first_calls(librosa) -> None:
         librosa.cqt(y, sr=24000, hop_length=512, n_bins=12)
 
 
+_warmed = False
+
+
 def warm() -> None:
     """Compiles or loads librosa's numba code unless a process noted this
-    cache warm; one process at a time."""
-    if cache_id() in _warm_ids():
+    cache warm; one process at a time; once a process."""
+    global _warmed
+    if _warmed:
         return
-    with exclusive(lock_path()):
-        if cache_id() in _warm_ids():  # the process we waited for did it
-            return
+    if cache_id() not in _warm_ids():
+        with exclusive(lock_path()):
+            if cache_id() not in _warm_ids():  # else the process we waited for did it
+                import librosa
+
+                for name in UFUNC_MODULES:
+                    importlib.import_module(name)
+                _compile_first_calls(librosa)
+                with open(lock_path().with_suffix(".warm"), "a") as notes:
+                    notes.write(f"{cache_id()}\n")
+    _warmed = True
+
+
+class _Librosa:
+    """librosa, warmed at first use rather than at import: a process that
+    imports our audio measures without calling them (a test collection, a
+    command's argument check) neither compiles nor waits for the lock."""
+
+    def __getattr__(self, name: str):
+        warm()
         import librosa
 
-        for name in UFUNC_MODULES:
-            importlib.import_module(name)
-        _compile_first_calls(librosa)
-        with open(lock_path().with_suffix(".warm"), "a") as notes:
-            notes.write(f"{cache_id()}\n")
+        return getattr(librosa, name)
 
 
-warm()
-import librosa  # noqa: E402  (after the cache is warm, by design)
+librosa = _Librosa()
 
 __all__ = ["librosa", "lock_path", "exclusive", "cache_id", "warm"]

@@ -1,9 +1,10 @@
 """librosa reached only through services/common/librosa_cache.py, whose first
-import in a process waits for any other process compiling into a cache not
-yet noted warm, and skips the wait once one is."""
+use in a process waits for any other process compiling into a cache not yet
+noted warm, and skips the wait once one is; importing it never waits."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import time
@@ -13,7 +14,8 @@ from hiermusic.services.common.librosa_cache import cache_id, exclusive, lock_pa
 
 REPO = Path(__file__).resolve().parents[3]
 GUARD = REPO / "services" / "common" / "librosa_cache.py"
-IMPORT_IT = "import hiermusic.services.common.librosa_cache; print('imported', flush=True)"
+IMPORT_IT = "from hiermusic.services.common.librosa_cache import librosa; print('imported', flush=True)"
+USE_IT = IMPORT_IT.replace("print(", "librosa.__name__; print(")  # warms, imports no submodule
 
 
 def _imports_librosa(path: Path) -> bool:
@@ -32,9 +34,9 @@ def test_no_module_imports_librosa_past_the_guard() -> None:
     assert _imports_librosa(GUARD)
 
 
-def _start(env_cache: Path) -> subprocess.Popen:
-    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(env_cache)}
-    return subprocess.Popen([sys.executable, "-W", "ignore", "-c", IMPORT_IT], env=env, text=True,
+def _start(env_cache: Path, code: str = USE_IT) -> subprocess.Popen:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(env_cache)}
+    return subprocess.Popen([sys.executable, "-W", "ignore", "-c", code], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
 
@@ -45,12 +47,12 @@ def _note_warm(cache: Path, monkeypatch) -> None:
         notes.write(f"{cache_id()}\n")
 
 
-def test_an_import_waits_for_the_process_warming_the_cache_and_then_finds_it_warm(tmp_path, monkeypatch) -> None:
+def test_a_first_use_waits_for_the_process_warming_the_cache_and_then_finds_it_warm(tmp_path, monkeypatch) -> None:
     cache = tmp_path / "numba"
     cache.mkdir()
     with exclusive(lock_path()):  # as a process compiling into the cache would hold it
         process = _start(cache)
-        time.sleep(3)  # the import alone takes under a second with the lock free
+        time.sleep(3)  # the import and a first use take under a second with the lock free
         assert process.poll() is None, process.communicate()
         _note_warm(cache, monkeypatch)
     # Noted warm while it waited: it imports without compiling anything into the empty cache.
@@ -67,6 +69,14 @@ def test_a_cache_noted_warm_is_not_waited_for(tmp_path, monkeypatch) -> None:
     with exclusive(lock_path()):
         out, err = _start(cache).communicate(timeout=60)
     assert "imported" in out, err
+
+
+def test_importing_it_does_not_wait(tmp_path) -> None:
+    cache = tmp_path / "numba"
+    with exclusive(lock_path()):
+        out, err = _start(cache, IMPORT_IT).communicate(timeout=60)
+    assert "imported" in out, err
+    assert not cache.exists()
 
 
 def test_a_new_cache_folder_is_not_taken_for_a_warm_one(tmp_path, monkeypatch) -> None:

@@ -23,7 +23,7 @@ from hiermusic.services.semantic.plugin import MiniLMPlannerConfig
 from hiermusic.services.semantic.prompt import PromptAttributes
 
 E = 256  # TokenSpaceConfig's embedding_dim, the bundled model's
-SEEDS = range(30)  # per planner (bundled, untrained): CI time; 50 passed when it was written
+SEEDS = range(20)  # per planner (bundled, untrained): CI time; 50 passed when it was written, 30 until 2026-12-08
 AT_120 = PromptAttributes(tempo_bpm=120.0)
 
 

@@ -11,6 +11,7 @@ import json
 import multiprocessing as mp
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -170,18 +171,15 @@ def build(config: BuildConfig, out: Path, workers: int, log=print) -> dict:
     log(f"{len(items)} items in {len(groups)} shards; {len(groups) - len(jobs)} already built, {len(jobs)} to build")
 
     started, seconds = time.monotonic(), 0.0
-    if jobs:
-        ctx = mp.get_context("spawn")  # torch and fork do not mix
-        with ctx.Pool(workers, _worker_init, (config.codec_plugin, config.codec_checkpoint)) as pool:
-            for n, result in enumerate(pool.imap_unordered(_build_shard, jobs), 1):
-                seconds += result["seconds"]
-                for failure in result["failures"]:
-                    log(f"skipped {failure}")
-                elapsed = time.monotonic() - started
-                eta = elapsed / n * (len(jobs) - n)
-                bar = "#" * (30 * n // len(jobs))
-                log(f"[{bar:<30}] {n}/{len(jobs)} shards, {seconds / 3600:.2f} h of audio in "
-                    f"{elapsed / 60:.1f} min, about {eta / 60:.1f} min left ({result['name']}: {result['songs']} songs)")
+    for n, result in enumerate(_built_shards(config, jobs, workers), 1):
+        seconds += result["seconds"]
+        for failure in result["failures"]:
+            log(f"skipped {failure}")
+        elapsed = time.monotonic() - started
+        eta = elapsed / n * (len(jobs) - n)
+        bar = "#" * (30 * n // len(jobs))
+        log(f"[{bar:<30}] {n}/{len(jobs)} shards, {seconds / 3600:.2f} h of audio in "
+            f"{elapsed / 60:.1f} min, about {eta / 60:.1f} min left ({result['name']}: {result['songs']} songs)")
 
     tokenizer = _fit_tokenizer(config, out, log)
     _assign_semantic(out, tokenizer, log)
@@ -189,6 +187,27 @@ def build(config: BuildConfig, out: Path, workers: int, log=print) -> dict:
     summary["build_minutes_this_run"] = round((time.monotonic() - started) / 60, 2)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _built_shards(config: BuildConfig, jobs: list, workers: int) -> Iterator[dict]:
+    """Each job's result as it ends. One worker builds in this process: a
+    pool of one would only add a process to start, with its imports (about
+    10 s of CPU)."""
+    if not jobs:
+        return
+    if workers == 1:
+        import torch
+
+        threads = torch.get_num_threads()
+        _worker_init(config.codec_plugin, config.codec_checkpoint)
+        try:
+            yield from map(_build_shard, jobs)
+        finally:
+            torch.set_num_threads(threads)
+        return
+    ctx = mp.get_context("spawn")  # torch and fork do not mix
+    with ctx.Pool(workers, _worker_init, (config.codec_plugin, config.codec_checkpoint)) as pool:
+        yield from pool.imap_unordered(_build_shard, jobs)
 
 
 def _check_resume(config: BuildConfig, out: Path) -> None:

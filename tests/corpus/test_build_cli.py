@@ -100,8 +100,9 @@ def test_a_build_can_speak_another_builds_semantic_tokens(tmp_path):
                     timeout=120)
     assert wrong.returncode == 1 and "8 clusters" in wrong.stderr and not second.exists()
 
+    # Two shards on two workers: the pool's path (one worker builds in the CLI's own process).
     result = run_cli([*common, "--songs", 1, "--style-free-songs", 1, "--out", second, "--semantic-tokenizer",
-                      tokenizer], timeout=600)
+                      tokenizer, "--shard-size", 1, "--workers", 2], timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"from {tokenizer}" in result.stderr
     ids = [json.loads((d / "semantic_tokenizer.json").read_text())["tokenizer_id"] for d in (first, second)]
@@ -113,6 +114,16 @@ def test_a_build_can_speak_another_builds_semantic_tokens(tmp_path):
     assert labels.song_id == "song-0000001"
     stored = shards.read_tokens(second, name)[f"{labels.song_id}/codes"]
     assert np.array_equal(encode_audio(load_codec(), audio_for(labels)), stored)
+
+    # The song both builds hold, made in the CLI's process and by a pool worker, is the same tokens.
+    def tokens(corpus, song_id: str) -> dict:
+        name = next(n for n in shards.complete_shards(corpus) for _, lab in shards.read_index(corpus, n)
+                    if lab.song_id == song_id)
+        found = shards.read_tokens(corpus, name)
+        return {key: found[f"{song_id}/{key}"] for key in ("codes", "features")}
+
+    one, pooled = tokens(first, "song-0000000"), tokens(second, "song-0000000")
+    assert all(np.array_equal(one[key], pooled[key]) for key in one)
 
 
 def test_builds_made_before_a_setting_existed_resume(tmp_path):

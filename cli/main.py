@@ -131,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     bd.add_argument("what", choices=list(TRAINER_NAMES))
     bd.add_argument("run_dir", type=Path, help="the --out directory of `hiermusic train WHAT`")
     bd.add_argument("--weights", type=Path, help="weights directory (default: the bundled one every service loads)")
+    bd.add_argument("--tokenizer", type=Path, help="semantic: the semantic tokenizer the planner speaks "
+                                                   "(default: the one in the corpus it trained on)")
     bd.set_defaults(run=_bundle)
 
     ev = sub.add_parser("eval", help="run a prompt set through a mesh and write a report (or: eval compare A B)")
@@ -600,7 +602,7 @@ def _bundle(args: argparse.Namespace) -> int:
     from hiermusic.services.common.bootstrap import WEIGHTS_DIR
 
     try:
-        done = bundle(args.what, args.run_dir, args.weights or WEIGHTS_DIR)
+        done = bundle(args.what, args.run_dir, args.weights or WEIGHTS_DIR, tokenizer=args.tokenizer)
     except (ValueError, OSError) as err:
         return _fail(str(err))
     print(f"{done.path}: {done.version}, {done.megabytes:.1f} MB (float16); bundled weights now "

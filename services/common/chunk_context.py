@@ -68,6 +68,7 @@ def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig, ma
             raise TensorError(f"context.section_{name}: {len(flags)} values for {sections.shape[0]} sections")
         if any(flags):
             rule_breaks.append(name)
+    displaced = np.asarray(message.section_displacement, dtype=bool) if any(message.section_displacement) else None
     beats = None
     if not is_unset(message.frame_beats):
         beats = decode(message.frame_beats, "context.frame_beats", F32, [message.num_frames, 2])
@@ -85,6 +86,7 @@ def decode_context(message: levels_pb2.ChunkContext, space: TokenSpaceConfig, ma
         drums=message.drums,
         section_drums=section_drums,
         rule_breaks=tuple(rule_breaks),
+        section_displaced=displaced,
     )
 
 

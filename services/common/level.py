@@ -173,6 +173,7 @@ class ChunkInputs:
     drums: int = 0  # levels_pb2.Drums: 0 unsaid, 1 wanted, 2 unwanted
     section_drums: np.ndarray | None = None  # int64 [k], each section's Drums; None: `drums` for all
     rule_breaks: tuple[str, ...] = ()  # the rule-breaks of the chunk's sections, as received
+    section_displaced: np.ndarray | None = None  # bool [k]: sections whose accents the plan displaces
 
     def drums_of_sections(self) -> np.ndarray:
         """int64 [k]: each touched section's Drums value."""

@@ -14,6 +14,33 @@ from torch.nn.utils.rnn import pad_sequence
 
 from hiermusic.services.common.level import ChunkInputs
 
+# How far a displaced section's grid runs behind the piece's, in beats: the
+# models place their onsets and accents on the grid they read, so what they
+# play there lands half a beat late, off the beat the piece keeps (the
+# corpus displaces its melodies by a half or a whole beat; a half beat is
+# heard against the drums and measured by evaluation/rule_breaks.py).
+DISPLACEMENT_BEATS = 0.5
+
+
+def displaced_grid(chunk: ChunkInputs, frame_section: np.ndarray) -> np.ndarray:
+    """The chunk's frame_beats [T, 2] with frames whose section the plan
+    displaces (`frame_section` [>= T]: each frame's section) read
+    DISPLACEMENT_BEATS earlier: beats less that, bars less as much of a bar."""
+    grid = chunk.frame_beats
+    if grid is None or chunk.section_displaced is None or len(grid) == 0:
+        return grid
+    moved = chunk.section_displaced[frame_section[: len(grid)]]
+    if not moved.any():
+        return grid
+    if len(grid) > 1:  # bars per beat, from the grid itself: the tempo may change
+        bars_per_beat = np.gradient(grid[:, 1]) / np.maximum(np.gradient(grid[:, 0]), 1e-6)
+    else:
+        bars_per_beat = np.full(1, 0.25)
+    out = grid.copy()
+    out[moved, 0] -= DISPLACEMENT_BEATS
+    out[moved, 1] -= DISPLACEMENT_BEATS * bars_per_beat[moved]
+    return out
+
 
 @dataclass
 class PlanContext:
@@ -60,7 +87,7 @@ class PlanContext:
             frame_section.append(np.asarray(c.frame_sections)[sem])
             frame_drums.append(c.drums_of_sections()[frame_section[-1]])
             if c.frame_beats is not None:
-                beats[i, : len(c.frame_beats)] = c.frame_beats[:num_frames]
+                beats[i, : len(c.frame_beats)] = displaced_grid(c, frame_section[-1])[:num_frames]
         return cls(
             text=torch.from_numpy(np.stack([c.text_embedding for c in chunks])).float().to(device),
             sections=pad([c.section_embeddings for c in chunks]).float(),

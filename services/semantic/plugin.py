@@ -192,6 +192,7 @@ def form_conditioning(
         rate,
     )
     device = text.device
+    borrowed = torch.tensor([s.modal_interchange for s in form.sections], dtype=torch.bool)
     return PieceConditioning(
         text=text,
         key=torch.tensor([key_index(form.key)], device=device),
@@ -203,4 +204,5 @@ def form_conditioning(
         section_position=layout.section_position[None].to(device),
         bar_position=layout.bar_position[None].to(device),
         drums=torch.tensor([drums], device=device),
+        frame_borrowed=borrowed[layout.frame_sections][None].to(device) if bool(borrowed.any()) else None,
     )

@@ -15,6 +15,10 @@ class SemanticSampling:
     repeat_copy: float = 0.65  # share of a repeat's tokens copied from its first occurrence: the corpus's own share
     key_weight: float = 4.0  # pull back to the planned key as the recent tokens' chroma drifts (0: off)
     key_window: int = 25  # frames (2 s) whose chroma the key pull compares with the key's
+    # The pull in sections asked borrowed chords, towards the mode they borrow
+    # from (0: off). Stronger than key_weight: at 4 such a section's tokens
+    # barely moved (see sampling-knobs.md, modal interchange).
+    borrow_weight: float = 30.0
     drums_weight: float = 1.0  # scale of the corpus's drums evidence; 1 is Bayes' product of experts
     drums_floor: float = 0.5  # drums said: keep only tokens heard at least this often with them as without (0: off)
 
@@ -24,5 +28,6 @@ class SemanticSampling:
         check_knob("repeat_copy", self.repeat_copy, 0.0, 1.0)
         check_knob("key_weight", self.key_weight, 0.0)
         check_knob("key_window", self.key_window, 1, integer=True)
+        check_knob("borrow_weight", self.borrow_weight, 0.0)
         check_knob("drums_weight", self.drums_weight, 0.0)
         check_knob("drums_floor", self.drums_floor, 0.0, 1.0)

@@ -16,6 +16,7 @@ from hiermusic.v1 import levels_pb2
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.music import KEYS, MODES, SECTION_TYPES
 from hiermusic.services.common.nn import KVCache, Transformer, TransformerConfig, floored, keep_top_k, sample
+from hiermusic.corpus.song_spec import BORROW_FROM
 from hiermusic.services.semantic.key_feedback import PITCH_CLASSES, KeyKeeper
 from hiermusic.services.semantic.sampling import SemanticSampling
 
@@ -116,6 +117,9 @@ class PieceConditioning:
     # Where sections have their own words: float32 [B, S, E], each section's
     # text embedding (the piece's for those without); None: the piece's throughout.
     section_text: torch.Tensor | None = None
+    # Frames of sections the plan asks borrowed chords of (modal interchange):
+    # bool [B, T]; None: none asked.
+    frame_borrowed: torch.Tensor | None = None
 
     def drums_per_frame(self) -> torch.Tensor | None:
         """int64 [B, T], or None where nothing is said of drums."""
@@ -252,7 +256,9 @@ class SemanticTransformer(nn.Module):
         the plan repeats brings back its first occurrence's material, the
         model going on from the copied tokens as from its own.
         `sampling.key_weight` > 0 keeps the plan's key (a model with
-        key_feedback): see KeyKeeper, over the last `key_window` frames.
+        key_feedback): see KeyKeeper, over the last `key_window` frames; in
+        sections asked borrowed chords (`cond.frame_borrowed`), towards the
+        mode they borrow from (_borrowing_keeper).
         `drums_weight` scales the drums evidence (a model with drums_input,
         drums said): 1 is the product of experts Bayes gives, more trusts the
         evidence over the context; `drums_floor` > 0 keeps only the
@@ -279,11 +285,13 @@ class SemanticTransformer(nn.Module):
         if self.config.key_feedback and sampling.key_weight > 0 and bool(self.key_profiles[int(cond.mode[0])].any()):
             keeper = KeyKeeper(self.token_chroma, self.key_profiles[int(cond.mode[0])], int(cond.key[0]),
                                sampling.key_weight, sampling.key_window)
+        borrowing = self._borrowing_keeper(cond, sampling) if self.config.key_feedback else None
         for t in range(num_frames):
             x = self.tokens(prev) + frames[:, t : t + 1]
             logits = self.head(self.decoder(x, memory, mask, cache=cache)[:, -1])  # [1, V]
             drums_said = evidence is not None and bool(said[t])
-            if drums_said or keeper is not None:
+            pull = borrowing if borrowing is not None and bool(cond.frame_borrowed[0, t]) else keeper
+            if drums_said or pull is not None:
                 # Among the tokens the model itself finds likely (its top k)
                 # only: the evidence ignores the context (key, section), so
                 # over the whole vocabulary it pulled in drumless tokens of
@@ -293,8 +301,8 @@ class SemanticTransformer(nn.Module):
                 if sampling.drums_floor > 0:
                     logits = floored(logits, evidence[t : t + 1], math.log(sampling.drums_floor))
                 logits = logits + evidence[t : t + 1]
-            if keeper is not None:
-                logits = logits + keeper.bias(out[:t])
+            if pull is not None:
+                logits = logits + pull.bias(out[:t])
             prev = sample(logits, temperature, top_k, generator)[:, None]
             # Drawn at every frame, copied or not, so a frame's draw never
             # depends on how many frames before it were copies.
@@ -304,3 +312,17 @@ class SemanticTransformer(nn.Module):
                     prev = out[repeat_from[t]].reshape(1, 1).to(prev.device)
             out[t] = prev[0, 0]
             yield int(out[t])
+
+    def _borrowing_keeper(self, cond: PieceConditioning, sampling: SemanticSampling) -> KeyKeeper | None:
+        """The key keeping of sections asked borrowed chords: the same tonic,
+        the profile of the mode the corpus borrows from (its parallel major
+        or minor, corpus.song_spec.BORROW_FROM), so that those sections draw
+        the tokens whose chroma carries the other mode's degrees. None where
+        no section asks, or no training song had that mode."""
+        if cond.frame_borrowed is None or not bool(cond.frame_borrowed.any()) or sampling.borrow_weight <= 0:
+            return None
+        source = BORROW_FROM.get(MODES[int(cond.mode[0])])
+        profile = self.key_profiles[MODES.index(source)] if source else None
+        if profile is None or not bool(profile.any()):
+            return None
+        return KeyKeeper(self.token_chroma, profile, int(cond.key[0]), sampling.borrow_weight, sampling.key_window)

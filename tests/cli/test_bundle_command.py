@@ -7,12 +7,15 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from hiermusic.cli.bundle_command import bundle
 from hiermusic.cli.main import TRAINER_NAMES, main
 from hiermusic.cli.train_command import TRAINERS
+from hiermusic.corpus.semantic_features import FEATURE_DIM
+from hiermusic.corpus.semantic_tokenizer import SemanticTokenizer
 from hiermusic.services.common.checkpoint import ModelCard, save_checkpoint
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.acoustic.coarse_model import CoarseConfig, CoarseTransformer
@@ -100,3 +103,40 @@ def test_a_bundled_level_card_states_its_sampling_settings(tmp_path) -> None:
     trained_run(tmp_path / "codec")  # a codec has no sampling settings, so its card no such section
     bundle("codec", tmp_path / "codec", tmp_path / "codec" / "weights")
     assert "sampling" not in json.loads((tmp_path / "codec" / "weights" / "codec.json").read_text())
+
+
+def semantic_run(run_dir: Path, corpus: Path, tokenizer_id: str) -> None:
+    """A trained semantic card that names `corpus` as its data, as a run's card does."""
+    torch.manual_seed(0)
+    card = ModelCard("minilm_planner", "semantic", "planner-test-1", {},
+                     asdict(TokenSpaceConfig(semantic_tokenizer_id=tokenizer_id)), trained=True, steps=3,
+                     data=f"{corpus} (build 0123456789ab, tokenizer {tokenizer_id})")
+    save_checkpoint(torch.nn.Linear(4, 4), card, run_dir / TRAINERS["semantic"].produces)
+
+
+def tokenizer_in(corpus: Path, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(64, FEATURE_DIM)).astype(np.float32)
+    fitted = SemanticTokenizer.fit(features, songs=2, clusters=4, seed=seed)
+    fitted.save(corpus / "semantic_tokenizer.safetensors")
+    return fitted.tokenizer_id
+
+
+def test_a_semantic_bundle_carries_the_tokenizer_its_planner_speaks(tmp_path, capsys) -> None:
+    speaks = tokenizer_in(tmp_path / "corpus", seed=0)
+    semantic_run(tmp_path / "run", tmp_path / "corpus", speaks)
+    done = bundle("semantic", tmp_path / "run", tmp_path / "weights")
+    bundled = SemanticTokenizer.load(tmp_path / "weights" / "semantic_tokenizer.safetensors")
+    assert bundled.tokenizer_id == speaks
+    assert done.megabytes > (tmp_path / "weights" / "semantic.safetensors").stat().st_size / 1e6
+
+    other = tokenizer_in(tmp_path / "other", seed=1)
+    assert other != speaks
+    assert main(["bundle", "semantic", str(tmp_path / "run"), "--weights", str(tmp_path / "w2"),
+                 "--tokenizer", str(tmp_path / "other" / "semantic_tokenizer.safetensors")]) == 1
+    assert f"is {other}, but planner-test-1 speaks {speaks}" in capsys.readouterr().err
+    assert not (tmp_path / "w2" / "semantic.safetensors").exists()  # refused before anything was written
+
+    (tmp_path / "corpus" / "semantic_tokenizer.safetensors").unlink()  # the corpus moved or was cleaned
+    with pytest.raises(ValueError, match="no semantic tokenizer there"):
+        bundle("semantic", tmp_path / "run", tmp_path / "w3")

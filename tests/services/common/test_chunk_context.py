@@ -69,7 +69,9 @@ def test_each_sections_drums_and_rule_breaks_reach_the_level():
     )
     got = decode_context(sent, SPACE, 500)
     assert got.drums_of_sections().tolist() == [levels_pb2.DRUMS_UNWANTED, levels_pb2.DRUMS_WANTED]
-    assert got.rule_breaks == ("modal_interchange",)
+    assert got.rule_breaks == ("modal_interchange",) and got.section_displaced is None
+    displaced = decode_context(two_section_context(section_displacement=np.array([False, True])), SPACE, 500)
+    assert displaced.rule_breaks == ("displacement",) and displaced.section_displaced.tolist() == [False, True]
     # From a scheduler that sends no per-section fields: the chunk's drums for every section, no rule-breaks.
     plain = decode_context(two_section_context(drums=levels_pb2.DRUMS_UNWANTED), SPACE, 500)
     assert plain.drums_of_sections().tolist() == [levels_pb2.DRUMS_UNWANTED] * 2 and plain.rule_breaks == ()

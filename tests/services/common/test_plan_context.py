@@ -8,7 +8,7 @@ import torch
 
 from hiermusic.services.common.contract import TokenSpaceConfig
 from hiermusic.services.common.level import ChunkInputs
-from hiermusic.services.common.plan_context import PlanContext
+from hiermusic.services.common.plan_context import DISPLACEMENT_BEATS, PlanContext
 
 CPU = torch.device("cpu")
 FPS = TokenSpaceConfig().frames_per_semantic  # 4 codec frames a semantic token
@@ -57,3 +57,18 @@ def test_a_batch_pads_sections_tokens_and_frames_and_marks_what_is_real() -> Non
 def test_a_chunk_without_plan_is_refused() -> None:
     with pytest.raises(ValueError, match="no semantic tokens or no sections"):
         PlanContext.from_chunks([replace(chunk(), section_embeddings=np.zeros((0, E), np.float32))], 60, FPS, CPU)
+
+
+def test_a_displaced_sections_frames_read_the_grid_half_a_beat_behind() -> None:
+    # 120 bpm at 50 frames/s: a beat every 25 frames, a bar every 100.
+    grid = (np.stack([np.arange(60) / 25, np.arange(60) / 100], axis=1) + [8.0, 2.0]).astype(np.float32)
+    plain = replace(chunk(start=200), frame_beats=grid)
+    moved = replace(plain, section_displaced=np.array([False, True]))
+    got = PlanContext.from_chunks([plain, moved], 60, FPS, CPU)
+    torch.testing.assert_close(got.frame_beats[0], torch.from_numpy(grid))  # no flag: the piece's grid
+    in_displaced = (got.frame_section[1] == 1).numpy()
+    assert in_displaced.any() and not in_displaced.all()
+    shift = (got.frame_beats[0] - got.frame_beats[1]).numpy()
+    np.testing.assert_allclose(shift[in_displaced], [[DISPLACEMENT_BEATS, DISPLACEMENT_BEATS / 4]] * in_displaced.sum(),
+                               rtol=1e-4)
+    assert (shift[~in_displaced] == 0).all()

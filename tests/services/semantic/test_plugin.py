@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from hiermusic.evaluation.rule_breaks import borrowed_pitch_classes
 from hiermusic.evaluation.tonality import PROFILES, mode_quality
 from hiermusic.services.common.bootstrap import WEIGHTS_DIR, bundled_checkpoint
 from hiermusic.services.common.checkpoint import save_checkpoint
@@ -275,6 +276,33 @@ def test_the_bundled_model_keeps_the_planned_key() -> None:
 
     kept, drifting = keys_found(planner.sampling.key_weight), keys_found(0.0)
     assert all(kept) and sum(drifting) <= 1, (kept, drifting)
+
+
+def test_the_bundled_model_borrows_the_other_modes_degrees_where_asked() -> None:
+    """Sections asked borrowed chords draw tokens whose chroma lies more on
+    the pitch classes the parallel mode brings (the rule-break measure's
+    own), by the key keeping's pull towards that mode. Measured when
+    written (40 s, C major, flagged choruses minus verses, seeds 0 and 1):
+    0.009 and 0.013 without the pull, 0.085 and 0.098 at borrow_weight 30."""
+    planner = bundled_planner()
+    chroma = planner.model.semantic.token_chroma.float().numpy()
+    prompt = "a pop song in C major. [verse] [chorus: borrowed chords] [verse] [chorus: borrowed chords]"
+
+    def flagged_over_the_rest(weight: float) -> float:
+        old, planner.sampling = planner.sampling, replace(planner.sampling, borrow_weight=weight)
+        try:
+            plan = planner.plan(prompt, 40.0, seed=0, temperature=0, top_k=0)
+        finally:
+            planner.sampling = old
+        assert [s.modal_interchange for s in plan.sections] == [False, True, False, True]
+        tokens = chroma[plan.semantic_tokens]
+        share = tokens[:, borrowed_pitch_classes(plan.key, plan.mode)].sum(1) / tokens.sum(1)
+        flagged = np.array([s.modal_interchange for s in plan.sections])[plan.frame_sections]
+        return float(share[flagged].mean() - share[~flagged].mean())
+
+    assert planner.sampling.borrow_weight > 0
+    asked, unheeded = flagged_over_the_rest(planner.sampling.borrow_weight), flagged_over_the_rest(0.0)
+    assert asked > 0.04 and asked > unheeded + 0.03, (asked, unheeded)
 
 
 def key_of_chroma(mean_chroma: np.ndarray) -> tuple[str, str]:

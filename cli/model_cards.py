@@ -72,7 +72,9 @@ def _render_card(path: Path) -> str:
         raise ValueError(f"{path}: not valid JSON: {err}") from None
     if not isinstance(card, dict):
         raise ValueError(f"{path}: a model card must be a JSON object")
-    lines = [f"## {path.stem}: `{card.get('version', 'no version')}`", ""]
+    # A semantic tokenizer's card names itself by its id, not a version.
+    name = card.get("version") or card.get("tokenizer_id") or "no version"
+    lines = [f"## {path.stem}: `{name}`", ""]
     weights = path.with_suffix(".safetensors")
     rows = [("card", f"`{path.name}`")]
     if weights.is_file():

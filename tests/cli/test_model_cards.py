@@ -34,3 +34,5 @@ def test_a_card_renders_its_name_and_version(tmp_path: Path) -> None:
     page = render_model_cards(tmp_path)
     assert "## toy: `toy_planner-0.1-abcdef12`" in page
     assert "toy_planner" in page and "| `test_ce` | 1.235 |" in page
+    (tmp_path / "semantic_tokenizer.json").write_text(json.dumps({"tokenizer_id": "feature-kmeans-4-0123abcd"}))
+    assert "## semantic_tokenizer: `feature-kmeans-4-0123abcd`" in render_model_cards(tmp_path)

@@ -10,7 +10,8 @@ others ask the session's mesh (`generate --mesh`), whose levels run with the
 threads generate gives them (mesh.local_threads), so its samples are
 generate's: a mesh start is half a minute of the test run's two cores.
 
-Recorded 2026-12-07 at commit 64ed048 on the project's 2-core CPU. The levels
+Recorded 2026-12-08 with the bundle of issue 28 (planner, acoustic and
+temporal models trained again) on the project's 2-core CPU. The levels
 started here take their thread counts from the machine's cores, and float
 sums can differ with them: the recording holds for 2-core machines like CI."""
 from __future__ import annotations

@@ -17,8 +17,8 @@ class SemanticSampling:
     key_window: int = 25  # frames (2 s) whose chroma the key pull compares with the key's
     # The pull in sections asked borrowed chords, towards the mode they borrow
     # from (0: off). Stronger than key_weight: at 4 such a section's tokens
-    # barely moved (see sampling-knobs.md, modal interchange).
-    borrow_weight: float = 30.0
+    # barely moved, at 30 the audio hardly (see sampling-knobs.md).
+    borrow_weight: float = 80.0
     drums_weight: float = 1.0  # scale of the corpus's drums evidence; 1 is Bayes' product of experts
     drums_floor: float = 0.5  # drums said: keep only tokens heard at least this often with them as without (0: off)
 
